@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ebscrypt top-level build.
+#
+#   make                 module + userspace programs
+#   make check           every test (unit, KMS over HTTP, kernel selftests in QEMU)
+#   make demo            the whole EBS flow in the test VM
+#   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
+#   make install DESTDIR=... KVER=...
+#
+# KDIR: kernel build tree. Defaults to the running kernel's when it exists,
+# else the newest installed Debian linux-headers-*-amd64 (the test VM's kernel).
+# KVER: the kernel release the module is for; derived from KDIR.
+
+TOP := $(CURDIR)
+export TOP
+
+KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
+          $(lastword $(sort $(wildcard /usr/src/linux-headers-*-amd64))))
+KVER ?= $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
+export KDIR KVER
+
+DESTDIR ?=
+PREFIX  ?= /usr
+export DESTDIR PREFIX SBINDIR
+SBINDIR ?= $(PREFIX)/sbin
+DOCDIR  ?= $(PREFIX)/share/doc/ebscrypt
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= /lib/systemd/system
+
+USER_DIRS := lib kms-agent tools
+
+.PHONY: all module userspace install clean check check-unit check-vm demo \
+        bench bench-smoke lint deps
+
+all: module userspace
+
+module:
+	@test -n "$(KDIR)" || { echo "no kernel build tree: install linux-headers-amd64 or set KDIR" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(TOP) modules
+
+userspace:
+	@for d in $(USER_DIRS); do $(MAKE) -C $$d || exit 1; done
+
+install: all
+	$(MAKE) -C $(KDIR) M=$(TOP) INSTALL_MOD_PATH=$(abspath $(DESTDIR)) \
+		INSTALL_MOD_DIR=extra DEPMOD=/bin/true modules_install
+	@for d in $(USER_DIRS); do $(MAKE) -C $$d install || exit 1; done
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 0644 README.md dm-ebscrypt/dm-ebscrypt.rst $(DESTDIR)$(DOCDIR)/
+	@if [ -d docs ]; then cp -r docs/. $(DESTDIR)$(DOCDIR)/; fi
+	@if [ -d man ]; then for m in man/*.[0-9]; do [ -e "$$m" ] || continue; \
+		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done; fi
+	@if [ -d systemd ]; then for u in systemd/*; do [ -e "$$u" ] || continue; \
+		install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done; fi
+
+deps:
+	scripts/install-deps.sh
+
+# Unit tests and the KMS service over HTTP, on the build machine, with sanitizers.
+check-unit:
+	$(MAKE) -C tests unit
+
+# Kernel selftests and end-to-end tests in QEMU.
+check-vm: all
+	tests/run-vm-suite
+
+check: all
+	tests/run-all
+
+demo: all
+	tests/vm/run tests/demo/demo.sh
+
+bench: all
+	tests/bench/run
+
+bench-smoke: all
+	tests/bench/run --smoke
+
+lint:
+	scripts/lint-module
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(TOP) clean
+	rm -rf build build-asan tests/build

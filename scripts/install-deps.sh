@@ -1,0 +1,39 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install every Debian package the build, the tests and the benchmarks need.
+# Idempotent, and quick when everything is already there: apt is only asked
+# when dpkg says a package is missing.
+set -eu
+
+PKGS="build-essential make gcc pkg-config git
+linux-headers-amd64 linux-image-amd64 kmod cpio xz-utils
+qemu-system-x86 busybox-static
+cryptsetup-bin dmsetup keyutils fio e2fsprogs util-linux
+libdevmapper-dev libkeyutils-dev libssl-dev libcurl4-openssl-dev
+libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev
+sqlite3 curl jq bc xxd python3 gnuplot-nox sparse"
+
+# Optional extras: awscli/botocore for the SDK cross-check of the KMS,
+# clang for the header fuzzer. Missing ones only skip those tests.
+OPT_PKGS="clang libclang-rt-14-dev awscli python3-botocore linux-source-6.1"
+
+missing=""
+for p in $PKGS $OPT_PKGS; do
+	dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root)" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+for p in $OPT_PKGS; do
+	apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
+		echo "install-deps: optional package $p not available, its tests will be skipped" >&2
+done
