@@ -57,21 +57,26 @@ install: all
 deps:
 	scripts/install-deps.sh
 
+# The two README commands: each installs what it needs first (a no-op when
+# everything is there), then builds, then runs.
+check: deps
+	$(MAKE) all
+	tests/run-all
+
+demo: deps
+	$(MAKE) all
+	tests/vm/run --disk 1G tests/demo/demo.sh
+
 # Unit tests and the KMS service over HTTP, on the build machine, with sanitizers.
 check-unit:
 	$(MAKE) -C tests unit
 
-# Kernel selftests and end-to-end tests in QEMU.
+# Kernel selftests and end-to-end tests in QEMU (optionally filtered: T=kernel/10).
 check-vm: all
-	tests/run-vm-suite
+	tests/run-vm-suite $(T)
 
-check: all
-	tests/run-all
-
-demo: all
-	tests/vm/run tests/demo/demo.sh
-
-bench: all
+bench: deps
+	$(MAKE) all
 	tests/bench/run
 
 bench-smoke: all
