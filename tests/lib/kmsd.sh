@@ -40,40 +40,66 @@ kmsd_setup() {
 	fi
 }
 
-# kmsd_start [extra args]: starts the daemon, sets URL and PORT.
+# kmsd_start [extra args]: starts the daemon. Its pid and URL go to files,
+# not only variables, because tests run in subshells and may restart it.
 kmsd_start() {
-	local log="$STATE/kmsd.log" n0 i
+	local log="$STATE/kmsd.log" n0 i pid
 	touch "$log"
 	n0=$(grep -c 'listening on' "$log")
 	"$KMSD" --state-dir "$STATE" --foreground "$@" 2>>"$log" &
-	KMSD_PID=$!
+	pid=$!
+	echo "$pid" >"$TAP_TMP/pid"
+	KMSD_PID=$pid
 	for i in $(seq 1 200); do
 		if [ "$(grep -c 'listening on' "$log")" -gt "$n0" ]; then
 			PORT=$(grep -o 'listening on [^ ]*' "$log" | tail -1 | sed 's/.*://')
 			URL="http://127.0.0.1:$PORT/"
+			echo "$URL" >"$TAP_TMP/url"
 			return 0
 		fi
-		kill -0 "$KMSD_PID" 2>/dev/null || { cat "$log"; return 1; }
+		kill -0 "$pid" 2>/dev/null || { cat "$log"; return 1; }
 		sleep 0.05
 	done
 	cat "$log"
 	return 1
 }
 
+kmsd_url() {
+	cat "$TAP_TMP/url"
+}
+
+# kmsd_stop: SIGTERM; succeeds when the daemon exits 0 (or, when it is not
+# our child and its status cannot be read, when it logs a clean stop and
+# no sanitizer report).
 kmsd_stop() {
-	local rc=0
-	[ -n "$KMSD_PID" ] || return 0
-	kill -TERM "$KMSD_PID" 2>/dev/null || true
-	wait "$KMSD_PID" || rc=$?
-	KMSD_PID=
+	local rc=0 pid i
+	pid=$(cat "$TAP_TMP/pid" 2>/dev/null) || return 0
+	[ -n "$pid" ] || return 0
+	rm -f "$TAP_TMP/pid"
+	kill -TERM "$pid" 2>/dev/null || return 0
+	if wait "$pid" 2>/dev/null; then
+		rc=0
+	elif kill -0 "$pid" 2>/dev/null; then
+		for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		! kill -0 "$pid" 2>/dev/null || return 1
+		tail -1 "$STATE/kmsd.log" | grep -q 'finishing in-flight requests and stopping' || rc=1
+	else
+		rc=1
+	fi
+	if grep -q 'Sanitizer' "$STATE/kmsd.log"; then
+		cat "$STATE/kmsd.log"
+		rc=1
+	fi
 	return $rc
 }
 
 kmsd_kill9() {
-	[ -n "$KMSD_PID" ] || return 0
-	kill -KILL "$KMSD_PID" 2>/dev/null || true
-	wait "$KMSD_PID" 2>/dev/null || true
-	KMSD_PID=
+	local pid
+	pid=$(cat "$TAP_TMP/pid" 2>/dev/null) || return 0
+	rm -f "$TAP_TMP/pid"
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 }
 
 kmsd_cleanup() {
@@ -85,7 +111,7 @@ kmsd_cleanup() {
 kc() {
 	local profile=admin
 	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
-	"$KMSC" --url "$URL" --creds "$STATE/credentials" --profile "$profile" "$@"
+	"$KMSC" --url "$(kmsd_url)" --creds "$STATE/credentials" --profile "$profile" "$@"
 }
 
 # call [--profile P] OPERATION JSON: JSON reply, or "ERROR <type>" and status 3.
