@@ -378,6 +378,12 @@ static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 	for (i = 0; i < nr; i++) {
 		struct ebscrypt_frag *frag = ebscrypt_io_frag(io, i);
 
+		/* Set up only the fragments this io uses: most I/O needs one. */
+		frag->io = io;
+		INIT_WORK(&frag->work, ebscrypt_frag_work);
+		sg_init_table(&frag->sg_in, 1);
+		sg_init_table(&frag->sg_out, 1);
+		skcipher_request_set_tfm(&frag->req, ec->tfm);
 		frag->remaining = i == nr - 1 ? size - done : chunk;
 		frag->iter_in = io->iter;
 		bio_advance_iter(io->base, &frag->iter_in, done);
@@ -426,8 +432,6 @@ static void ebscrypt_read_endio(struct bio *bio)
 static void ebscrypt_init_io(struct ebscrypt_c *ec, struct ebscrypt_io *io,
 			     struct bio *bio, sector_t sector)
 {
-	unsigned int i;
-
 	io->ec = ec;
 	io->base = bio;
 	io->clone = NULL;
@@ -435,15 +439,6 @@ static void ebscrypt_init_io(struct ebscrypt_c *ec, struct ebscrypt_io *io,
 	io->sector = sector;
 	io->status = BLK_STS_OK;
 	io->write = bio_data_dir(bio) == WRITE;
-	for (i = 0; i < ec->nr_frags; i++) {
-		struct ebscrypt_frag *frag = ebscrypt_io_frag(io, i);
-
-		frag->io = io;
-		INIT_WORK(&frag->work, ebscrypt_frag_work);
-		sg_init_table(&frag->sg_in, 1);
-		sg_init_table(&frag->sg_out, 1);
-		skcipher_request_set_tfm(&frag->req, ec->tfm);
-	}
 }
 
 static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
