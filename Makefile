@@ -30,7 +30,7 @@ UNITDIR ?= /lib/systemd/system
 
 USER_DIRS := lib kms-agent tools
 
-.PHONY: all module userspace install clean check check-unit check-vm demo \
+.PHONY: all module userspace install clean check check-unit check-vm check-debug demo \
         bench bench-smoke lint deps
 
 all: module userspace
@@ -74,6 +74,10 @@ check-unit:
 # Kernel selftests and end-to-end tests in QEMU (optionally filtered: T=kernel/10).
 check-vm: all
 	tests/run-vm-suite $(T)
+
+# The kernel selftests under a KASAN/lockdep/kmemleak kernel (builds it first).
+check-debug: all
+	tests/run-debug $(T)
 
 bench: deps
 	$(MAKE) all

@@ -16,7 +16,7 @@ sqlite3 curl jq openssl bc xxd python3 gnuplot-nox sparse"
 
 # Optional extras: awscli/botocore for the SDK cross-check of the KMS,
 # clang for the header fuzzer. Missing ones only skip those tests.
-OPT_PKGS="clang libclang-rt-14-dev awscli python3-botocore linux-source-6.1"
+OPT_PKGS="clang libclang-rt-14-dev awscli python3-botocore linux-source-6.1 flex bison libelf-dev"
 
 missing=""
 for p in $PKGS $OPT_PKGS; do
