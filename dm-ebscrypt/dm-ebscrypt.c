@@ -46,6 +46,8 @@
  */
 #define EBSCRYPT_FRAG_MIN_BYTES	(64 * 1024)
 #define EBSCRYPT_MAX_OPT_PARAMS	2
+/* Largest bounce chunk from the page allocator: 32 KiB, the costly order. */
+#define EBSCRYPT_BOUNCE_ORDER	3
 
 /*
  * Which implementation of xts(aes) to use. The default lets the crypto API
@@ -145,19 +147,40 @@ static void ebscrypt_count_error(struct ebscrypt_c *ec, bool crypt)
 }
 
 /*
- * Bounce pages for a write. First try without blocking; if the pool is
- * short, give everything back and retry blocking under bio_alloc_lock, so
- * only one writer at a time can sleep on the pool and its reserve of
- * BIO_MAX_VECS pages always lets that writer finish.
+ * Free a bounce bio. Each bvec is one allocation: a compound page from the
+ * page allocator when it spans more than a page, else a mempool page.
+ */
+static void ebscrypt_free_bounce(struct ebscrypt_c *ec, struct bio *clone)
+{
+	unsigned short i;
+
+	for (i = 0; i < clone->bi_vcnt; i++) {
+		struct bio_vec *bv = &clone->bi_io_vec[i];
+
+		if (bv->bv_len > PAGE_SIZE)
+			__free_pages(bv->bv_page, get_order(bv->bv_len));
+		else
+			mempool_free(bv->bv_page, &ec->page_pool);
+	}
+	bio_put(clone);
+}
+
+/*
+ * Bounce pages for a write. Large chunks come straight from the page
+ * allocator when it has them at once: fewer, bigger allocations cost far
+ * less than one per page. The rest comes from the mempool, first without
+ * blocking; if the pool runs short, everything is given back and the
+ * allocation retried blocking under bio_alloc_lock, so only one writer at a
+ * time can sleep on the pool and its reserve of BIO_MAX_VECS pages always
+ * lets that writer finish.
  */
 static struct bio *ebscrypt_alloc_bounce(struct ebscrypt_io *io)
 {
 	struct ebscrypt_c *ec = io->ec;
-	unsigned int size = io->iter.bi_size;
-	unsigned int nr_pages = DIV_ROUND_UP(size, PAGE_SIZE);
+	unsigned int nr_pages = DIV_ROUND_UP(io->iter.bi_size, PAGE_SIZE);
 	gfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;
+	unsigned int size, len, order;
 	struct bio *clone;
-	unsigned int i, len;
 	struct page *page;
 
 retry:
@@ -169,19 +192,29 @@ retry:
 	clone->bi_private = io;
 	clone->bi_ioprio = io->base->bi_ioprio;
 
-	for (i = 0; i < nr_pages; i++) {
-		page = mempool_alloc(&ec->page_pool, gfp);
-		if (!page) {
-			struct bio_vec *bv;
-			struct bvec_iter_all iter_all;
-
-			bio_for_each_segment_all(bv, clone, iter_all)
-				mempool_free(bv->bv_page, &ec->page_pool);
-			bio_put(clone);
-			gfp = GFP_NOIO;
-			goto retry;
+	size = io->iter.bi_size;
+	order = EBSCRYPT_BOUNCE_ORDER;
+	while (size) {
+		page = NULL;
+		while (order && size < (PAGE_SIZE << order))
+			order--;
+		if (order) {
+			page = alloc_pages(GFP_NOWAIT | __GFP_NOMEMALLOC |
+					   __GFP_NORETRY | __GFP_NOWARN |
+					   __GFP_COMP, order);
+			if (!page) {
+				order--;
+				continue;
+			}
+		} else {
+			page = mempool_alloc(&ec->page_pool, gfp);
+			if (!page) {
+				ebscrypt_free_bounce(ec, clone);
+				gfp = GFP_NOIO;
+				goto retry;
+			}
 		}
-		len = min_t(unsigned int, size, PAGE_SIZE);
+		len = min_t(unsigned int, size, PAGE_SIZE << order);
 		__bio_add_page(clone, page, len, 0);
 		size -= len;
 	}
@@ -189,16 +222,6 @@ retry:
 	if (gfp & __GFP_DIRECT_RECLAIM)
 		mutex_unlock(&ec->bio_alloc_lock);
 	return clone;
-}
-
-static void ebscrypt_free_bounce(struct ebscrypt_c *ec, struct bio *clone)
-{
-	struct bio_vec *bv;
-	struct bvec_iter_all iter_all;
-
-	bio_for_each_segment_all(bv, clone, iter_all)
-		mempool_free(bv->bv_page, &ec->page_pool);
-	bio_put(clone);
 }
 
 static void ebscrypt_write_endio(struct bio *clone)
