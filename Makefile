@@ -43,8 +43,8 @@ userspace:
 	@for d in $(USER_DIRS); do $(MAKE) -C $$d || exit 1; done
 
 install: all
-	$(MAKE) -C $(KDIR) M=$(TOP) INSTALL_MOD_PATH=$(abspath $(DESTDIR)) \
-		INSTALL_MOD_DIR=extra DEPMOD=/bin/true modules_install
+	install -D -m 0644 dm-ebscrypt/dm-ebscrypt.ko \
+		$(DESTDIR)/lib/modules/$(KVER)/extra/dm-ebscrypt.ko
 	@for d in $(USER_DIRS); do $(MAKE) -C $$d install || exit 1; done
 	install -d $(DESTDIR)$(DOCDIR)
 	install -m 0644 README.md dm-ebscrypt/dm-ebscrypt.rst $(DESTDIR)$(DOCDIR)/
