@@ -4,7 +4,11 @@
 # and builds into $(BUILD)/<its dir>, so the plain build and the sanitizer
 # build (BUILD=build-asan SANITIZE=1) can sit side by side.
 
-TOP      ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+# Immediate (:=): a deferred value would be re-evaluated after the .d files
+# are included, when MAKEFILE_LIST no longer ends with this file.
+ifndef TOP
+TOP      := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+endif
 BUILD    ?= $(TOP)/build
 CC       ?= cc
 PKG_CONFIG ?= pkg-config

@@ -1,0 +1,869 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AWS KMS JSON 1.1 client. See kms_client.h for the contract.
+ *
+ * Secrets: the secret access key lives in secmem for the client's lifetime.
+ * Decrypt replies are received into secmem and picked apart in place by a
+ * small scanner (json_scan_*) instead of json-c, because json-c copies
+ * strings through realloc'd buffers we could not wipe; the Plaintext is
+ * base64-decoded straight into the caller's buffer and the reply is wiped.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "base64.h"
+#include "kms_client.h"
+#include "secmem.h"
+#include "sigv4.h"
+#include "strbuf.h"
+
+#define KMS_MAX_REPLY (1u << 20)
+#define KMS_SERVICE "kms"
+
+struct kms_client {
+	pthread_mutex_t lock;
+	CURL *curl;
+	char *url;
+	char *unix_socket;
+	char *ca_file;
+	char *region;
+	char *access_key_id;
+	char *secret;          /* secmem */
+	size_t secret_len;
+	char *host;            /* Host header value, as signed */
+	char *path;
+	long timeout_ms;
+	int max_retries;
+};
+
+struct rbuf {
+	char *p;
+	size_t len, cap;
+	int secure;
+	int overflow;
+	int oom;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void rbuf_release(struct rbuf *b)
+{
+	if (!b->p)
+		return;
+	if (b->secure) {
+		secmem_free(b->p, b->cap);
+	} else {
+		OPENSSL_cleanse(b->p, b->cap);
+		free(b->p);
+	}
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct rbuf *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > KMS_MAX_REPLY) {
+		b->overflow = 1;
+		return 0;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 4096;
+		char *np;
+
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		np = b->secure ? secmem_alloc(ncap) : calloc(1, ncap);
+		if (!np) {
+			b->oom = 1;
+			return 0;
+		}
+		if (b->p)
+			memcpy(np, b->p, b->len);
+		rbuf_release(b);
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	/* curl's own receive buffer held these bytes too; clear it for the next read. */
+	OPENSSL_cleanse(data, n);
+	return n;
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_err(struct kms_error *err, int status, const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void set_err(struct kms_error *err, int status, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	err->http_status = status;
+	snprintf(err->type, sizeof(err->type), "%s", type ? type : "");
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
+{
+	struct kms_client *c;
+	CURLU *u = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	int rc = -ENOMEM;
+
+	if (!ep || !ep->url || !ep->region || !ep->access_key_id || !ep->secret_access_key)
+		return -EINVAL;
+	pthread_once(&curl_once, curl_init_once);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	c->secret_len = strlen(ep->secret_access_key);
+	if (!c->secret_len || c->secret_len > 256) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	c->secret = secmem_alloc(c->secret_len + 1);
+	if (!c->secret) {
+		rc = -errno;
+		goto fail;
+	}
+	memcpy(c->secret, ep->secret_access_key, c->secret_len);
+	c->url = xstrdup(ep->url);
+	c->unix_socket = xstrdup(ep->unix_socket);
+	c->ca_file = xstrdup(ep->ca_file);
+	c->region = xstrdup(ep->region);
+	c->access_key_id = xstrdup(ep->access_key_id);
+	c->timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 10000;
+	c->max_retries = ep->max_retries >= 0 ? ep->max_retries : 0;
+	if (!c->url || !c->region || !c->access_key_id ||
+	    (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file))
+		goto fail;
+
+	u = curl_url();
+	if (!u)
+		goto fail;
+	if (curl_url_set(u, CURLUPART_URL, ep->url, 0) ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0)) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (strcmp(scheme, "http") && strcmp(scheme, "https")) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	/* The Host header is signed, so we set it ourselves rather than let curl pick. */
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port) {
+		if (asprintf(&c->host, "%s:%s", host, port) < 0)
+			c->host = NULL;
+	} else {
+		c->host = strdup(host);
+	}
+	c->path = strdup(path && *path ? path : "/");
+	if (!c->host || !c->path)
+		goto fail;
+	c->curl = curl_easy_init();
+	if (!c->curl)
+		goto fail;
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	*out = c;
+	return 0;
+fail:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	if (u)
+		curl_url_cleanup(u);
+	kms_client_free(c);
+	return rc;
+}
+
+void kms_client_free(struct kms_client *c)
+{
+	if (!c)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	secmem_free(c->secret, c->secret_len + 1);
+	free(c->url);
+	free(c->unix_socket);
+	free(c->ca_file);
+	free(c->region);
+	free(c->access_key_id);
+	free(c->host);
+	free(c->path);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static int map_curl_error(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+		return -ECONNABORTED;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_WRITE_ERROR:
+		return -EPROTO;
+	default:
+		return -EIO;
+	}
+}
+
+static int curl_retryable(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Fills err from an AWS error body; returns whether a retry may help. */
+static int parse_error_reply(long status, const char *body, struct kms_error *err)
+{
+	struct json_object *j = body ? json_tokener_parse(body) : NULL;
+	struct json_object *v;
+	const char *type = "", *msg = "", *hash;
+	int retry;
+
+	if (j && json_object_is_type(j, json_type_object)) {
+		if (json_object_object_get_ex(j, "__type", &v) && json_object_is_type(v, json_type_string))
+			type = json_object_get_string(v);
+		if ((json_object_object_get_ex(j, "message", &v) ||
+		     json_object_object_get_ex(j, "Message", &v)) &&
+		    json_object_is_type(v, json_type_string))
+			msg = json_object_get_string(v);
+	}
+	/* "com.amazonaws.kms#NotFoundException" -> "NotFoundException" */
+	hash = strrchr(type, '#');
+	if (hash)
+		type = hash + 1;
+	if (!*type)
+		type = status >= 500 ? "InternalFailure" : "UnknownError";
+	set_err(err, (int)status, type, "%s", *msg ? msg : "(no message)");
+	retry = status >= 500 || status == 429 || strstr(type, "Throttl") != NULL;
+	json_object_put(j);
+	return retry;
+}
+
+/*
+ * One KMS call with retries. On success *reply holds the body (secmem when
+ * secure) and the caller releases it with rbuf_release().
+ */
+static int kms_post(struct kms_client *c, const char *op, const char *body,
+		    int secure, struct rbuf *reply, struct kms_error *err)
+{
+	long long deadline = now_ms() + c->timeout_ms;
+	int attempt, rc = -EIO;
+
+	memset(reply, 0, sizeof(*reply));
+	pthread_mutex_lock(&c->lock);
+	for (attempt = 0; attempt <= c->max_retries; attempt++) {
+		struct curl_slist *hl = NULL;
+		char amz[17], target[96], *authz = NULL, *line = NULL;
+		struct sigv4_header h[4];
+		struct sigv4_request sr;
+		struct sigv4_scope sc;
+		long long left = deadline - now_ms();
+		long status = 0;
+		CURLcode cc;
+		int retry = 0;
+
+		if (left <= 0) {
+			if (attempt == 0)
+				set_err(err, 0, "", "deadline passed before the request was sent");
+			rc = rc == -EIO && attempt == 0 ? -ETIMEDOUT : rc;
+			break;
+		}
+		snprintf(target, sizeof(target), "TrentService.%s", op);
+		sigv4_amz_date((long long)time(NULL), amz);
+		h[0] = (struct sigv4_header){ "Content-Type", "application/x-amz-json-1.1" };
+		h[1] = (struct sigv4_header){ "Host", c->host };
+		h[2] = (struct sigv4_header){ "X-Amz-Date", amz };
+		h[3] = (struct sigv4_header){ "X-Amz-Target", target };
+		sr = (struct sigv4_request){ .method = "POST", .path = c->path, .headers = h,
+					     .nheaders = 4, .body = body, .body_len = strlen(body) };
+		sc = (struct sigv4_scope){ amz, c->region, KMS_SERVICE };
+		rc = sigv4_authorization(&sr, &sc, c->access_key_id, c->secret, c->secret_len, &authz);
+		if (rc) {
+			set_err(err, 0, "", "cannot sign the request");
+			break;
+		}
+		hl = curl_slist_append(hl, "Content-Type: application/x-amz-json-1.1");
+		if (asprintf(&line, "Host: %s", c->host) >= 0) {
+			hl = curl_slist_append(hl, line);
+			free(line);
+		}
+		if (asprintf(&line, "X-Amz-Date: %s", amz) >= 0) {
+			hl = curl_slist_append(hl, line);
+			free(line);
+		}
+		if (asprintf(&line, "X-Amz-Target: %s", target) >= 0) {
+			hl = curl_slist_append(hl, line);
+			free(line);
+		}
+		if (asprintf(&line, "Authorization: %s", authz) >= 0) {
+			hl = curl_slist_append(hl, line);
+			free(line);
+		}
+		free(authz);
+		hl = curl_slist_append(hl, "Expect:");
+
+		rbuf_release(reply);
+		memset(reply, 0, sizeof(*reply));
+		reply->secure = secure;
+		curl_easy_reset(c->curl);
+		curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
+		if (c->unix_socket)
+			curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+		if (c->ca_file)
+			curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)left);
+		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(left < 5000 ? left : 5000));
+		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, rbuf_write);
+		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, reply);
+		cc = curl_easy_perform(c->curl);
+		curl_slist_free_all(hl);
+		if (cc != CURLE_OK) {
+			if (reply->overflow) {
+				rc = -EPROTO;
+				set_err(err, 0, "", "reply larger than %u bytes", KMS_MAX_REPLY);
+			} else if (reply->oom) {
+				rc = -ENOMEM;
+				set_err(err, 0, "", "out of locked memory for the reply");
+			} else {
+				rc = map_curl_error(cc);
+				set_err(err, 0, "", "%s: %s", c->url, curl_easy_strerror(cc));
+				retry = curl_retryable(cc);
+			}
+		} else {
+			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+			if (status == 200) {
+				rc = 0;
+				if (!reply->p) {
+					rc = -EPROTO;
+					set_err(err, 200, "", "empty reply");
+				}
+				break;
+			}
+			rc = -EREMOTEIO;
+			retry = parse_error_reply(status, reply->p, err);
+		}
+		if (!retry || attempt == c->max_retries)
+			break;
+		{
+			/* Exponential backoff with jitter, never past the deadline. */
+			long long base = 100LL << (attempt < 5 ? attempt : 5);
+			unsigned int r = 0;
+			long long wait;
+
+			RAND_bytes((unsigned char *)&r, sizeof(r));
+			wait = base / 2 + (long long)(r % (unsigned int)(base / 2 + 1));
+			if (now_ms() + wait >= deadline)
+				break;
+			usleep((useconds_t)(wait * 1000));
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (rc)
+		rbuf_release(reply);
+	return rc;
+}
+
+static int kms_post_json(struct kms_client *c, const char *op, struct json_object *req,
+			 struct json_object **resp, struct kms_error *err)
+{
+	const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
+							  JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct json_tokener *tok;
+	struct rbuf reply;
+	struct json_object *j;
+	int rc;
+
+	if (!body)
+		return -ENOMEM;
+	rc = kms_post(c, op, body, 0, &reply, err);
+	if (rc)
+		return rc;
+	tok = json_tokener_new();
+	if (!tok) {
+		rbuf_release(&reply);
+		return -ENOMEM;
+	}
+	j = json_tokener_parse_ex(tok, reply.p, (int)reply.len);
+	if (!j || json_tokener_get_parse_end(tok) != reply.len ||
+	    !json_object_is_type(j, json_type_object)) {
+		json_object_put(j);
+		set_err(err, 200, "", "malformed JSON reply");
+		rc = -EPROTO;
+	} else {
+		*resp = j;
+	}
+	json_tokener_free(tok);
+	rbuf_release(&reply);
+	return rc;
+}
+
+static struct json_object *context_json(const struct kms_context *ctx)
+{
+	struct json_object *o = json_object_new_object();
+	size_t i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; ctx && i < ctx->count; i++)
+		json_object_object_add(o, ctx->pairs[i].key,
+				       json_object_new_string(ctx->pairs[i].value));
+	return o;
+}
+
+static int add_blob(struct json_object *req, const char *name, const uint8_t *blob, size_t len)
+{
+	char *b64;
+
+	if (b64_encode(blob, len, &b64))
+		return -ENOMEM;
+	json_object_object_add(req, name, json_object_new_string(b64));
+	free(b64);
+	return 0;
+}
+
+static const char *get_str(struct json_object *o, const char *name)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int take_blob(struct json_object *resp, const char *name, uint8_t **blob,
+		     size_t *blob_len, struct kms_error *err)
+{
+	const char *s = get_str(resp, name);
+	size_t len, n;
+	uint8_t *b;
+
+	if (!s || b64_decoded_len(s, strlen(s), &len) || !len) {
+		set_err(err, 200, "", "reply has no valid %s", name);
+		return -EPROTO;
+	}
+	b = malloc(len);
+	if (!b)
+		return -ENOMEM;
+	if (b64_decode(s, strlen(s), b, len, &n)) {
+		free(b);
+		return -EPROTO;
+	}
+	*blob = b;
+	*blob_len = n;
+	return 0;
+}
+
+static int take_str(struct json_object *resp, const char *name, char **out)
+{
+	const char *s;
+
+	if (!out)
+		return 0;
+	s = get_str(resp, name);
+	*out = strdup(s ? s : "");
+	return *out ? 0 : -ENOMEM;
+}
+
+int kms_call(struct kms_client *c, const char *operation, struct json_object *req,
+	     struct json_object **resp, struct kms_error *err)
+{
+	struct json_object *empty = NULL;
+	int rc;
+
+	if (err)
+		memset(err, 0, sizeof(*err));
+	if (!req)
+		req = empty = json_object_new_object();
+	rc = kms_post_json(c, operation, req, resp, err);
+	json_object_put(empty);
+	return rc;
+}
+
+int kms_generate_data_key_without_plaintext(struct kms_client *c,
+		const char *key_id, const struct kms_context *ctx, size_t nbytes,
+		uint8_t **blob, size_t *blob_len, char **key_arn,
+		struct kms_error *err)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL;
+	int rc;
+
+	if (err)
+		memset(err, 0, sizeof(*err));
+	if (!req)
+		return -ENOMEM;
+	json_object_object_add(req, "KeyId", json_object_new_string(key_id));
+	if (ctx && ctx->count)
+		json_object_object_add(req, "EncryptionContext", context_json(ctx));
+	if (nbytes)
+		json_object_object_add(req, "NumberOfBytes", json_object_new_int64((int64_t)nbytes));
+	else
+		json_object_object_add(req, "KeySpec", json_object_new_string("AES_256"));
+	rc = kms_post_json(c, "GenerateDataKeyWithoutPlaintext", req, &resp, err);
+	json_object_put(req);
+	if (rc)
+		return rc;
+	rc = take_blob(resp, "CiphertextBlob", blob, blob_len, err);
+	if (!rc) {
+		rc = take_str(resp, "KeyId", key_arn);
+		if (rc) {
+			free(*blob);
+			*blob = NULL;
+		}
+	}
+	json_object_put(resp);
+	return rc;
+}
+
+/*
+ * Minimal in-place scanner for the flat Decrypt reply object. It never
+ * copies: it finds the raw span of a top-level string member.
+ */
+static const char *js_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at the opening quote; returns one past the closing quote or NULL. */
+static const char *js_string(const char *p, const char *end)
+{
+	if (p >= end || *p != '"')
+		return NULL;
+	for (p++; p < end; p++) {
+		if (*p == '\\') {
+			p++;
+			continue;
+		}
+		if (*p == '"')
+			return p + 1;
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+	}
+	return NULL;
+}
+
+static const char *js_value(const char *p, const char *end, int depth)
+{
+	if (depth > 32)
+		return NULL;
+	p = js_ws(p, end);
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return js_string(p, end);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		int first = 1;
+
+		p = js_ws(p + 1, end);
+		if (p < end && *p == close)
+			return p + 1;
+		for (;;) {
+			if (!first) {
+				p = js_ws(p, end);
+				if (p < end && *p == close)
+					return p + 1;
+				if (p >= end || *p != ',')
+					return NULL;
+				p++;
+			}
+			first = 0;
+			if (close == '}') {
+				p = js_string(js_ws(p, end), end);
+				if (!p)
+					return NULL;
+				p = js_ws(p, end);
+				if (p >= end || *p != ':')
+					return NULL;
+				p++;
+			}
+			p = js_value(p, end, depth + 1);
+			if (!p)
+				return NULL;
+		}
+	}
+	/* number, true, false, null */
+	while (p < end && (strchr("+-.0123456789eEtruefalsn", *p)))
+		p++;
+	return p;
+}
+
+/*
+ * Finds top-level member name; v and vlen get the raw string contents (between
+ * the quotes, escapes unresolved). 0, -ENOENT, or -EPROTO (malformed).
+ */
+static int js_find(const char *p, size_t len, const char *name, char **v, size_t *vlen)
+{
+	const char *end = p + len, *k, *ke, *ve;
+	size_t nlen = strlen(name);
+	int found = -ENOENT, first = 1;
+
+	p = js_ws(p, end);
+	if (p >= end || *p != '{')
+		return -EPROTO;
+	p++;
+	for (;;) {
+		p = js_ws(p, end);
+		if (p < end && *p == '}')
+			break;
+		if (!first) {
+			if (p >= end || *p != ',')
+				return -EPROTO;
+			p = js_ws(p + 1, end);
+		}
+		first = 0;
+		k = p;
+		ke = js_string(k, end);
+		if (!ke)
+			return -EPROTO;
+		p = js_ws(ke, end);
+		if (p >= end || *p != ':')
+			return -EPROTO;
+		p = js_ws(p + 1, end);
+		ve = js_value(p, end, 0);
+		if (!ve)
+			return -EPROTO;
+		if ((size_t)(ke - k - 2) == nlen && !memcmp(k + 1, name, nlen)) {
+			if (*p != '"')
+				return -EPROTO;
+			*v = (char *)p + 1;
+			*vlen = (size_t)(ve - p - 2);
+			found = 0;
+		}
+		p = ve;
+	}
+	p = js_ws(p + 1, end);
+	if (p != end)
+		return -EPROTO;
+	return found;
+}
+
+/* Resolves the escapes base64 text and ARNs can carry, in place (it only shrinks). */
+static int js_unescape(char *s, size_t *len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < *len; i++) {
+		if (s[i] != '\\') {
+			s[o++] = s[i];
+			continue;
+		}
+		if (++i >= *len)
+			return -EPROTO;
+		switch (s[i]) {
+		case '"': case '\\': case '/':
+			s[o++] = s[i];
+			break;
+		default:
+			return -EPROTO;
+		}
+	}
+	*len = o;
+	return 0;
+}
+
+int kms_decrypt(struct kms_client *c, const char *key_id,
+		const uint8_t *blob, size_t blob_len,
+		const struct kms_context *ctx,
+		uint8_t *plain, size_t plain_cap, size_t *plain_len,
+		char **key_arn, struct kms_error *err)
+{
+	struct json_object *req = json_object_new_object();
+	const char *body;
+	struct rbuf reply;
+	char *v;
+	size_t vlen;
+	int rc;
+
+	if (err)
+		memset(err, 0, sizeof(*err));
+	if (!req)
+		return -ENOMEM;
+	if (key_arn)
+		*key_arn = NULL;
+	if (add_blob(req, "CiphertextBlob", blob, blob_len)) {
+		json_object_put(req);
+		return -ENOMEM;
+	}
+	if (key_id)
+		json_object_object_add(req, "KeyId", json_object_new_string(key_id));
+	if (ctx && ctx->count)
+		json_object_object_add(req, "EncryptionContext", context_json(ctx));
+	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
+	rc = body ? kms_post(c, "Decrypt", body, 1, &reply, err) : -ENOMEM;
+	json_object_put(req);
+	if (rc)
+		return rc;
+
+	rc = js_find(reply.p, reply.len, "Plaintext", &v, &vlen);
+	if (!rc)
+		rc = js_unescape(v, &vlen);
+	if (!rc) {
+		rc = b64_decode(v, vlen, plain, plain_cap, plain_len);
+		if (rc == -ENOSPC)
+			set_err(err, 200, "", "plaintext larger than the %zu bytes provided", plain_cap);
+		else if (rc)
+			rc = -EPROTO;
+	} else {
+		rc = -EPROTO;
+	}
+	if (rc == -EPROTO)
+		set_err(err, 200, "", "malformed Decrypt reply");
+	if (!rc && key_arn && !js_find(reply.p, reply.len, "KeyId", &v, &vlen) &&
+	    !js_unescape(v, &vlen)) {
+		*key_arn = strndup(v, vlen);
+		if (!*key_arn)
+			rc = -ENOMEM;
+	}
+	if (rc)
+		secmem_wipe(plain, plain_cap);
+	rbuf_release(&reply);
+	return rc;
+}
+
+int kms_reencrypt(struct kms_client *c,
+		const uint8_t *blob, size_t blob_len,
+		const struct kms_context *src_ctx,
+		const char *dst_key_id, const struct kms_context *dst_ctx,
+		uint8_t **new_blob, size_t *new_blob_len, char **dst_key_arn,
+		struct kms_error *err)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL;
+	int rc;
+
+	if (err)
+		memset(err, 0, sizeof(*err));
+	if (!req)
+		return -ENOMEM;
+	if (add_blob(req, "CiphertextBlob", blob, blob_len)) {
+		json_object_put(req);
+		return -ENOMEM;
+	}
+	json_object_object_add(req, "DestinationKeyId", json_object_new_string(dst_key_id));
+	if (src_ctx && src_ctx->count)
+		json_object_object_add(req, "SourceEncryptionContext", context_json(src_ctx));
+	if (dst_ctx && dst_ctx->count)
+		json_object_object_add(req, "DestinationEncryptionContext", context_json(dst_ctx));
+	rc = kms_post_json(c, "ReEncrypt", req, &resp, err);
+	json_object_put(req);
+	if (rc)
+		return rc;
+	rc = take_blob(resp, "CiphertextBlob", new_blob, new_blob_len, err);
+	if (!rc) {
+		rc = take_str(resp, "KeyId", dst_key_arn);
+		if (rc) {
+			free(*new_blob);
+			*new_blob = NULL;
+		}
+	}
+	json_object_put(resp);
+	return rc;
+}
+
+int kms_describe_key(struct kms_client *c, const char *key_id,
+		     struct kms_key_info *info, struct kms_error *err)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL, *md, *v;
+	const char *s;
+	int rc;
+
+	if (err)
+		memset(err, 0, sizeof(*err));
+	if (!req)
+		return -ENOMEM;
+	json_object_object_add(req, "KeyId", json_object_new_string(key_id));
+	rc = kms_post_json(c, "DescribeKey", req, &resp, err);
+	json_object_put(req);
+	if (rc)
+		return rc;
+	memset(info, 0, sizeof(*info));
+	if (!json_object_object_get_ex(resp, "KeyMetadata", &md) ||
+	    !json_object_is_type(md, json_type_object) || !(s = get_str(md, "KeyId"))) {
+		set_err(err, 200, "", "DescribeKey reply has no KeyMetadata");
+		json_object_put(resp);
+		return -EPROTO;
+	}
+	snprintf(info->key_id, sizeof(info->key_id), "%s", s);
+	snprintf(info->arn, sizeof(info->arn), "%s", (s = get_str(md, "Arn")) ? s : "");
+	snprintf(info->key_state, sizeof(info->key_state), "%s",
+		 (s = get_str(md, "KeyState")) ? s : "");
+	info->enabled = json_object_object_get_ex(md, "Enabled", &v) && json_object_get_boolean(v);
+	json_object_put(resp);
+	return 0;
+}
