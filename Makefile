@@ -22,8 +22,10 @@ export KDIR KVER
 
 DESTDIR ?=
 PREFIX  ?= /usr
-export DESTDIR PREFIX SBINDIR
 SBINDIR ?= $(PREFIX)/sbin
+# After the definition: `export` of a still-undefined variable defines it
+# empty, and the ?= above would then never apply (programs landed in DESTDIR/).
+export DESTDIR PREFIX SBINDIR
 DOCDIR  ?= $(PREFIX)/share/doc/ebscrypt
 MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system

@@ -69,42 +69,6 @@ void ctl_kms_error(char *buf, size_t len, const char *what, int rc, const struct
 			 err->message[0] ? err->message : strerror(-rc));
 }
 
-static int create_default_key(struct ctl *c, struct kms_client *k)
-{
-	struct json_object *req = json_object_new_object(), *resp = NULL, *meta;
-	struct kms_error err;
-	char msg[768];
-	int rc;
-
-	memset(&err, 0, sizeof(err));
-	json_object_object_add(req, "Description",
-			       json_object_new_string("Default key for ebscrypt volumes (" CTL_DEFAULT_KMS_KEY ")"));
-	rc = kms_call(k, "CreateKey", req, &resp, &err);
-	json_object_put(req);
-	if (rc) {
-		ctl_kms_error(msg, sizeof(msg), "creating the default key " CTL_DEFAULT_KMS_KEY, rc, &err);
-		return ctl_fail("%s", msg);
-	}
-	if (!json_object_object_get_ex(resp, "KeyMetadata", &meta) || !jstr(meta, "KeyId")) {
-		json_object_put(resp);
-		return ctl_fail("CreateKey returned no KeyMetadata.KeyId");
-	}
-	req = json_object_new_object();
-	json_object_object_add(req, "AliasName", json_object_new_string(CTL_DEFAULT_KMS_KEY));
-	json_object_object_add(req, "TargetKeyId", json_object_new_string(jstr(meta, "KeyId")));
-	json_object_put(resp);
-	resp = NULL;
-	rc = kms_call(k, "CreateAlias", req, &resp, &err);
-	json_object_put(req);
-	json_object_put(resp);
-	if (rc) {
-		ctl_kms_error(msg, sizeof(msg), "creating alias " CTL_DEFAULT_KMS_KEY, rc, &err);
-		return ctl_fail("%s", msg);
-	}
-	ctl_warn("created the default KMS key %s", CTL_DEFAULT_KMS_KEY);
-	return 0;
-}
-
 int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *arn, size_t arn_len)
 {
 	struct kms_key_info info;
@@ -117,12 +81,15 @@ int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *ar
 		return 1;
 	memset(&err, 0, sizeof(err));
 	rc = kms_describe_key(k, key, &info, &err);
+	/*
+	 * Like AWS, the KMS creates the managed key alias/aws/ebs the first time
+	 * a data key is generated under it (aliases under alias/aws/ are
+	 * reserved to the service, so we may not create it ourselves).
+	 */
 	if (rc == -EREMOTEIO && !strcmp(err.type, "NotFoundException") && create_default &&
 	    !strcmp(key, CTL_DEFAULT_KMS_KEY)) {
-		if (create_default_key(c, k))
-			return 1;
-		memset(&err, 0, sizeof(err));
-		rc = kms_describe_key(k, key, &info, &err);
+		snprintf(arn, arn_len, "%s", key);
+		return 0;
 	}
 	if (rc) {
 		ctl_kms_error(msg, sizeof(msg), key, rc, &err);
