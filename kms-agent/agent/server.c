@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -120,6 +121,8 @@ static void handle(struct agent *a, int cfd)
 	else if (!strcmp(op, "ping")) {
 		json_object_object_add(rep, "ok", json_object_new_boolean(1));
 		json_object_object_add(rep, "pid", json_object_new_int(getpid()));
+		json_object_object_add(rep, "dumpable", json_object_new_int(prctl(PR_GET_DUMPABLE)));
+		json_object_object_add(rep, "kms_endpoint", json_object_new_string(a->ep.url));
 	} else
 		reply_fail(rep, "InvalidRequest", "unknown operation \"%.64s\"", op);
 send:

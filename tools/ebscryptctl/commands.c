@@ -57,6 +57,10 @@ const struct ctl_cmd ctl_commands[] = {
 	  "never leaves KMS and the data is untouched. The new header replaces the old\n"
 	  "atomically (backup copy first, then primary).",
 	  cmd_header_rewrap },
+	{ "agent", "status", "[--json]",
+	  "Ask ebscrypt-agent whether it runs: its pid, KMS endpoint, and whether it is\n"
+	  "dumpable (it never should be: its memory briefly holds volume keys).",
+	  cmd_agent_status },
 	{ "kms", "create-key", "[--description TEXT]", "KMS CreateKey; prints the reply.", cmd_kms_simple },
 	{ "kms", "describe-key", "KEY", "KMS DescribeKey.", cmd_kms_simple },
 	{ "kms", "list-keys", "", "KMS ListKeys.", cmd_kms_simple },

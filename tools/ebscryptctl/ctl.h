@@ -94,6 +94,7 @@ int cmd_volume_load_key(struct ctl *c, int argc, char **argv);
 int cmd_volume_table(struct ctl *c, int argc, char **argv);
 int cmd_header_dump(struct ctl *c, int argc, char **argv);
 int cmd_header_rewrap(struct ctl *c, int argc, char **argv);
+int cmd_agent_status(struct ctl *c, int argc, char **argv);
 int cmd_kms_simple(struct ctl *c, int argc, char **argv);
 int cmd_kms_call(struct ctl *c, int argc, char **argv);
 
