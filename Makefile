@@ -32,7 +32,7 @@ UNITDIR ?= /lib/systemd/system
 
 USER_DIRS := lib kms-agent tools
 
-.PHONY: all module userspace install clean check check-unit check-vm demo \
+.PHONY: all module userspace install clean check check-unit check-vm check-e2e demo \
         bench bench-smoke lint deps
 
 all: module userspace
@@ -62,6 +62,10 @@ deps:
 # Unit tests and the KMS service over HTTP, on the build machine, with sanitizers.
 check-unit:
 	$(MAKE) -C tests unit
+
+# End-to-end volume tests (kmsd + agent + ebscryptctl + target) in QEMU.
+check-e2e: all
+	tests/run-e2e
 
 # Kernel selftests and end-to-end tests in QEMU.
 check-vm: all
