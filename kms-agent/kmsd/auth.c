@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SigV4 verification: the request is re-signed with the secret of the
+ * access key it names, over the headers it says it signed, and the two
+ * signatures are compared in constant time. Host and the date must be
+ * among the signed headers, or the signature would not bind them.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "kmsd.h"
+
+static const char *hdr(const struct http_header_list *hl, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < hl->n; i++)
+		if (!strcasecmp(hl->h[i].name, name))
+			return hl->h[i].value;
+	return NULL;
+}
+
+static int has_signed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while (p && *p) {
+		const char *semi = strchr(p, ';');
+		size_t len = semi ? (size_t)(semi - p) : strlen(p);
+
+		if (len == n && !memcmp(p, name, n))
+			return 1;
+		p = semi ? semi + 1 : NULL;
+	}
+	return 0;
+}
+
+int auth_verify(struct kreq *r, const char *method, const char *path, const char *query,
+		const struct http_header_list *hl, const char *body, size_t body_len)
+{
+	const struct kmsd_config *cfg = r->k->cfg;
+	const char *authz = hdr(hl, "Authorization"), *date = hdr(hl, "X-Amz-Date");
+	const struct principal *p;
+	struct sigv4_request sr;
+	struct sigv4_scope sc;
+	struct sigv4_auth a;
+	char sig[SIGV4_HEX_LEN + 1];
+	long long t, now;
+	int rc;
+
+	if (!authz)
+		return kfail(r, "MissingAuthenticationTokenException",
+			     "Request is missing Authentication Token");
+	if (sigv4_parse_authorization(authz, &a))
+		return kfail(r, "IncompleteSignatureException",
+			     "the Authorization header is not a well-formed AWS4-HMAC-SHA256 signature");
+	r->access_key_id = NULL;
+	p = config_find_access_key(cfg, a.access_key_id);
+	if (!p)
+		return kfail(r, "UnrecognizedClientException",
+			     "The security token included in the request is invalid.");
+	r->access_key_id = p->access_key_id;
+	if (!date || sigv4_parse_amz_date(date, &t))
+		return kfail(r, "IncompleteSignatureException",
+			     "X-Amz-Date header is missing or malformed");
+	if (!has_signed(a.signed_headers, "host") || !has_signed(a.signed_headers, "x-amz-date"))
+		return kfail(r, "IncompleteSignatureException",
+			     "the host and x-amz-date headers must be signed");
+	if (strncmp(date, a.date, 8) || strcmp(a.service, "kms") || strcmp(a.region, cfg->region))
+		return kfail(r, "InvalidSignatureException",
+			     "Credential should be scoped to a valid region, service 'kms' and the request date");
+	now = r->k->now();
+	if (t > now + cfg->max_skew || t < now - cfg->max_skew)
+		return kfail(r, "InvalidSignatureException",
+			     "Signature expired: %s is now earlier or later than the allowed %u seconds of skew",
+			     date, cfg->max_skew);
+	sr = (struct sigv4_request){ .method = method, .path = path, .query = query,
+				     .headers = hl->h, .nheaders = hl->n,
+				     .signed_headers = a.signed_headers,
+				     .body = body, .body_len = body_len };
+	sc = (struct sigv4_scope){ date, a.region, a.service };
+	rc = sigv4_sign(&sr, &sc, p->secret, p->secret_len, sig, NULL);
+	if (rc || !sigv4_signature_equal(sig, a.signature))
+		return kfail(r, "InvalidSignatureException",
+			     "The request signature we calculated does not match the signature you provided.");
+	r->who = p;
+	return 0;
+}

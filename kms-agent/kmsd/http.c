@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * HTTP/1.1 front end on libmicrohttpd: a thread pool polling with
+ * epoll, a connection limit, an idle timeout per connection (slow clients
+ * that stop sending are dropped; one that trickles bytes holds one
+ * connection slot at most until it finishes, and slots are bounded), and
+ * a bounded request body (refused from Content-Length before reading it).
+ *
+ * HTTPS is libmicrohttpd's own TLS (GnuTLS in Debian's build), from the
+ * tls_cert/tls_key files: a maintained TLS stack wired into the server's
+ * event loop, rather than a hand-made TLS proxy in front of it. All KMS
+ * cryptography stays with OpenSSL.
+ *
+ * We bind the listening socket ourselves (TCP or Unix) so that port 0
+ * works and the bound address is logged.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "kmsd.h"
+#include "log.h"
+#include "secmem.h"
+#include "strbuf.h"
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct kmsd *k;
+	int fd;
+	char *unix_path;
+	char *cert_pem;
+	char *key_pem;
+	size_t key_len;
+};
+
+struct conn {
+	struct strbuf body;
+	int too_large;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	ebs_debug("libmicrohttpd: %s", line);
+}
+
+static void free_reply(void *p)
+{
+	/* Replies can carry plaintext (GenerateDataKey, Decrypt). */
+	OPENSSL_cleanse(p, strlen(p));
+	free(p);
+}
+
+struct header_acc {
+	struct sigv4_header *h;
+	size_t n, cap;
+	int oom;
+};
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct header_acc *a = cls;
+
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 16;
+		struct sigv4_header *nh = realloc(a->h, ncap * sizeof(*nh));
+
+		if (!nh) {
+			a->oom = 1;
+			return MHD_NO;
+		}
+		a->h = nh;
+		a->cap = ncap;
+	}
+	a->h[a->n].name = key;
+	a->h[a->n].value = value ? value : "";
+	a->n++;
+	return MHD_YES;
+}
+
+static void source_of(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, len, "unix");
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+static enum MHD_Result respond(struct http_server *s, struct MHD_Connection *c,
+			       const char *url, const char *method, struct conn *cc)
+{
+	struct header_acc acc = { 0 };
+	struct http_header_list hl;
+	struct http_reply rep;
+	struct MHD_Response *resp;
+	char source[INET6_ADDRSTRLEN + 1];
+	enum MHD_Result ret;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, &acc);
+	if (acc.oom) {
+		free(acc.h);
+		return MHD_NO;
+	}
+	hl.h = acc.h;
+	hl.n = acc.n;
+	source_of(c, source, sizeof(source));
+	router_handle(s->k, method, url, &hl, cc->body.buf ? cc->body.buf : "", cc->body.len,
+		      cc->too_large, source, &rep);
+	free(acc.h);
+	sb_wipe_free(&cc->body);
+	if (!rep.body)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(rep.len, rep.body, free_reply);
+	if (!resp) {
+		free_reply(rep.body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/x-amz-json-1.1");
+	MHD_add_response_header(resp, "x-amzn-RequestId", rep.request_id);
+	if (cc->too_large)
+		MHD_add_response_header(resp, "Connection", "close");
+	ret = MHD_queue_response(c, (unsigned int)rep.status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct conn *cc = *con_cls;
+
+	if (!cc) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+
+		cc = calloc(1, sizeof(*cc));
+		if (!cc)
+			return MHD_NO;
+		sb_init(&cc->body);
+		*con_cls = cc;
+		if (cl) {
+			char *end;
+			unsigned long long n;
+
+			errno = 0;
+			n = strtoull(cl, &end, 10);
+			if (errno || *end || n > s->k->cfg->max_body)
+				cc->too_large = 1;
+		}
+		/* Refuse an oversize body before a byte of it is read. */
+		if (cc->too_large)
+			return respond(s, c, url, method, cc);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!cc->too_large && cc->body.len + *upload_data_size > s->k->cfg->max_body) {
+			cc->too_large = 1;
+			sb_wipe_free(&cc->body);
+		}
+		if (!cc->too_large) {
+			sb_add(&cc->body, upload_data, *upload_data_size);
+			if (cc->body.oom)
+				return MHD_NO;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return respond(s, c, url, method, cc);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct conn *cc = *con_cls;
+
+	if (!cc)
+		return;
+	sb_wipe_free(&cc->body);
+	free(cc);
+	*con_cls = NULL;
+}
+
+static int read_file(const char *path, char **out, size_t *len, int secret)
+{
+	struct stat st;
+	ssize_t n;
+	char *buf;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > 1 << 20) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (secret && (st.st_mode & 077)) {
+		close(fd);
+		ebs_err("%s: a private key must not be accessible by group or others", path);
+		return -EPERM;
+	}
+	buf = secret ? secmem_alloc((size_t)st.st_size + 1) : calloc(1, (size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		if (secret)
+			secmem_free(buf, (size_t)st.st_size + 1);
+		else
+			free(buf);
+		return -EIO;
+	}
+	*out = buf;
+	*len = (size_t)st.st_size + 1;
+	return 0;
+}
+
+static int bind_listen(struct http_server *s, const char *listen_on)
+{
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	char host[256], port[16], shown[300];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const char *colon;
+	int fd, one = 1, rc;
+
+	if (!strncmp(listen_on, "unix:", 5)) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		const char *path = listen_on + 5;
+
+		if (!*path || strlen(path) >= sizeof(sun.sun_path))
+			return -EINVAL;
+		strcpy(sun.sun_path, path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		/* A socket file left by an unclean exit would make bind fail. */
+		{
+			struct stat st;
+
+			if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
+				unlink(path);
+		}
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 128)) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		/* Access control is SigV4, as over TCP; the socket file itself is open. */
+		chmod(path, 0666);
+		s->unix_path = strdup(path);
+		s->fd = fd;
+		ebs_info("listening on unix:%s", path);
+		return 0;
+	}
+	if (*listen_on == '[') {
+		const char *end = strchr(listen_on, ']');
+
+		if (!end || end[1] != ':' || (size_t)(end - listen_on - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, listen_on + 1, (size_t)(end - listen_on - 1));
+		host[end - listen_on - 1] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(listen_on, ':');
+		if (!colon || (size_t)(colon - listen_on) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, listen_on, (size_t)(colon - listen_on));
+		host[colon - listen_on] = '\0';
+	}
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(*host ? host : NULL, port, &hints, &ai) || !ai)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		freeaddrinfo(ai);
+		return rc;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		rc = -errno;
+		close(fd);
+		freeaddrinfo(ai);
+		return rc;
+	}
+	freeaddrinfo(ai);
+	if (ss.ss_family == AF_INET6) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof(a));
+		snprintf(shown, sizeof(shown), "[%s]:%u", a, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	} else {
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a));
+		snprintf(shown, sizeof(shown), "%s:%u", a, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	}
+	s->fd = fd;
+	ebs_info("listening on %s (%s)", shown, s->cert_pem ? "https" : "http");
+	return 0;
+}
+
+int http_start(struct kmsd *k, struct http_server **out)
+{
+	const struct kmsd_config *cfg = k->cfg;
+	struct http_server *s = calloc(1, sizeof(*s));
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	size_t cert_len = 0;
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->k = k;
+	s->fd = -1;
+	if (cfg->tls_cert) {
+		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+			ebs_err("this libmicrohttpd has no TLS support; cannot serve HTTPS");
+			free(s);
+			return -ENOTSUP;
+		}
+		rc = read_file(cfg->tls_cert, &s->cert_pem, &cert_len, 0);
+		if (!rc)
+			rc = read_file(cfg->tls_key, &s->key_pem, &s->key_len, 1);
+		if (rc) {
+			ebs_err("cannot read TLS certificate or key: %s", strerror(-rc));
+			http_stop(s);
+			return rc;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	rc = bind_listen(s, cfg->listen);
+	if (rc) {
+		ebs_err("cannot listen on %s: %s", cfg->listen, strerror(-rc));
+		http_stop(s);
+		return rc;
+	}
+	if (s->cert_pem)
+		s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+			MHD_OPTION_LISTEN_SOCKET, s->fd,
+			MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+			MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+			MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+			MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+			MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+			MHD_OPTION_END);
+	else
+		s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+			MHD_OPTION_LISTEN_SOCKET, s->fd,
+			MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+			MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+			MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+			MHD_OPTION_END);
+	if (!s->d) {
+		ebs_err("cannot start the HTTP server");
+		http_stop(s);
+		return -EIO;
+	}
+	*out = s;
+	return 0;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	if (s->d) {
+		/* Stop accepting, then let in-flight requests finish. */
+		MHD_socket q = MHD_quiesce_daemon(s->d);
+
+		MHD_stop_daemon(s->d);
+		if (q != MHD_INVALID_SOCKET)
+			close(q);
+		s->fd = -1;  /* MHD owned it from here on */
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->unix_path) {
+		unlink(s->unix_path);
+		free(s->unix_path);
+	}
+	free(s->cert_pem);
+	secmem_free(s->key_pem, s->key_len);
+	free(s);
+}

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ebscrypt-kmsd internals shared between its small single-purpose files:
+ * config.c (config file), store.c (SQLite), crypto.c (root key, material
+ * wrapping, ciphertext blobs), auth.c (SigV4 verification), policy.c
+ * (key policy and grants), audit.c (audit trail), router.c (protocol and
+ * dispatch), ops_*.c (one file per family of operations), http.c
+ * (libmicrohttpd), init.c (bootstrap), main.c.
+ */
+#ifndef EBSCRYPT_KMSD_H
+#define EBSCRYPT_KMSD_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "sigv4.h"
+
+#define KMSD_DEFAULT_CONFIG "/etc/ebscrypt/kmsd.conf"
+#define KMSD_ROOT_KEY_FILE "root.key"
+#define KMSD_DB_FILE "kmsd.db"
+#define KMSD_MANAGED_EBS_ALIAS "alias/aws/ebs"
+
+enum kmsd_role { ROLE_NONE = 0, ROLE_USER = 1, ROLE_ADMIN = 2 };
+
+struct principal {
+	char *name;
+	char *arn;
+	char *access_key_id;
+	char *secret;            /* secmem */
+	size_t secret_len;
+	enum kmsd_role role;
+};
+
+struct kmsd_config {
+	char *listen;            /* "127.0.0.1:8700", "[::1]:8700", "0.0.0.0:8700", "unix:/path" */
+	char *state_dir;
+	char *region;
+	char *account_id;
+	char *tls_cert;
+	char *tls_key;
+	size_t max_body;
+	unsigned int max_connections;
+	unsigned int threads;
+	unsigned int connection_timeout;
+	unsigned int max_skew;
+	struct principal *principals;
+	size_t nprincipals;
+};
+
+/* config.c */
+int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg,
+		 char *err, size_t errlen);
+int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen);
+void config_free(struct kmsd_config *cfg);
+const struct principal *config_find_access_key(const struct kmsd_config *cfg, const char *akid);
+/* Whether the listen address is loopback or a Unix socket (plain HTTP allowed). */
+int config_listen_is_local(const char *listen);
+
+/* The running service. */
+struct kmsd {
+	struct kmsd_config *cfg;
+	sqlite3 *db;
+	pthread_mutex_t lock;    /* serialises every request's store transaction */
+	uint8_t *root_key;       /* secmem, 32 bytes */
+	long long (*now)(void);  /* Unix seconds; replaceable in tests */
+};
+
+/* A key as stored. */
+struct kms_key {
+	char id[40];
+	char owner[256];
+	char *description;
+	char state[24];          /* Enabled, Disabled, PendingDeletion */
+	long long created;
+	long long deletion_date;
+	int pending_days;
+	int rotation_enabled;
+	int rotation_period;
+	long long last_rotation;
+	long long on_demand_rotation;
+	int managed;             /* 1: AWS managed (alias/aws/...) */
+	uint32_t current_version;
+	char *policy_admins;     /* JSON array of principal ARNs */
+	char *policy_users;
+};
+
+struct kms_grant {
+	char id[72];
+	char token[136];
+	char key_id[40];
+	char grantee[256];
+	char retiring[256];
+	char name[256];
+	char *operations;        /* JSON array */
+	char *constraints;       /* JSON object or NULL */
+	long long created;
+	char issuing[32];
+};
+
+/* store.c: all -errno; -ENOENT when absent. Callers hold kmsd.lock. */
+int store_open(const char *path, sqlite3 **db);
+void store_close(sqlite3 *db);
+int store_begin(sqlite3 *db);
+int store_commit(sqlite3 *db);
+void store_rollback(sqlite3 *db);
+int store_key_get(sqlite3 *db, const char *id, struct kms_key *k);
+int store_key_put(sqlite3 *db, const struct kms_key *k);
+int store_key_purge(sqlite3 *db, const char *id);
+void kms_key_free(struct kms_key *k);
+int store_keys_list(sqlite3 *db, const char *after, int limit,
+		    int (*fn)(void *arg, const char *id), void *arg);
+int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
+		       const uint8_t *wrapped, size_t len, long long created);
+int store_material_get(sqlite3 *db, const char *key_id, uint32_t version,
+		       uint8_t *wrapped, size_t cap, size_t *len);
+int store_alias_get(sqlite3 *db, const char *name, char key_id[40]);
+int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now, int update);
+int store_alias_delete(sqlite3 *db, const char *name);
+struct alias_row {
+	const char *name;
+	const char *key_id;
+	long long created;
+	long long updated;
+};
+int store_aliases_list(sqlite3 *db, const char *key_id, const char *after, int limit,
+		       int (*fn)(void *arg, const struct alias_row *a), void *arg);
+int store_grant_put(sqlite3 *db, const struct kms_grant *g);
+int store_grant_get(sqlite3 *db, const char *id, const char *token, struct kms_grant *g);
+int store_grant_delete(sqlite3 *db, const char *id);
+void kms_grant_free(struct kms_grant *g);
+int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, const char *after,
+		      int limit, int (*fn)(void *arg, const struct kms_grant *g), void *arg);
+
+/* crypto.c */
+#define KMS_MATERIAL_LEN 32
+#define KMS_WRAPPED_LEN (12 + KMS_MATERIAL_LEN + 16)
+#define KMS_BLOB_MAGIC "EKMS"
+#define KMS_BLOB_VERSION 1
+#define KMS_MAX_PLAINTEXT 4096
+#define KMS_MAX_BLOB 6144
+int crypto_load_root_key(const char *state_dir, uint8_t **root_key);
+void crypto_free_root_key(uint8_t *root_key);
+int crypto_new_material(const uint8_t *root_key, const char *key_id, uint32_t version,
+			uint8_t wrapped[KMS_WRAPPED_LEN]);
+int crypto_unwrap_material(const uint8_t *root_key, const char *key_id, uint32_t version,
+			   const uint8_t *wrapped, size_t len, uint8_t material[KMS_MATERIAL_LEN]);
+/* Canonical context bytes (sorted by key, length-prefixed); ctx may be NULL. */
+int crypto_context_bytes(struct json_object *ctx, uint8_t **out, size_t *len);
+int crypto_blob_encrypt(const uint8_t material[KMS_MATERIAL_LEN], const char *key_id,
+			uint32_t version, struct json_object *ctx,
+			const uint8_t *plain, size_t plain_len, uint8_t **blob, size_t *blob_len);
+/* Header fields of a blob, without decrypting: -EINVAL when malformed. */
+int crypto_blob_peek(const uint8_t *blob, size_t len, char key_id[40], uint32_t *version);
+/* -EBADMSG when authentication fails (wrong key, context or tampered). */
+int crypto_blob_decrypt(const uint8_t material[KMS_MATERIAL_LEN],
+			const uint8_t *blob, size_t len, struct json_object *ctx,
+			uint8_t *plain, size_t cap, size_t *plain_len);
+void crypto_uuid(char out[37]);
+void crypto_random_hex(char *out, size_t nbytes);
+
+/* A request in flight. */
+struct kreq {
+	struct kmsd *k;
+	const char *op;
+	struct json_object *in;
+	struct json_object *out;
+	const struct principal *who;
+	const char *access_key_id;
+	const char *source;
+	char request_id[37];
+	int status;
+	char err_type[64];
+	char err_msg[512];
+	char audit_key[256];
+	struct json_object *audit_ctx;  /* borrowed from in */
+	int sensitive;                  /* reply carries plaintext: wipe after use */
+};
+
+int kfail(struct kreq *r, const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Request field helpers (router.c): -1 after kfail(), 0 absent, 1 present. */
+int jget_str(struct kreq *r, const char *name, int required, size_t maxlen, const char **out);
+int jget_int(struct kreq *r, const char *name, int required, long long lo, long long hi,
+	     long long *out);
+int jget_bool(struct kreq *r, const char *name, int *out);
+int jget_ctx(struct kreq *r, const char *name, struct json_object **out);
+int jget_blob(struct kreq *r, const char *name, int required, size_t maxlen,
+	      uint8_t **out, size_t *len);
+int jget_str_array(struct kreq *r, const char *name, int required, struct json_object **out);
+
+/* Key references, states, ARNs (ops_keys.c). */
+void key_arn(const struct kmsd *k, const char *id, char *out, size_t len);
+void alias_arn(const struct kmsd *k, const char *name, char *out, size_t len);
+/* Resolves key id / key ARN / alias / alias ARN; alias/aws/ebs is created on first use. */
+int key_resolve(struct kreq *r, const char *ref, int allow_alias, int create_managed,
+		struct kms_key *key);
+int key_usable(struct kreq *r, const struct kms_key *key);
+int key_material(struct kreq *r, const struct kms_key *key, uint32_t version,
+		 uint8_t material[KMS_MATERIAL_LEN]);
+int key_maybe_auto_rotate(struct kreq *r, struct kms_key *key);
+int key_rotate(struct kreq *r, struct kms_key *key);
+
+/* policy.c */
+int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);
+/* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */
+int authorize(struct kreq *r, const struct kms_key *key, const char *op, struct json_object *ctx);
+int policy_is_admin(const struct kreq *r, const struct kms_key *key);
+int authorize_account(struct kreq *r, enum kmsd_role need);
+int grant_op_valid(const char *op);
+
+/* audit.c */
+int audit_record(struct kmsd *k, const struct kreq *r);
+int audit_query(const char *state_dir, const char *since, const char *key, int json);
+
+/* auth.c: 0 with r->who set, or -1 after kfail. */
+struct http_header_list {
+	struct sigv4_header *h;
+	size_t n;
+};
+int auth_verify(struct kreq *r, const char *method, const char *path, const char *query,
+		const struct http_header_list *hl, const char *body, size_t body_len);
+
+/* router.c */
+struct http_reply {
+	int status;
+	char *body;        /* malloc'd */
+	size_t len;
+	int sensitive;
+	char request_id[37];
+};
+void router_handle(struct kmsd *k, const char *method, const char *url,
+		   const struct http_header_list *hl, const char *body, size_t body_len,
+		   int body_too_large, const char *source, struct http_reply *rep);
+
+/* operation handlers: 0 or -1 after kfail() */
+typedef int (*kms_op_fn)(struct kreq *r);
+int op_create_key(struct kreq *r);
+int op_describe_key(struct kreq *r);
+int op_list_keys(struct kreq *r);
+int op_enable_key(struct kreq *r);
+int op_disable_key(struct kreq *r);
+int op_schedule_key_deletion(struct kreq *r);
+int op_cancel_key_deletion(struct kreq *r);
+int op_enable_key_rotation(struct kreq *r);
+int op_disable_key_rotation(struct kreq *r);
+int op_get_key_rotation_status(struct kreq *r);
+int op_rotate_key_on_demand(struct kreq *r);
+int op_create_alias(struct kreq *r);
+int op_update_alias(struct kreq *r);
+int op_delete_alias(struct kreq *r);
+int op_list_aliases(struct kreq *r);
+int op_encrypt(struct kreq *r);
+int op_decrypt(struct kreq *r);
+int op_reencrypt(struct kreq *r);
+int op_generate_data_key(struct kreq *r);
+int op_generate_data_key_without_plaintext(struct kreq *r);
+int op_create_grant(struct kreq *r);
+int op_list_grants(struct kreq *r);
+int op_retire_grant(struct kreq *r);
+int op_revoke_grant(struct kreq *r);
+
+/* http.c */
+struct http_server;
+int http_start(struct kmsd *k, struct http_server **out);
+void http_stop(struct http_server *s);
+
+/* init.c */
+int kmsd_init_state(const char *state_dir, const char *listen);
+
+#endif

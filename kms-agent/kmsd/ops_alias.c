@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kmsd.h"
+
+static int alias_name(struct kreq *r, const char **name)
+{
+	size_t n;
+
+	if (jget_str(r, "AliasName", 1, 256, name) < 0)
+		return -1;
+	n = strlen(*name);
+	if (strncmp(*name, "alias/", 6) || n == 6 ||
+	    strspn(*name + 6, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-") != n - 6)
+		return kfail(r, "InvalidAliasNameException",
+			     "Alias must start with the prefix \"alias/\" and contain only "
+			     "alphanumeric characters, '/', '_' and '-'");
+	if (!strncmp(*name, "alias/aws/", 10))
+		return kfail(r, "InvalidAliasNameException",
+			     "Cannot create, update or delete an alias with the reserved prefix alias/aws/");
+	return 0;
+}
+
+/* TargetKeyId: a key id or key ARN (never an alias), not pending deletion. */
+static int target_key(struct kreq *r, struct kms_key *key)
+{
+	const char *ref;
+	char arn[256];
+
+	if (jget_str(r, "TargetKeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 0, 0, key))
+		return -1;
+	if (authorize(r, key, r->op, NULL))
+		goto fail;
+	if (!strcmp(key->state, "PendingDeletion")) {
+		key_arn(r->k, key->id, arn, sizeof(arn));
+		kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
+		goto fail;
+	}
+	return 0;
+fail:
+	kms_key_free(key);
+	return -1;
+}
+
+int op_create_alias(struct kreq *r)
+{
+	struct kms_key key;
+	const char *name;
+	char arn[256];
+	int rc;
+
+	if (alias_name(r, &name) || target_key(r, &key))
+		return -1;
+	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 0);
+	kms_key_free(&key);
+	if (rc == -EEXIST) {
+		alias_arn(r->k, name, arn, sizeof(arn));
+		return kfail(r, "AlreadyExistsException", "An alias with the name %s already exists", arn);
+	}
+	return rc ? kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+}
+
+/* The caller must also administer the key an alias points to now. */
+static int current_target(struct kreq *r, const char *name)
+{
+	struct kms_key old;
+	char id[40], arn[256];
+	int rc;
+
+	rc = store_alias_get(r->k->db, name, id);
+	if (rc == -ENOENT) {
+		alias_arn(r->k, name, arn, sizeof(arn));
+		return kfail(r, "NotFoundException", "Alias %s is not found.", arn);
+	}
+	if (rc)
+		return kfail(r, "KMSInternalException", "the key store is unavailable");
+	if (key_resolve(r, id, 0, 0, &old))
+		return -1;
+	rc = authorize(r, &old, r->op, NULL);
+	kms_key_free(&old);
+	return rc;
+}
+
+int op_update_alias(struct kreq *r)
+{
+	struct kms_key key;
+	const char *name;
+	int rc;
+
+	if (alias_name(r, &name) || current_target(r, name) || target_key(r, &key))
+		return -1;
+	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 1);
+	kms_key_free(&key);
+	return rc ? kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+}
+
+int op_delete_alias(struct kreq *r)
+{
+	const char *name;
+
+	if (alias_name(r, &name) || current_target(r, name))
+		return -1;
+	return store_alias_delete(r->k->db, name) ?
+	       kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+}
+
+struct alias_list {
+	struct kreq *r;
+	struct json_object *arr;
+	int limit, count, more;
+	char last[260];
+};
+
+static int alias_cb(void *arg, const struct alias_row *a)
+{
+	struct alias_list *l = arg;
+	struct json_object *e;
+	char arn[512];
+
+	if (l->count == l->limit) {
+		l->more = 1;
+		return 1;
+	}
+	e = json_object_new_object();
+	alias_arn(l->r->k, a->name, arn, sizeof(arn));
+	json_object_object_add(e, "AliasName", json_object_new_string(a->name));
+	json_object_object_add(e, "AliasArn", json_object_new_string(arn));
+	json_object_object_add(e, "TargetKeyId", json_object_new_string(a->key_id));
+	json_object_object_add(e, "CreationDate", json_object_new_int64(a->created));
+	json_object_object_add(e, "LastUpdatedDate", json_object_new_int64(a->updated));
+	json_object_array_add(l->arr, e);
+	snprintf(l->last, sizeof(l->last), "%s", a->name);
+	l->count++;
+	return 0;
+}
+
+int op_list_aliases(struct kreq *r)
+{
+	struct alias_list l = { r, NULL, 50, 0, 0, "" };
+	const char *ref = NULL, *marker = NULL;
+	struct kms_key key;
+	long long limit = 50;
+	int rc;
+
+	if (authorize_account(r, ROLE_USER) ||
+	    jget_int(r, "Limit", 0, 1, 100, &limit) < 0 ||
+	    jget_str(r, "Marker", 0, 1024, &marker) < 0 ||
+	    jget_str(r, "KeyId", 0, 2048, &ref) < 0)
+		return -1;
+	if (ref && key_resolve(r, ref, 0, 0, &key))
+		return -1;
+	l.limit = (int)limit;
+	l.arr = json_object_new_array();
+	json_object_object_add(r->out, "Aliases", l.arr);
+	rc = store_aliases_list(r->k->db, ref ? key.id : NULL, marker, l.limit + 1, alias_cb, &l);
+	if (ref)
+		kms_key_free(&key);
+	if (rc)
+		return kfail(r, "KMSInternalException", "the key store is unavailable");
+	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
+	if (l.more)
+		json_object_object_add(r->out, "NextMarker", json_object_new_string(l.last));
+	return 0;
+}

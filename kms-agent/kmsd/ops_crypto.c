@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+ * GenerateDataKeyWithoutPlaintext. Plaintexts and key material only ever
+ * sit in secmem buffers here; every failure to open a blob, whatever the
+ * cause (malformed, tampered, unknown key or version, wrong context), is the
+ * same InvalidCiphertextException so nothing about the blob leaks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "base64.h"
+#include "kmsd.h"
+#include "secmem.h"
+
+#define SYMMETRIC_DEFAULT "SYMMETRIC_DEFAULT"
+
+static int bad_blob(struct kreq *r)
+{
+	return kfail(r, "InvalidCiphertextException", "The ciphertext is invalid.");
+}
+
+static int check_algorithm(struct kreq *r, const char *name)
+{
+	const char *v;
+	int rc = jget_str(r, name, 0, 64, &v);
+
+	if (rc < 0)
+		return -1;
+	if (rc && strcmp(v, SYMMETRIC_DEFAULT))
+		return kfail(r, "InvalidKeyUsageException",
+			     "%s %s is not valid for a symmetric key", name, v);
+	return 0;
+}
+
+static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_t len, int secret)
+{
+	size_t n = b64_encoded_len(len) + 1;
+	char *s = secret ? secmem_alloc(n) : malloc(n);
+
+	if (!s) {
+		kfail(r, "KMSInternalException", "out of memory");
+		return;
+	}
+	b64_encode_to(data, len, s);
+	json_object_object_add(r->out, name, json_object_new_string(s));
+	if (secret)
+		secmem_free(s, n);
+	else
+		free(s);
+}
+
+/* Encrypts plain under the key's current material (rotating first when due). */
+static int seal(struct kreq *r, struct kms_key *key, struct json_object *ctx,
+		const uint8_t *plain, size_t len, uint8_t **blob, size_t *blob_len)
+{
+	uint8_t *m;
+	int rc;
+
+	if (key_maybe_auto_rotate(r, key))
+		return -1;
+	m = secmem_alloc(KMS_MATERIAL_LEN);
+	if (!m)
+		return kfail(r, "KMSInternalException", "out of locked memory");
+	rc = key_material(r, key, key->current_version, m);
+	if (rc == -ENOENT)
+		rc = kfail(r, "KMSInternalException", "current key material is missing");
+	if (!rc && crypto_blob_encrypt(m, key->id, key->current_version, ctx, plain, len, blob, blob_len))
+		rc = kfail(r, "KMSInternalException", "encryption failed");
+	secmem_free(m, KMS_MATERIAL_LEN);
+	return rc;
+}
+
+/*
+ * Opens a blob: finds the key it names, checks op is allowed and the key
+ * usable, decrypts into *plain (secmem, *cap bytes). want_key, when given,
+ * must be the blob's key (IncorrectKeyException otherwise).
+ */
+static int unseal(struct kreq *r, const char *op, const uint8_t *blob, size_t blob_len,
+		  struct json_object *ctx, const char *want_key, struct kms_key *key,
+		  uint8_t **plain, size_t *cap, size_t *plain_len)
+{
+	char kid[40];
+	uint32_t version;
+	uint8_t *m;
+	int rc;
+
+	*plain = NULL;
+	if (crypto_blob_peek(blob, blob_len, kid, &version))
+		return bad_blob(r);
+	if (want_key) {
+		struct kms_key wk;
+
+		if (key_resolve(r, want_key, 1, 0, &wk))
+			return -1;
+		rc = strcmp(wk.id, kid);
+		kms_key_free(&wk);
+		if (rc)
+			return kfail(r, "IncorrectKeyException",
+				     "The key ID in the request does not identify a KMS key that can perform this operation.");
+	}
+	/* A blob naming an unknown (or deleted) key is just an invalid blob. */
+	if (key_resolve(r, kid, 0, 0, key)) {
+		if (!strcmp(r->err_type, "NotFoundException")) {
+			r->err_type[0] = '\0';
+			return bad_blob(r);
+		}
+		return -1;
+	}
+	if (authorize(r, key, op, ctx) || key_usable(r, key)) {
+		kms_key_free(key);
+		return -1;
+	}
+	m = secmem_alloc(KMS_MATERIAL_LEN);
+	*cap = blob_len;
+	*plain = secmem_alloc(*cap);
+	if (!m || !*plain) {
+		secmem_free(m, KMS_MATERIAL_LEN);
+		secmem_free(*plain, *cap);
+		*plain = NULL;
+		kms_key_free(key);
+		return kfail(r, "KMSInternalException", "out of locked memory");
+	}
+	rc = key_material(r, key, version, m);
+	if (rc == -ENOENT)
+		rc = bad_blob(r);
+	else if (!rc && crypto_blob_decrypt(m, blob, blob_len, ctx, *plain, *cap, plain_len))
+		rc = bad_blob(r);
+	secmem_free(m, KMS_MATERIAL_LEN);
+	if (rc) {
+		secmem_free(*plain, *cap);
+		*plain = NULL;
+		kms_key_free(key);
+	}
+	return rc;
+}
+
+/* KeyId for a use operation: resolved, allowed, usable. */
+static int use_key(struct kreq *r, const char *field_name, const char *op,
+		   struct json_object *ctx, struct kms_key *key)
+{
+	const char *ref;
+
+	if (jget_str(r, field_name, 1, 2048, &ref) < 0 || key_resolve(r, ref, 1, 1, key))
+		return -1;
+	if (authorize(r, key, op, ctx) || key_usable(r, key)) {
+		kms_key_free(key);
+		return -1;
+	}
+	return 0;
+}
+
+int op_encrypt(struct kreq *r)
+{
+	struct json_object *ctx;
+	struct kms_key key;
+	uint8_t *plain = NULL, *blob = NULL;
+	size_t plen = 0, blen;
+	char arn[256];
+	int rc = -1;
+
+	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
+	    check_algorithm(r, "EncryptionAlgorithm") ||
+	    jget_blob(r, "Plaintext", 1, KMS_MAX_PLAINTEXT, &plain, &plen) < 0)
+		goto out;
+	r->audit_ctx = ctx;
+	if (use_key(r, "KeyId", "Encrypt", ctx, &key))
+		goto out;
+	if (!seal(r, &key, ctx, plain, plen, &blob, &blen)) {
+		key_arn(r->k, key.id, arn, sizeof(arn));
+		add_b64(r, "CiphertextBlob", blob, blen, 0);
+		json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
+		json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
+		rc = 0;
+	}
+	free(blob);
+	kms_key_free(&key);
+out:
+	secmem_free(plain, plen ? plen : 1);
+	return rc;
+}
+
+int op_decrypt(struct kreq *r)
+{
+	struct json_object *ctx;
+	struct kms_key key;
+	const char *want = NULL;
+	uint8_t *blob = NULL, *plain = NULL;
+	size_t blen = 0, cap = 0, plen = 0;
+	char arn[256];
+	int rc = -1;
+
+	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
+	    jget_str(r, "KeyId", 0, 2048, &want) < 0 ||
+	    check_algorithm(r, "EncryptionAlgorithm") ||
+	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
+		goto out;
+	r->audit_ctx = ctx;
+	if (unseal(r, "Decrypt", blob, blen, ctx, want, &key, &plain, &cap, &plen))
+		goto out;
+	key_arn(r->k, key.id, arn, sizeof(arn));
+	r->sensitive = 1;
+	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
+	add_b64(r, "Plaintext", plain, plen, 1);
+	json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
+	secmem_free(plain, cap);
+	kms_key_free(&key);
+	rc = 0;
+out:
+	secmem_free(blob, blen ? blen : 1);
+	return rc;
+}
+
+int op_reencrypt(struct kreq *r)
+{
+	struct json_object *sctx, *dctx;
+	struct kms_key src, dst;
+	const char *want = NULL;
+	uint8_t *blob = NULL, *plain = NULL, *nblob = NULL;
+	size_t blen = 0, cap = 0, plen = 0, nlen;
+	char sarn[256], darn[256];
+	int rc = -1;
+
+	if (jget_ctx(r, "SourceEncryptionContext", &sctx) < 0 ||
+	    jget_ctx(r, "DestinationEncryptionContext", &dctx) < 0 ||
+	    jget_str(r, "SourceKeyId", 0, 2048, &want) < 0 ||
+	    check_algorithm(r, "SourceEncryptionAlgorithm") ||
+	    check_algorithm(r, "DestinationEncryptionAlgorithm") ||
+	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
+		goto out;
+	r->audit_ctx = sctx;
+	if (unseal(r, "ReEncryptFrom", blob, blen, sctx, want, &src, &plain, &cap, &plen))
+		goto out;
+	key_arn(r->k, src.id, sarn, sizeof(sarn));
+	if (!use_key(r, "DestinationKeyId", "ReEncryptTo", dctx, &dst)) {
+		if (!seal(r, &dst, dctx, plain, plen, &nblob, &nlen)) {
+			key_arn(r->k, dst.id, darn, sizeof(darn));
+			add_b64(r, "CiphertextBlob", nblob, nlen, 0);
+			json_object_object_add(r->out, "SourceKeyId", json_object_new_string(sarn));
+			json_object_object_add(r->out, "KeyId", json_object_new_string(darn));
+			json_object_object_add(r->out, "SourceEncryptionAlgorithm",
+					       json_object_new_string(SYMMETRIC_DEFAULT));
+			json_object_object_add(r->out, "DestinationEncryptionAlgorithm",
+					       json_object_new_string(SYMMETRIC_DEFAULT));
+			rc = 0;
+		}
+		free(nblob);
+		kms_key_free(&dst);
+	}
+	/* The audit record names the source key, whose material was used to open the blob. */
+	snprintf(r->audit_key, sizeof(r->audit_key), "%s", sarn);
+	secmem_free(plain, cap);
+	kms_key_free(&src);
+out:
+	secmem_free(blob, blen ? blen : 1);
+	return rc;
+}
+
+static int generate(struct kreq *r, int with_plaintext)
+{
+	struct json_object *ctx;
+	struct kms_key key;
+	const char *spec = NULL;
+	long long nbytes = 0;
+	uint8_t *dek, *blob = NULL;
+	size_t len;
+	char arn[256];
+	int has_n, has_spec, rc = -1;
+
+	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
+	    (has_n = jget_int(r, "NumberOfBytes", 0, 1, 1024, &nbytes)) < 0 ||
+	    (has_spec = jget_str(r, "KeySpec", 0, 16, &spec)) < 0)
+		return -1;
+	r->audit_ctx = ctx;
+	if (has_n && has_spec)
+		return kfail(r, "ValidationException",
+			     "Please specify either number of bytes or key spec, not both.");
+	if (!has_n && !has_spec)
+		return kfail(r, "ValidationException", "Please specify either number of bytes or key spec.");
+	if (has_spec) {
+		if (!strcmp(spec, "AES_256"))
+			nbytes = 32;
+		else if (!strcmp(spec, "AES_128"))
+			nbytes = 16;
+		else
+			return kfail(r, "ValidationException",
+				     "1 validation error detected: Value '%s' at 'keySpec' failed to satisfy "
+				     "constraint: Member must satisfy enum value set: [AES_256, AES_128]", spec);
+	}
+	if (use_key(r, "KeyId", with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext",
+		    ctx, &key))
+		return -1;
+	len = (size_t)nbytes;
+	dek = secmem_alloc(len);
+	if (!dek || RAND_priv_bytes(dek, (int)len) != 1) {
+		rc = kfail(r, "KMSInternalException", "cannot generate a data key");
+	} else if (!seal(r, &key, ctx, dek, len, &blob, &len)) {
+		key_arn(r->k, key.id, arn, sizeof(arn));
+		add_b64(r, "CiphertextBlob", blob, len, 0);
+		if (with_plaintext) {
+			r->sensitive = 1;
+			add_b64(r, "Plaintext", dek, (size_t)nbytes, 1);
+		}
+		json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
+		rc = 0;
+	}
+	free(blob);
+	secmem_free(dek, (size_t)nbytes);
+	kms_key_free(&key);
+	return rc;
+}
+
+int op_generate_data_key(struct kreq *r)
+{
+	return generate(r, 1);
+}
+
+int op_generate_data_key_without_plaintext(struct kreq *r)
+{
+	return generate(r, 0);
+}
