@@ -89,22 +89,29 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	}
 	/* A fixed name, so `ebscryptctl volume table` can print the line later. */
 	snprintf(desc, sizeof(desc), "ebscrypt:manual:%s", vol);
-	key = add_key("logon", desc, dek, EBS_HDR_KEY_BYTES, ring);
+	/*
+	 * Added to our own keyring first, where we possess it and may set its
+	 * expiry and permissions, then linked into the caller's keyring: a key
+	 * added straight into a keyring we do not possess could not be restricted.
+	 */
+	rc = keys_add_logon(a->keyring, desc, dek, EBS_HDR_KEY_BYTES, &key);
 	secmem_free(dek, EBS_HDR_KEY_BYTES);
 	dek = NULL;
-	if (key < 0) {
-		rc = -errno;
-		reply_fail(rep, "KeyringError", "cannot add the key to keyring %d: %s (does the caller grant write?)",
-			   ring, strerror(-rc));
+	if (rc) {
+		reply_fail(rep, "KeyringError", "cannot add the key to the agent keyring: %s", strerror(-rc));
 		goto out;
 	}
 	if (keyctl_set_timeout(key, timeout) ||
-	    keyctl_setperm(key, KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_SETATTR | KEY_USR_VIEW)) {
+	    keyctl_setperm(key, KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR |
+				KEY_USR_VIEW) ||
+	    keyctl_link(key, ring)) {
 		rc = -errno;
 		keys_drop(key);
-		reply_fail(rep, "KeyringError", "cannot restrict the loaded key: %s", strerror(-rc));
+		reply_fail(rep, "KeyringError", "cannot hand the key to keyring %d: %s (does the caller grant write?)",
+			   ring, strerror(-rc));
 		goto out;
 	}
+	keyctl_unlink(key, a->keyring);
 	snprintf(table, sizeof(table), "0 %llu ebscrypt %u:%u %llu :%u:logon:%s 1 sector_size:%u",
 		 (unsigned long long)h->data_sectors, major(st.st_rdev), minor(st.st_rdev),
 		 (unsigned long long)h->data_offset, EBS_HDR_KEY_BYTES, desc, h->sector_size);

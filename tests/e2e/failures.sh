@@ -23,7 +23,7 @@ attach_refused() {
 	fi
 	echo "$out"
 	echo "$out" | grep -q -- "$pat" || { echo "message lacks: $pat"; return 1; }
-	! dmsetup info "$vol" >/dev/null 2>&1
+	refute dmsetup info "$vol" >/dev/null 2>&1
 	assert_eq "$(image_sum "$vol")" "$before" "backing image changed"
 }
 
