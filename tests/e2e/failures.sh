@@ -77,6 +77,7 @@ t_kms_silent() {
 	# Accepts the connection, never answers: only the deadline ends the wait.
 	nc -l -p 8791 > /dev/null &
 	local ncpid=$!
+	wait_listen 8791
 	agent_as host AKIAHOST00000000000 "$HOST_SECRET" http://127.0.0.1:8791/ 2000
 	t0=$(date +%s)
 	attach_refused "$vol" "deadline"
@@ -95,6 +96,7 @@ t_kms_malformed() {
 			${#body} "$body" | nc -l -p 8792 >/dev/null 2>&1 || break
 	done ) &
 	local srv=$!
+	wait_listen 8792
 	agent_as host AKIAHOST00000000000 "$HOST_SECRET" http://127.0.0.1:8792/ 3000
 	attach_refused "$vol" "alformed"
 	kill $srv 2>/dev/null

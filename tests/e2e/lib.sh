@@ -28,9 +28,27 @@ e2e_secret() {
 	echo "$E2E/$1.secret"
 }
 
+# PIDs live in files: tests run in subshells, which must be able to stop and
+# restart the daemons the top-level shell started (and the reverse).
+pid_of() { cat "$E2E/$1.pid" 2>/dev/null; }
+
+# Stops a daemon by pidfile; waits until it is gone (it may not be our child).
+stop_daemon() {
+	local pid i
+	pid=$(pid_of "$1")
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	rm -f "$E2E/$1.pid"
+}
+
 kmsd_start() {
-	ebscrypt-kmsd --foreground --config "$E2E/kmsd.conf" > "$KMSD_LOG" 2>&1 &
+	ebscrypt-kmsd --foreground --config "$E2E/kmsd.conf" >> "$KMSD_LOG" 2>&1 &
 	KMSD_PID=$!
+	echo "$KMSD_PID" > "$E2E/kmsd.pid"
 	local i
 	for i in $(seq 1 100); do
 		curl -s -o /dev/null "$KMS_URL" 2>/dev/null && return 0
@@ -40,10 +58,7 @@ kmsd_start() {
 	echo "kmsd did not come up"; cat "$KMSD_LOG"; return 1
 }
 
-kmsd_stop() {
-	[ -n "${KMSD_PID:-}" ] && kill "$KMSD_PID" 2>/dev/null && wait "$KMSD_PID" 2>/dev/null
-	KMSD_PID=
-}
+kmsd_stop() { stop_daemon kmsd; }
 
 # agent_config NAME ACCESS_KEY SECRET [ENDPOINT] [TIMEOUT_MS]
 agent_config() {
@@ -63,6 +78,7 @@ agent_config() {
 agent_start() {
 	ebscrypt-agent --foreground --config "$E2E/agent.conf" >> "$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
+	echo "$AGENT_PID" > "$E2E/agent.pid"
 	local i
 	for i in $(seq 1 100); do
 		[ -S "$SOCK" ] && return 0
@@ -72,10 +88,7 @@ agent_start() {
 	echo "agent did not come up"; cat "$AGENT_LOG"; return 1
 }
 
-agent_stop() {
-	[ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
-	AGENT_PID=
-}
+agent_stop() { stop_daemon agent; }
 
 # Restart the agent as another principal or against another endpoint.
 agent_as() {
@@ -165,9 +178,12 @@ volume_dek_hex() {
 		jq -r .Plaintext | base64 -d | od -An -tx1 -v | tr -d ' \n'
 }
 
-# Does file $1 contain the hex byte string $2 (at a byte boundary)?
+# Does file $1 contain the bytes given in hex by $2 (at most 2 KiB of them)?
+# Hex lines of 4 KiB at two offsets 2 KiB apart: every window of up to 2 KiB
+# lies whole inside one line of one of the two passes.
 file_has_hex() {
-	od -An -tx1 -v "$1" | tr -d ' \n' | grep -q "$2"
+	xxd -p -c 4096 "$1" | grep -q "$2" && return 0
+	xxd -p -c 4096 -s 2048 "$1" | grep -q "$2"
 }
 
 # Patches hex bytes $3 at offset $2 within header copy at base $1 of image $4
@@ -175,7 +191,7 @@ file_has_hex() {
 header_patch() {
 	local base=$1 off=$2 hex=$3 img=$4
 	printf '%s' "$hex" | xxd -r -p | dd of="$img" bs=1 seek=$((base + off)) conv=notrunc 2>/dev/null
-	dd if="$img" bs=1 skip="$base" count=4064 2>/dev/null | sha256sum | cut -c1-64 | xxd -r -p |
+	dd if="$img" bs=32 skip=$((base / 32)) count=127 2>/dev/null | sha256sum | cut -c1-64 | xxd -r -p |
 		dd of="$img" bs=1 seek=$((base + 4064)) conv=notrunc 2>/dev/null
 }
 
@@ -212,3 +228,15 @@ refute() {
 
 # Whether the mapping's table mentions either hex string.
 table_has() { dmsetup table "$1" | grep -qi -e "$2" -e "$3"; }
+
+# Waits until something listens on TCP port $1 of loopback.
+wait_listen() {
+	local hex i
+	hex=$(printf '%04X' "$1")
+	for i in $(seq 1 100); do
+		grep -q ":$hex 00000000:0000 0A" /proc/net/tcp && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $1"
+	return 1
+}

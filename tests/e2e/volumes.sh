@@ -133,7 +133,7 @@ t_key_custody() {
 	refute grep ebscrypt /proc/keys
 	refute table_has "$vol" "$d1" "$d2"
 	dmsetup table "$vol" | grep -q ':64:logon:'
-	pid=$AGENT_PID
+	pid=$(pid_of agent)
 	# The agent's whole address space, the state, the logs, the image.
 	: > /tmp/agent-mem
 	while read -r range perms _; do
@@ -245,7 +245,7 @@ t_load_key_and_table() {
 	check_files "$MNT"
 	umount "$MNT"
 	dmsetup remove e2e-manual
-	losetup -d "$(echo "$out" | sed -n 's/.*`losetup -d \(.*\)`.*/\1/p')"
+	losetup -d "$(echo "$out" | sed -n 's/.*`losetup -d \([^`]*\)`.*/\1/p')"
 }
 
 t_help_and_errors() {
