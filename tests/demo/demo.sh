@@ -47,7 +47,8 @@ run cat /mnt/demo/hello.txt
 umount /mnt/demo
 ctl volume detach "$vol" >/dev/null
 
-say "The KMS audit trail: one Decrypt per attach, with the volume's encryption context"
+say "The KMS audit trail: the data key generated without plaintext, then one Decrypt by the host per attach"
+echo "(the first Decrypt, right after create, is the agent computing the key check value)"
 sqlite3 -header -column "$KMSD_STATE/kmsd.db" \
 	"SELECT time, principal, operation, outcome, encryption_context FROM audit WHERE operation IN ('GenerateDataKeyWithoutPlaintext','Decrypt');"
 

@@ -143,12 +143,14 @@ e2e_setup() {
 
 e2e_teardown() {
 	local m
-	for m in $(dmsetup ls 2>/dev/null | awk '{print $1}'); do
-		umount "/dev/mapper/$m" 2>/dev/null
-		dmsetup remove "$m" 2>/dev/null
+	for m in $(dmsetup ls --target ebscrypt 2>/dev/null | awk 'NF == 2 {print $1}') \
+		 $(dmsetup ls --target linear 2>/dev/null | awk 'NF == 2 {print $1}'); do
+		umount "/dev/mapper/$m" 2>/dev/null || :
+		dmsetup remove "$m" 2>/dev/null || :
 	done
 	agent_stop
 	kmsd_stop
+	return 0
 }
 
 # Prints the volume's backing image path.
@@ -234,7 +236,8 @@ wait_listen() {
 	local hex i
 	hex=$(printf '%04X' "$1")
 	for i in $(seq 1 100); do
-		grep -q ":$hex 00000000:0000 0A" /proc/net/tcp && return 0
+		# busybox nc listens on the IPv6 wildcard (dual stack): look in tcp6 too.
+		grep -qE ":$hex [0:]+:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null && return 0
 		sleep 0.05
 	done
 	echo "nothing listens on port $1"
