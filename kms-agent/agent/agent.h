@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "dmmap.h"
 #include "loopdev.h"
 #include "kms_client.h"
 
@@ -57,7 +58,7 @@ const char *req_str(struct json_object *req, const char *key);
 /* attach.c: opens a volume and reads its header, errors as replies. */
 struct stat;
 int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, struct json_object *rep);
+		      int *fd_out, struct stat *st, int read_only, struct json_object *rep);
 
 /* kms.c: Decrypt a header's wrapped DEK into secmem, errors as replies. */
 struct ebs_header;
@@ -73,18 +74,5 @@ int keys_init(struct agent *a);
 int keys_add_logon(int32_t keyring, const char *desc, const uint8_t *dek, size_t len,
 		   int32_t *serial);
 void keys_drop(int32_t serial);
-
-/* dm.c */
-int dm_setup(void);
-int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
-		      const char *target, const char *params);
-/* 0 and the name (if name) when found, -ENODEV when not. */
-int dm_find_uuid(const char *uuid, char *name, size_t name_len);
-int dm_uuid_of(const char *name, char *uuid, size_t uuid_len);
-int dm_remove_uuid(const char *uuid);
-/* Calls fn for every mapping whose uuid starts with prefix. */
-int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, void *arg),
-	    void *arg);
-
 
 #endif

@@ -39,15 +39,13 @@ static int valid_dm_name(const char *s)
 
 /* Opens the volume's backing file or block device and reads its header. */
 int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, struct json_object *rep);
-int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		       int *fd_out, struct stat *st, struct json_object *rep)
+		      int *fd_out, struct stat *st, int read_only, struct json_object *rep)
 {
 	struct ebs_header_read_info info;
 	uint64_t size = 0, need;
 	int fd, rc;
 
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
 		reply_fail(rep, "DeviceError", "cannot open %s: %s", path, strerror(-rc));
@@ -96,8 +94,8 @@ int agent_open_volume(const char *path, const char *volume_id, struct ebs_header
 }
 
 /* The device number the table names: the block device itself, or a new loop device. */
-static int backing_device(int fd, const struct stat *st, dev_t *dev, int *loop_fd,
-			  struct json_object *rep)
+static int backing_device(int fd, const struct stat *st, int read_only, dev_t *dev,
+			  int *loop_fd, struct json_object *rep)
 {
 	char loopdev[64];
 	struct stat lst;
@@ -108,7 +106,7 @@ static int backing_device(int fd, const struct stat *st, dev_t *dev, int *loop_f
 		*dev = st->st_rdev;
 		return 0;
 	}
-	rc = loop_attach(fd, 0, 1, loopdev, sizeof(loopdev), loop_fd);
+	rc = loop_attach(fd, read_only, 1, loopdev, sizeof(loopdev), loop_fd);
 	if (rc) {
 		reply_fail(rep, "LoopError", "cannot attach the volume file to a loop device: %s", strerror(-rc));
 		return rc;
@@ -126,8 +124,10 @@ static int backing_device(int fd, const struct stat *st, dev_t *dev, int *loop_f
 void op_attach(struct agent *a, struct json_object *req, struct json_object *rep)
 {
 	const char *vol = req_str(req, "volume_id"), *path = req_str(req, "path");
-	const char *name = req_str(req, "name");
-	char uuid[64], existing[128], desc[96], params[512], rnd_hex[17];
+	const char *name = req_str(req, "name"), *purpose = req_str(req, "purpose");
+	/* A copy source (a snapshot image) is mapped read-only under its own uuid. */
+	int copy = purpose && !strcmp(purpose, "copy-source");
+	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
 	struct ebs_header *h = NULL;
 	uint8_t *dek = NULL, rnd[8];
 	int fd = -1, loop_fd = -1, rc;
@@ -139,13 +139,24 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "InvalidRequest", "attach needs a volume_id (vol-<17 hex>) and an absolute path");
 		return;
 	}
+	if (purpose && !copy) {
+		reply_fail(rep, "InvalidRequest", "unknown purpose \"%.32s\"", purpose);
+		return;
+	}
+	if (!name && copy) {
+		reply_fail(rep, "InvalidRequest", "a copy source needs a name");
+		return;
+	}
 	if (!name)
 		name = vol;
 	if (!valid_dm_name(name)) {
 		reply_fail(rep, "InvalidRequest", "\"%s\" is not a valid mapping name", name);
 		return;
 	}
-	snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "%s", vol);
+	if (copy)
+		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "COPY-%s", name);
+	else
+		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "%s", vol);
 	if (!dm_find_uuid(uuid, existing, sizeof(existing))) {
 		reply_fail(rep, "AlreadyAttached", "volume %s is already attached as /dev/mapper/%s", vol, existing);
 		return;
@@ -159,7 +170,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "NoMemory", "out of memory");
 		return;
 	}
-	if (agent_open_volume(path, vol, h, &fd, &st, rep))
+	if (agent_open_volume(path, vol, h, &fd, &st, copy, rep))
 		goto out;
 
 	if (ebs_header_encrypted(h)) {
@@ -186,7 +197,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 			goto out;
 		}
 	}
-	if (backing_device(fd, &st, &dev, &loop_fd, rep))
+	if (backing_device(fd, &st, copy, &dev, &loop_fd, rep))
 		goto out;
 	if (ebs_header_encrypted(h))
 		snprintf(params, sizeof(params), "%u:%u %llu :%u:logon:%s 1 sector_size:%u",
@@ -196,7 +207,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		snprintf(params, sizeof(params), "%u:%u %llu", major(dev), minor(dev),
 			 (unsigned long long)h->data_offset);
 	rc = dm_create_mapping(name, uuid, h->data_sectors,
-			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params);
+			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params, copy);
 	if (rc) {
 		reply_fail(rep, "MapError", "device-mapper refused the %s table for %s: %s",
 			   ebs_header_encrypted(h) ? "ebscrypt" : "linear", vol, strerror(-rc));

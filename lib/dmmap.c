@@ -7,12 +7,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <libdevmapper.h>
 
-#include "agent.h"
+#include "dmmap.h"
 #include "log.h"
 
 /* libdevmapper prints through this; keep its noise at debug level. */
@@ -56,14 +57,15 @@ static int run_task(struct dm_task *dmt, int udev)
 }
 
 int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
-		      const char *target, const char *params)
+		      const char *target, const char *params, int read_only)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
 	int rc = -ENOMEM;
 
 	if (!dmt)
 		return -ENOMEM;
-	if (!dm_task_set_name(dmt, name) || !dm_task_set_uuid(dmt, uuid) ||
+	if ((read_only && !dm_task_set_ro(dmt)) ||
+	    !dm_task_set_name(dmt, name) || !dm_task_set_uuid(dmt, uuid) ||
 	    !dm_task_add_target(dmt, 0, sectors, target, params))
 		goto out;
 	/* No key bytes are in the table, but keep its buffers wiped anyway. */
@@ -168,4 +170,22 @@ int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, v
 	}
 	dm_task_destroy(dmt);
 	return 0;
+}
+
+/* Suspend flushes in-flight I/O and freezes a filesystem on top (lockfs). */
+int dm_suspend_uuid(const char *uuid, int suspend)
+{
+	struct dm_task *dmt = dm_task_create(suspend ? DM_DEVICE_SUSPEND : DM_DEVICE_RESUME);
+	int rc = -ENOMEM;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (dm_task_set_uuid(dmt, uuid)) {
+		errno = 0;
+		rc = run_task(dmt, !suspend);
+		if (rc && errno)
+			rc = -errno;
+	}
+	dm_task_destroy(dmt);
+	return rc;
 }
