@@ -83,3 +83,39 @@ int cmd_agent_status(struct ctl *c, int argc, char **argv)
 	json_object_put(rep);
 	return 0;
 }
+
+int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const char *name,
+		     const char *purpose, char *dev, size_t dev_len)
+{
+	struct json_object *req = json_object_new_object(), *rep;
+	int rc;
+
+	json_object_object_add(req, "op", json_object_new_string("attach"));
+	json_object_object_add(req, "volume_id", json_object_new_string(vol));
+	json_object_object_add(req, "path", json_object_new_string(path));
+	if (name)
+		json_object_object_add(req, "name", json_object_new_string(name));
+	if (purpose)
+		json_object_object_add(req, "purpose", json_object_new_string(purpose));
+	rc = ctl_agent(c, req, &rep);
+	json_object_put(req);
+	if (rc)
+		return rc;
+	snprintf(dev, dev_len, "%s", jstr(rep, "device") ?: "");
+	json_object_put(rep);
+	return 0;
+}
+
+int ctl_agent_detach(struct ctl *c, const char *what)
+{
+	struct json_object *req = json_object_new_object(), *rep;
+	int rc;
+
+	json_object_object_add(req, "op", json_object_new_string("detach"));
+	json_object_object_add(req, "volume", json_object_new_string(what));
+	rc = ctl_agent(c, req, &rep);
+	json_object_put(req);
+	if (!rc)
+		json_object_put(rep);
+	return rc;
+}

@@ -142,6 +142,148 @@ static void print_human(struct json_object *o)
 	       jstr(o, "kms_key_id") ?: "-", dev ? "  " : "", dev ?: "");
 }
 
+/*
+ * A new volume: backing file or device, header (for an encrypted volume a
+ * fresh DEK, wrapped by KMS, KCV from the agent), and its record, not yet
+ * saved: the caller fills it if needed, then commits or aborts.
+ */
+int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv)
+{
+	char lineage_hex[33], arn[EBS_HDR_ARN_MAX + 1], tbuf[32];
+	unsigned int lbs = 512, sector = sp->sector;
+	struct ebs_header *h = NULL;
+	uint64_t size = sp->size, dev_size = 0;
+	int fd = -1, rc;
+
+	memset(nv, 0, sizeof(*nv));
+	if (sp->device) {
+		fd = open(sp->device, O_RDWR | O_EXCL | O_CLOEXEC);
+		if (fd < 0)
+			return ctl_fail("cannot open %s exclusively: %m", sp->device);
+		dev_size = device_size(fd, &lbs);
+		if (dev_size <= EBS_HDR_DEFAULT_DATA_OFFSET * 512ull) {
+			close(fd);
+			return ctl_fail("%s is too small (%llu bytes; the header alone takes 1 MiB)", sp->device,
+					(unsigned long long)dev_size);
+		}
+		if (!size)
+			size = (dev_size - EBS_HDR_DEFAULT_DATA_OFFSET * 512ull) & ~4095ull;
+	}
+	if (!size || size % 512) {
+		rc = ctl_fail("the size must be a positive multiple of 512 bytes");
+		goto out;
+	}
+	if (!sector)
+		sector = (size % 4096 == 0 && lbs <= 4096) ? 4096 : lbs;
+	if ((sector != 512 && sector != 1024 && sector != 2048 && sector != 4096) || sector < lbs ||
+	    size % sector) {
+		rc = ctl_fail("sector size %u does not fit (device logical block %u bytes, size %llu bytes)",
+			      sector, lbs, (unsigned long long)size);
+		goto out;
+	}
+	if (sp->device && dev_size < EBS_HDR_DEFAULT_DATA_OFFSET * 512ull + size) {
+		rc = ctl_fail("%s holds %llu bytes; a %llu-byte volume needs %llu", sp->device,
+			      (unsigned long long)dev_size, (unsigned long long)size,
+			      (unsigned long long)(EBS_HDR_DEFAULT_DATA_OFFSET * 512ull + size));
+		goto out;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h || random_hex_id("vol", nv->vol, sizeof(nv->vol))) {
+		rc = ctl_fail("out of memory or randomness");
+		goto out;
+	}
+	ebs_header_init(h, nv->vol, size / 512, sector, sp->encrypted);
+	h->created = (uint64_t)time(NULL);
+	h->seqno = 1;
+	if (RAND_bytes(h->lineage, sizeof(h->lineage)) != 1) {
+		rc = ctl_fail("no randomness for the lineage id");
+		goto out;
+	}
+	ebs_hex(h->lineage, sizeof(h->lineage), lineage_hex);
+	if (sp->encrypted) {
+		if ((rc = ctl_resolve_key(c, sp->key, 1, arn, sizeof(arn))))
+			goto out;
+		ebs_header_ctx_set(h, EBS_CTX_VOLUME_ID, nv->vol);
+		ebs_header_ctx_set(h, EBS_CTX_LINEAGE, lineage_hex);
+		if ((rc = wrap_new_dek(c, h, arn)) || (rc = agent_kcv(c, h)))
+			goto out;
+	}
+	if (sp->device) {
+		snprintf(nv->path, sizeof(nv->path), "%s", sp->device);
+	} else {
+		state_path(c, nv->path, sizeof(nv->path), "store/%s.img", nv->vol);
+		fd = open(nv->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			rc = ctl_fail("cannot create %s: %m", nv->path);
+			goto out;
+		}
+		nv->created_file = 1;
+		if (ftruncate(fd, (off_t)(h->data_offset * 512 + size))) {
+			rc = ctl_fail("cannot size %s: %m", nv->path);
+			goto out;
+		}
+	}
+	rc = ebs_header_write(fd, h);
+	if (rc) {
+		rc = ctl_fail("cannot write the volume header to %s: %s", nv->path, strerror(-rc));
+		goto out;
+	}
+	nv->rec = json_object_new_object();
+	format_time(h->created, tbuf, sizeof(tbuf));
+	json_object_object_add(nv->rec, "volume_id", json_object_new_string(nv->vol));
+	json_object_object_add(nv->rec, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(nv->rec, "encrypted", json_object_new_boolean(sp->encrypted));
+	json_object_object_add(nv->rec, "kms_key_id",
+			       sp->encrypted ? json_object_new_string(h->kms_key_arn) : NULL);
+	json_object_object_add(nv->rec, "data_encryption_key_id", json_object_new_string(lineage_hex));
+	json_object_object_add(nv->rec, "snapshot_id",
+			       sp->snapshot_id ? json_object_new_string(sp->snapshot_id) : NULL);
+	json_object_object_add(nv->rec, "create_time", json_object_new_string(tbuf));
+	json_object_object_add(nv->rec, "sector_size", json_object_new_int((int)sector));
+	json_object_object_add(nv->rec, "backing", json_object_new_string(nv->path));
+	json_object_object_add(nv->rec, "backing_type", json_object_new_string(sp->device ? "device" : "file"));
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(h);
+	if (rc)
+		volume_new_abort(nv);
+	return rc;
+}
+
+int volume_new_commit(struct ctl *c, struct vol_new *nv)
+{
+	int rc = state_save_volume(c, nv->rec);
+
+	if (rc) {
+		volume_new_abort(nv);
+		return ctl_fail("cannot save the volume record: %s", strerror(-rc));
+	}
+	nv->created_file = 0;
+	if (c->json) {
+		struct json_object *out = describe(nv->rec, NULL);
+
+		json_object_object_add(out, "state", json_object_new_string("available"));
+		print_json(out);
+		json_object_put(out);
+	} else {
+		printf("%s\n", nv->vol);
+	}
+	json_object_put(nv->rec);
+	nv->rec = NULL;
+	return 0;
+}
+
+void volume_new_abort(struct vol_new *nv)
+{
+	if (nv->created_file)
+		unlink(nv->path);
+	nv->created_file = 0;
+	json_object_put(nv->rec);
+	nv->rec = NULL;
+}
+
 int cmd_volume_create(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -155,14 +297,11 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *size_arg = NULL, *key = NULL, *device = NULL, *snap = NULL;
-	int want_enc = 0, no_enc = 0, ebd, o, rc, fd = -1, created_file = 0;
-	char default_key[512], vol[32], path[4096], lineage_hex[33], arn[EBS_HDR_ARN_MAX + 1];
-	unsigned int lbs = 512, sector = 0;
-	struct json_object *rec = NULL, *out;
-	struct ebs_header *h = NULL;
-	uint64_t size = 0, dev_size = 0;
-	char tbuf[32];
+	const char *size_arg = NULL, *snap = NULL;
+	int want_enc = 0, no_enc = 0, ebd, o;
+	char default_key[512];
+	struct vol_spec sp = { 0 };
+	struct vol_new nv;
 
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -170,9 +309,9 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		case 's': size_arg = optarg; break;
 		case 'e': want_enc = 1; break;
 		case 'n': no_enc = 1; break;
-		case 'k': key = optarg; break;
-		case 'd': device = optarg; break;
-		case 'z': sector = (unsigned int)atoi(optarg); break;
+		case 'k': sp.key = optarg; break;
+		case 'd': sp.device = optarg; break;
+		case 'z': sp.sector = (unsigned int)atoi(optarg); break;
 		case 'S': snap = optarg; break;
 		case 'j': c->json = 1; break;
 		default: return 2;
@@ -180,13 +319,11 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return ctl_fail("unexpected argument \"%s\"", argv[optind]);
-	if (snap)
-		return ctl_fail("--snapshot-id: snapshots are not available in this build yet");
-	if (size_arg && parse_size(size_arg, &size))
+	if (size_arg && parse_size(size_arg, &sp.size))
 		return ctl_fail("--size %s: give GiB, or a number with a K/M/G/T suffix", size_arg);
-	if (!size_arg && !device)
+	if (!size_arg && !sp.device && !snap)
 		return ctl_fail("--size is required (or --device, to use the whole device)");
-	if (no_enc && (want_enc || key))
+	if (no_enc && (want_enc || sp.key))
 		return ctl_fail("--no-encryption contradicts --encrypted/--kms-key-id");
 	if (state_lock(c))
 		return ctl_fail("cannot lock the state directory %s: %m", c->state_dir);
@@ -196,119 +333,15 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		return ctl_fail("encrypt-by-default is on, so every new volume is encrypted: --no-encryption "
 				"is refused (an administrator can turn it off with "
 				"`ebscryptctl config set encrypt-by-default off`)");
-	want_enc = want_enc || key || ebd;
-
-	if (device) {
-		fd = open(device, O_RDWR | O_EXCL | O_CLOEXEC);
-		if (fd < 0)
-			return ctl_fail("cannot open %s exclusively: %m", device);
-		dev_size = device_size(fd, &lbs);
-		if (dev_size <= EBS_HDR_DEFAULT_DATA_OFFSET * 512ull) {
-			close(fd);
-			return ctl_fail("%s is too small (%llu bytes; the header alone takes 1 MiB)", device,
-					(unsigned long long)dev_size);
-		}
-		if (!size_arg)
-			size = (dev_size - EBS_HDR_DEFAULT_DATA_OFFSET * 512ull) & ~4095ull;
-	}
-	if (size % 512) {
-		rc = ctl_fail("--size must be a multiple of 512 bytes");
-		goto out;
-	}
-	if (!sector)
-		sector = (size % 4096 == 0 && lbs <= 4096) ? 4096 : lbs;
-	if ((sector != 512 && sector != 1024 && sector != 2048 && sector != 4096) || sector < lbs ||
-	    size % sector) {
-		rc = ctl_fail("sector size %u does not fit (device logical block %u bytes, size %llu bytes)",
-			      sector, lbs, (unsigned long long)size);
-		goto out;
-	}
-	if (device && dev_size < EBS_HDR_DEFAULT_DATA_OFFSET * 512ull + size) {
-		rc = ctl_fail("%s holds %llu bytes; a %llu-byte volume needs %llu", device,
-			      (unsigned long long)dev_size, (unsigned long long)size,
-			      (unsigned long long)(EBS_HDR_DEFAULT_DATA_OFFSET * 512ull + size));
-		goto out;
-	}
-
-	h = calloc(1, sizeof(*h));
-	if (!h || random_hex_id("vol", vol, sizeof(vol))) {
-		rc = ctl_fail("out of memory or randomness");
-		goto out;
-	}
-	ebs_header_init(h, vol, size / 512, sector, want_enc);
-	h->created = (uint64_t)time(NULL);
-	h->seqno = 1;
-	if (RAND_bytes(h->lineage, sizeof(h->lineage)) != 1) {
-		rc = ctl_fail("no randomness for the lineage id");
-		goto out;
-	}
-	ebs_hex(h->lineage, sizeof(h->lineage), lineage_hex);
-	if (want_enc) {
-		if (!key)
-			key = default_key;
-		if ((rc = ctl_resolve_key(c, key, 1, arn, sizeof(arn))))
-			goto out;
-		ebs_header_ctx_set(h, EBS_CTX_VOLUME_ID, vol);
-		ebs_header_ctx_set(h, EBS_CTX_LINEAGE, lineage_hex);
-		if ((rc = wrap_new_dek(c, h, arn)) || (rc = agent_kcv(c, h)))
-			goto out;
-	}
-
-	if (device) {
-		snprintf(path, sizeof(path), "%s", device);
-	} else {
-		state_path(c, path, sizeof(path), "store/%s.img", vol);
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			rc = ctl_fail("cannot create %s: %m", path);
-			goto out;
-		}
-		created_file = 1;
-		if (ftruncate(fd, (off_t)(h->data_offset * 512 + size))) {
-			rc = ctl_fail("cannot size %s: %m", path);
-			goto out;
-		}
-	}
-	rc = ebs_header_write(fd, h);
-	if (rc) {
-		rc = ctl_fail("cannot write the volume header to %s: %s", path, strerror(-rc));
-		goto out;
-	}
-
-	rec = json_object_new_object();
-	format_time(h->created, tbuf, sizeof(tbuf));
-	json_object_object_add(rec, "volume_id", json_object_new_string(vol));
-	json_object_object_add(rec, "size", json_object_new_int64((int64_t)size));
-	json_object_object_add(rec, "encrypted", json_object_new_boolean(want_enc));
-	json_object_object_add(rec, "kms_key_id", want_enc ? json_object_new_string(h->kms_key_arn) : NULL);
-	json_object_object_add(rec, "data_encryption_key_id", json_object_new_string(lineage_hex));
-	json_object_object_add(rec, "snapshot_id", NULL);
-	json_object_object_add(rec, "create_time", json_object_new_string(tbuf));
-	json_object_object_add(rec, "sector_size", json_object_new_int((int)sector));
-	json_object_object_add(rec, "backing", json_object_new_string(path));
-	json_object_object_add(rec, "backing_type", json_object_new_string(device ? "device" : "file"));
-	rc = state_save_volume(c, rec);
-	if (rc) {
-		rc = ctl_fail("cannot save the volume record: %s", strerror(-rc));
-		goto out;
-	}
-	created_file = 0;
-	if (c->json) {
-		out = describe(rec, NULL);
-		json_object_object_add(out, "state", json_object_new_string("available"));
-		print_json(out);
-		json_object_put(out);
-	} else {
-		printf("%s\n", vol);
-	}
-out:
-	if (created_file)
-		unlink(path);
-	if (fd >= 0)
-		close(fd);
-	json_object_put(rec);
-	free(h);
-	return rc;
+	if (snap)
+		return volume_restore(c, snap, &sp, want_enc || sp.key || ebd, no_enc,
+				      sp.key ? sp.key : default_key, !!sp.key);
+	sp.encrypted = want_enc || sp.key || ebd;
+	if (!sp.key)
+		sp.key = default_key;
+	if (volume_new(c, &sp, &nv))
+		return 1;
+	return volume_new_commit(c, &nv);
 }
 
 static int json_flag(struct ctl *c, int argc, char **argv, const char **pos)

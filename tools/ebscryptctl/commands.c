@@ -18,13 +18,17 @@ const struct ctl_cmd ctl_commands[] = {
 	  "encrypted (under the default KMS key unless --kms-key-id names another) and\n"
 	  "--no-encryption is refused. KEY is a key id, ARN or alias.",
 	  cmd_config_set },
-	{ "volume", "create", "--size SIZE [--encrypted|--no-encryption] [--kms-key-id KEY] [--device DEV] [--sector-size N] [--json]",
+	{ "volume", "create", "--size SIZE|--snapshot-id SNAP [--encrypted|--no-encryption] [--kms-key-id KEY] [--device DEV] [--sector-size N] [--json]",
 	  "Create a volume. SIZE is GiB, or takes a K/M/G/T suffix. Unencrypted unless\n"
 	  "--encrypted, --kms-key-id or encrypt-by-default says otherwise. An encrypted\n"
 	  "volume gets a new data key from KMS GenerateDataKeyWithoutPlaintext under\n"
 	  "KEY (default: the host's default key, alias/aws/ebs, created on first use);\n"
 	  "only the wrapped key is stored, in the volume header. Backed by a sparse file\n"
-	  "in the state directory, or by the block device DEV (its contents are lost).",
+	  "in the state directory, or by the block device DEV (its contents are lost).\n"
+	  "With --snapshot-id: restored from the snapshot (checksum verified first). An\n"
+	  "encrypted snapshot gives an encrypted volume with the same DEK and lineage\n"
+	  "(re-wrapped with ReEncrypt for the new volume id), or, with --kms-key-id\n"
+	  "naming another key, a new DEK and the data re-encrypted block by block.",
 	  cmd_volume_create },
 	{ "volume", "list", "[--json]", "List volumes with their state and attachment.", cmd_volume_list },
 	{ "volume", "describe", "VOL [--json]", "Describe one volume.", cmd_volume_describe },
@@ -48,6 +52,21 @@ const struct ctl_cmd ctl_commands[] = {
 	  "Print the table line for a manual `dmsetup create` with the key that\n"
 	  "`volume load-key` loaded (no key bytes: the key is named, not shown).",
 	  cmd_volume_table },
+	{ "snapshot", "create", "VOL [--json]",
+	  "Take a point-in-time, crash-consistent snapshot of a volume, also while it is\n"
+	  "attached and busy: the mapping is suspended (in-flight I/O flushed, the\n"
+	  "filesystem frozen) while its backing bytes are reflinked or sparse-copied.\n"
+	  "The snapshot holds the header and the ciphertext: no key is unwrapped.",
+	  cmd_snapshot_create },
+	{ "snapshot", "list", "[--json]", "List snapshots.", cmd_snapshot_list },
+	{ "snapshot", "describe", "SNAP [--json]", "Describe one snapshot.", cmd_snapshot_describe },
+	{ "snapshot", "delete", "SNAP", "Delete a snapshot.", cmd_snapshot_delete },
+	{ "snapshot", "copy", "SNAP [--encrypted] [--kms-key-id KEY] [--json]",
+	  "Copy a snapshot into a new one. An encrypted snapshot stays encrypted: under\n"
+	  "the same key it keeps its DEK; under another key it gets a new DEK and the\n"
+	  "data is re-encrypted. An unencrypted one is encrypted with --encrypted,\n"
+	  "--kms-key-id or encrypt-by-default.",
+	  cmd_snapshot_copy },
 	{ "header", "dump", "VOL|DEV [--json]",
 	  "Show a volume header (both copies checked). No secret is shown: the wrapped\n"
 	  "key only by length and SHA-256 fingerprint.",

@@ -67,6 +67,9 @@ int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *ar
 
 /* agentconn.c: one request; failures come back as a printed message and 1. */
 int ctl_agent(struct ctl *c, struct json_object *req, struct json_object **rep);
+int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const char *name,
+		     const char *purpose, char *dev, size_t dev_len);
+int ctl_agent_detach(struct ctl *c, const char *what);
 /* Attachments by volume id: a JSON object { vol: {name, device} }, or NULL. */
 struct json_object *ctl_attachments(struct ctl *c);
 
@@ -102,4 +105,44 @@ int cmd_kms_call(struct ctl *c, int argc, char **argv);
 int volume_backing_path(struct json_object *rec, char *out, size_t len);
 /* A volume id or a device/file path, resolved to the path of its header. */
 int resolve_device(struct ctl *c, const char *arg, char *path, size_t len);
+
+
+/* copy.c */
+struct copy_job {
+	int in, out;              /* out < 0: only hash */
+	uint64_t in_off, out_off, len;
+	int sparse;               /* leave zero chunks unwritten (fresh file destination) */
+	uint8_t *sha256;          /* 32 bytes, or NULL */
+	const char *what;         /* progress label */
+	int show;                 /* progress on stderr */
+};
+int copy_run(struct copy_job *j);
+
+/* cmd_volume.c: making a new volume in steps (restores fill it in between). */
+struct vol_spec {
+	uint64_t size;            /* bytes; 0 with a device: all of it */
+	unsigned int sector;      /* 0: 4096 where possible */
+	int encrypted;
+	const char *key;          /* id, ARN or alias */
+	const char *device;       /* NULL: a sparse file in the store */
+	const char *snapshot_id;  /* recorded as the source */
+};
+struct vol_new {
+	char vol[32];
+	char path[4096];
+	struct json_object *rec;
+	int created_file;
+};
+int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv);
+int volume_new_commit(struct ctl *c, struct vol_new *nv);
+void volume_new_abort(struct vol_new *nv);
+
+/* cmd_snapshot.c */
+int volume_restore(struct ctl *c, const char *snap, struct vol_spec *sp, int want_enc,
+		   int no_enc, const char *key, int key_given);
+int cmd_snapshot_create(struct ctl *c, int argc, char **argv);
+int cmd_snapshot_list(struct ctl *c, int argc, char **argv);
+int cmd_snapshot_describe(struct ctl *c, int argc, char **argv);
+int cmd_snapshot_delete(struct ctl *c, int argc, char **argv);
+int cmd_snapshot_copy(struct ctl *c, int argc, char **argv);
 #endif
