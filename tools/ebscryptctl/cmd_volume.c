@@ -362,6 +362,34 @@ static int json_flag(struct ctl *c, int argc, char **argv, const char **pos)
 	return 0;
 }
 
+/* Backing files without a record: what an interrupted create or restore leaves. */
+static void warn_orphans(struct ctl *c)
+{
+	char dir[4096], rec[4096], vol[64];
+	struct dirent *de;
+	DIR *d;
+
+	state_path(c, dir, sizeof(dir), "store");
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (l < 5 || l >= sizeof(vol) || strcmp(de->d_name + l - 4, ".img"))
+			continue;
+		memcpy(vol, de->d_name, l - 4);
+		vol[l - 4] = '\0';
+		if (!ebs_id_valid(vol, "vol"))
+			continue;
+		state_path(c, rec, sizeof(rec), "volumes/%s.json", vol);
+		if (access(rec, F_OK))
+			ctl_warn("%s/%s has no volume record: left by an interrupted create or restore; "
+				 "remove it with `rm %s/%s`", dir, de->d_name, dir, de->d_name);
+	}
+	closedir(d);
+}
+
 int cmd_volume_list(struct ctl *c, int argc, char **argv)
 {
 	struct json_object *att, *arr = json_object_new_array();
@@ -374,6 +402,7 @@ int cmd_volume_list(struct ctl *c, int argc, char **argv)
 		return 1;
 	if (extra)
 		return ctl_fail("unexpected argument \"%s\"", extra);
+	warn_orphans(c);
 	att = ctl_attachments(c);
 	if (!att)
 		ctl_warn("ebscrypt-agent not reachable at %s: attachment state unknown", c->agent_socket);
