@@ -17,7 +17,8 @@
 
 #include "loopdev.h"
 
-int loop_attach(int file_fd, int read_only, int autoclear, char *dev, size_t dev_len, int *loop_fd)
+int loop_attach(int file_fd, int read_only, int autoclear, unsigned int block_size,
+		char *dev, size_t dev_len, int *loop_fd)
 {
 	struct loop_config cfg;
 	int ctl, n, fd, tries, rc = -EBUSY;
@@ -40,6 +41,9 @@ int loop_attach(int file_fd, int read_only, int autoclear, char *dev, size_t dev
 		}
 		memset(&cfg, 0, sizeof(cfg));
 		cfg.fd = file_fd;
+		/* The volume's sector size, so a plain (linear) volume shows the same
+		 * logical block size as an encrypted one and filesystems move between them. */
+		cfg.block_size = block_size;
 		cfg.info.lo_flags = (autoclear ? LO_FLAGS_AUTOCLEAR : 0) | (read_only ? LO_FLAGS_READ_ONLY : 0);
 		snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "ebscrypt");
 		if (!ioctl(fd, LOOP_CONFIGURE, &cfg)) {

@@ -94,7 +94,7 @@ int agent_open_volume(const char *path, const char *volume_id, struct ebs_header
 }
 
 /* The device number the table names: the block device itself, or a new loop device. */
-static int backing_device(int fd, const struct stat *st, int read_only, dev_t *dev,
+static int backing_device(int fd, const struct stat *st, int read_only, unsigned int bs, dev_t *dev,
 			  int *loop_fd, struct json_object *rep)
 {
 	char loopdev[64];
@@ -106,7 +106,7 @@ static int backing_device(int fd, const struct stat *st, int read_only, dev_t *d
 		*dev = st->st_rdev;
 		return 0;
 	}
-	rc = loop_attach(fd, read_only, 1, loopdev, sizeof(loopdev), loop_fd);
+	rc = loop_attach(fd, read_only, 1, bs, loopdev, sizeof(loopdev), loop_fd);
 	if (rc) {
 		reply_fail(rep, "LoopError", "cannot attach the volume file to a loop device: %s", strerror(-rc));
 		return rc;
@@ -197,7 +197,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 			goto out;
 		}
 	}
-	if (backing_device(fd, &st, copy, &dev, &loop_fd, rep))
+	if (backing_device(fd, &st, copy, h->sector_size, &dev, &loop_fd, rep))
 		goto out;
 	if (ebs_header_encrypted(h))
 		snprintf(params, sizeof(params), "%u:%u %llu :%u:logon:%s 1 sector_size:%u",

@@ -50,7 +50,7 @@ static int volume_blockdev(struct ctl *c, const char *vol, int create, char *dev
 	if (fd < 0)
 		return ctl_fail("%s: %m", path);
 	/* No autoclear: the loop device must outlive this command. */
-	rc = loop_attach(fd, 0, 0, dev, len, &lfd);
+	rc = loop_attach(fd, 0, 0, 0, dev, len, &lfd);
 	close(fd);
 	if (rc)
 		return ctl_fail("cannot attach %s to a loop device: %s", path, strerror(-rc));
