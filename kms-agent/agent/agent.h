@@ -30,11 +30,6 @@ struct agent {
 	int32_t keyring;          /* private keyring inside the agent's own session */
 };
 
-/* A reply under construction: ok, or a user-facing error with a stable code. */
-struct reply {
-	struct json_object *obj;
-};
-
 int agent_load_config(struct agent *a, const char *path, const char *socket_override);
 void agent_free(struct agent *a);
 

@@ -49,8 +49,10 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	struct stat st;
 	int fd = -1, rc;
 
-	if (!h)
-		return reply_fail(rep, "NoMemory", "out of memory");
+	if (!h) {
+		reply_fail(rep, "NoMemory", "out of memory");
+		return;
+	}
 	if (!vol || !ebs_id_valid(vol, "vol") || !path || path[0] != '/' ||
 	    !json_object_object_get_ex(req, "keyring", &jring) ||
 	    !json_object_is_type(jring, json_type_int)) {
