@@ -22,7 +22,7 @@ static long now_ms(void)
 
 int ebs_proto_send(int fd, struct json_object *msg)
 {
-	const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
+	const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	size_t len = strlen(s), done = 0;
 	ssize_t n;
 
