@@ -32,7 +32,8 @@ UNITDIR ?= /lib/systemd/system
 
 USER_DIRS := lib kms-agent tools
 
-.PHONY: all module userspace install clean check check-unit check-vm check-e2e demo \
+.PHONY: all module userspace install clean check check-unit check-vm check-debug check-e2e \
+        demo demo-kernel \
         bench bench-smoke lint deps
 
 all: module userspace
@@ -59,25 +60,39 @@ install: all
 deps:
 	scripts/install-deps.sh
 
+# The two README commands: each installs what it needs first (a no-op when
+# everything is there), then builds, then runs.
+check: deps
+	$(MAKE) all
+	tests/run-all
+
+demo: deps
+	$(MAKE) all
+	tests/vm/run --disk 1G tests/demo/demo.sh
+
+# The target alone, keyed by hand with keyctl and dmsetup.
+demo-kernel: deps
+	$(MAKE) all
+	tests/vm/run --disk 1G tests/demo/kernel.sh
+
 # Unit tests and the KMS service over HTTP, on the build machine, with sanitizers.
 check-unit:
 	$(MAKE) -C tests unit
 
-# End-to-end volume tests (kmsd + agent + ebscryptctl + target) in QEMU.
-check-e2e: all
-	tests/run-e2e
-
-# Kernel selftests and end-to-end tests in QEMU.
+# Kernel selftests and end-to-end tests in QEMU (optionally filtered: T=kernel/10).
 check-vm: all
-	tests/run-vm-suite
+	tests/run-vm-suite $(T)
 
-check: all
-	tests/run-all
+# Only the product's end-to-end tests (kmsd + agent + ebscryptctl + target).
+check-e2e: all
+	tests/run-vm-suite e2e/
 
-demo: all
-	tests/vm/run tests/demo/demo.sh
+# The kernel selftests under a KASAN/lockdep/kmemleak kernel (builds it first).
+check-debug: all
+	tests/run-debug $(T)
 
-bench: all
+bench: deps
+	$(MAKE) all
 	tests/bench/run
 
 bench-smoke: all

@@ -47,6 +47,17 @@
 #define EBSCRYPT_FRAG_MIN_BYTES	(64 * 1024)
 #define EBSCRYPT_MAX_OPT_PARAMS	2
 
+/*
+ * Which implementation of xts(aes) to use. The default lets the crypto API
+ * pick its best (aesni where present); naming a driver such as
+ * "cryptd(xts(ecb(aes-generic)))" forces an asynchronous one, which the selftests
+ * use to exercise the async completion path. Read when a table is loaded.
+ */
+static char ebscrypt_cipher_driver[CRYPTO_MAX_ALG_NAME] = "xts(aes)";
+module_param_string(cipher_driver, ebscrypt_cipher_driver,
+		    sizeof(ebscrypt_cipher_driver), 0644);
+MODULE_PARM_DESC(cipher_driver, "xts(aes) implementation for new tables (default: best available)");
+
 enum ebscrypt_flags {
 	EBSCRYPT_KEY_LOADED,
 	EBSCRYPT_ALLOW_DISCARDS,
@@ -367,6 +378,12 @@ static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 	for (i = 0; i < nr; i++) {
 		struct ebscrypt_frag *frag = ebscrypt_io_frag(io, i);
 
+		/* Set up only the fragments this io uses: most I/O needs one. */
+		frag->io = io;
+		INIT_WORK(&frag->work, ebscrypt_frag_work);
+		sg_init_table(&frag->sg_in, 1);
+		sg_init_table(&frag->sg_out, 1);
+		skcipher_request_set_tfm(&frag->req, ec->tfm);
 		frag->remaining = i == nr - 1 ? size - done : chunk;
 		frag->iter_in = io->iter;
 		bio_advance_iter(io->base, &frag->iter_in, done);
@@ -415,8 +432,6 @@ static void ebscrypt_read_endio(struct bio *bio)
 static void ebscrypt_init_io(struct ebscrypt_c *ec, struct ebscrypt_io *io,
 			     struct bio *bio, sector_t sector)
 {
-	unsigned int i;
-
 	io->ec = ec;
 	io->base = bio;
 	io->clone = NULL;
@@ -424,15 +439,6 @@ static void ebscrypt_init_io(struct ebscrypt_c *ec, struct ebscrypt_io *io,
 	io->sector = sector;
 	io->status = BLK_STS_OK;
 	io->write = bio_data_dir(bio) == WRITE;
-	for (i = 0; i < ec->nr_frags; i++) {
-		struct ebscrypt_frag *frag = ebscrypt_io_frag(io, i);
-
-		frag->io = io;
-		INIT_WORK(&frag->work, ebscrypt_frag_work);
-		sg_init_table(&frag->sg_in, 1);
-		sg_init_table(&frag->sg_out, 1);
-		skcipher_request_set_tfm(&frag->req, ec->tfm);
-	}
 }
 
 static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
@@ -613,6 +619,30 @@ static void ebscrypt_dtr(struct dm_target *ti)
 	kfree_sensitive(ec);
 }
 
+static int ebscrypt_alloc_tfm(struct ebscrypt_c *ec, char **error)
+{
+	char driver[CRYPTO_MAX_ALG_NAME];
+
+	kernel_param_lock(THIS_MODULE);
+	strscpy(driver, ebscrypt_cipher_driver, sizeof(driver));
+	kernel_param_unlock(THIS_MODULE);
+
+	ec->tfm = crypto_alloc_skcipher(strim(driver), 0, 0);
+	if (IS_ERR(ec->tfm)) {
+		int r = PTR_ERR(ec->tfm);
+
+		ec->tfm = NULL;
+		*error = "Cannot allocate xts(aes) cipher";
+		return r;
+	}
+	/* Any driver will do, as long as it is AES-XTS. */
+	if (strcmp(crypto_tfm_alg_name(crypto_skcipher_tfm(ec->tfm)), "xts(aes)")) {
+		*error = "cipher_driver does not implement xts(aes)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int ebscrypt_parse_options(struct dm_arg_set *as, struct dm_target *ti)
 {
 	static const struct dm_arg ebscrypt_opt_args[] = {
@@ -750,13 +780,9 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	}
 
-	ec->tfm = crypto_alloc_skcipher("xts(aes)", 0, 0);
-	if (IS_ERR(ec->tfm)) {
-		r = PTR_ERR(ec->tfm);
-		ec->tfm = NULL;
-		ti->error = "Cannot allocate xts(aes) cipher";
+	r = ebscrypt_alloc_tfm(ec, &ti->error);
+	if (r)
 		goto bad;
-	}
 
 	r = ebscrypt_set_key(ec, argv[2], &ti->error);
 	if (r)

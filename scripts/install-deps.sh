@@ -12,11 +12,11 @@ qemu-system-x86 busybox-static
 cryptsetup-bin dmsetup keyutils fio e2fsprogs util-linux
 libdevmapper-dev libkeyutils-dev libssl-dev libcurl4-openssl-dev
 libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev
-sqlite3 curl jq bc xxd python3 gnuplot-nox sparse"
+sqlite3 curl jq openssl bc xxd python3 gnuplot-nox sparse"
 
 # Optional extras: awscli/botocore for the SDK cross-check of the KMS,
 # clang for the header fuzzer. Missing ones only skip those tests.
-OPT_PKGS="clang libclang-rt-14-dev awscli python3-botocore linux-source-6.1"
+OPT_PKGS="clang libclang-rt-14-dev awscli python3-botocore linux-source-6.1 flex bison libelf-dev"
 
 missing=""
 for p in $PKGS $OPT_PKGS; do

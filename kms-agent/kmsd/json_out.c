@@ -131,6 +131,8 @@ struct json_object *json_parse_wiped(const char *buf, size_t len, int depth)
 		return NULL;
 	}
 	printbuf_reset(tok->pb);
+	/* Strict JSON only: json-c otherwise takes single quotes, trailing commas... */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	if (o) {
 		size_t end = json_tokener_get_parse_end(tok);

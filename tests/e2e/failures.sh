@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-args: --timeout 1200
 #
 # Every way an attach must be refused, clearly and without writing anything
 # (issue 5): KMS key disabled, access denied, KMS down or silent, malformed

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-args: --timeout 1200
 #
 # Snapshots and copies with EBS semantics (issue 6), in the test VM.
 . /tests/lib/tap.sh

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# vm-args: --timeout 1200
 #
 # Encrypted volumes end to end (issue 5), in the test VM: real kmsd, real
 # agent, real ebscrypt target. Run: tests/vm/run tests/e2e/volumes.sh

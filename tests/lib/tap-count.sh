@@ -30,5 +30,6 @@ tap_run() {
 
 tap_summary() {
 	echo "$TC_PASS passed, $TC_FAIL failed, $TC_SKIP skipped"
-	[ "$TC_FAIL" -eq 0 ]
+	# Nothing run is not a pass.
+	[ "$TC_FAIL" -eq 0 ] && [ "$TC_PASS" -gt 0 ]
 }

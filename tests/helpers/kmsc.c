@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kmsc: a small KMS client for the host tests, built on lib/kms_client.c
+ * (so the tests exercise the library the agent uses) plus a "raw" mode that
+ * signs arbitrary bodies and headers with lib/sigv4.c, to feed the service
+ * malformed requests that still pass (or deliberately fail) authentication.
+ *
+ *   kmsc [common] call OPERATION JSON
+ *   kmsc [common] gdkwp KEY [k=v ...]          base64 blob on stdout
+ *   kmsc [common] decrypt BLOB64 [k=v ...]     base64 plaintext on stdout
+ *   kmsc [common] reencrypt BLOB64 DSTKEY [k=v ...]  (source context)
+ *   kmsc [common] describe KEY                 "KEYID ARN STATE ENABLED"
+ *   kmsc [common] raw TARGET BODY [--omit H] [--set H=V] [--after H=V]
+ *        [--date AMZDATE] [--akid ID] [--no-auth] [--ctype CT] [--method M]
+ *        [--after-body STR]
+ *                                              "STATUS" line, then the body
+ * common: --url URL [--unix PATH] [--ca FILE] --creds FILE --profile NAME
+ *         [--region R] [--timeout-ms N] [--retries N]
+ * Secrets come from the AWS shared-credentials FILE, never argv.
+ * Exit: 0 ok, 3 KMS error ("ERROR <type>" on stdout), 4 transport error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "lib/base64.h"
+#include "lib/kms_client.h"
+#include "lib/secmem.h"
+#include "lib/sigv4.h"
+#include "lib/strbuf.h"
+
+static char akid[256], secret[300];
+
+static int load_creds(const char *file, const char *profile)
+{
+	char line[512], want[300];
+	int in = 0;
+	FILE *f = fopen(file, "r");
+
+	if (!f)
+		return -errno;
+	snprintf(want, sizeof(want), "[%s]", profile);
+	while (fgets(line, sizeof(line), f)) {
+		char *k, *v, *eq;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '[') {
+			in = !strcmp(line, want);
+			continue;
+		}
+		eq = strchr(line, '=');
+		if (!in || !eq)
+			continue;
+		*eq = '\0';
+		k = line;
+		v = eq + 1;
+		while (*v == ' ')
+			v++;
+		k[strcspn(k, " ")] = '\0';
+		if (!strcmp(k, "aws_access_key_id"))
+			snprintf(akid, sizeof(akid), "%s", v);
+		else if (!strcmp(k, "aws_secret_access_key"))
+			snprintf(secret, sizeof(secret), "%s", v);
+	}
+	fclose(f);
+	secmem_wipe(line, sizeof(line));
+	return akid[0] && secret[0] ? 0 : -ENOENT;
+}
+
+static struct kms_context parse_ctx(int argc, char **argv, struct kms_context_pair *pairs)
+{
+	struct kms_context c = { pairs, 0 };
+	int i;
+
+	for (i = 0; i < argc && i < 32; i++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		pairs[c.count].key = argv[i];
+		pairs[c.count].value = eq + 1;
+		c.count++;
+	}
+	return c;
+}
+
+static int report(int rc, const struct kms_error *err)
+{
+	if (rc == -EREMOTEIO) {
+		printf("ERROR %s\n", err->type);
+		fprintf(stderr, "kmsc: %s (HTTP %d): %s\n", err->type, err->http_status, err->message);
+		return 3;
+	}
+	printf("ERROR %s\n", strerror(-rc));
+	fprintf(stderr, "kmsc: %s: %s\n", strerror(-rc), err->message);
+	return 4;
+}
+
+static size_t collect(char *d, size_t s, size_t n, void *arg)
+{
+	sb_add(arg, d, s * n);
+	return s * n;
+}
+
+static int raw(const char *url, const char *unix_path, const char *region, int argc, char **argv)
+{
+	const char *target = argv[0], *body = argv[1], *date = NULL, *ctype = "application/x-amz-json-1.1";
+	const char *after_body = NULL;
+	const char *method = "POST", *omit[8], *set[8], *after[8], *id = akid;
+	size_t nomit = 0, nset = 0, nafter = 0, i, j, nh = 0;
+	struct sigv4_header h[16];
+	char amz[17], host[256], *authz = NULL, tgt[256], *hv[16];
+	struct curl_slist *hl = NULL;
+	struct strbuf out;
+	CURL *c;
+	long status = 0;
+	int noauth = 0, k;
+	CURLcode cc;
+
+	for (k = 2; k < argc; k++) {
+		if (!strcmp(argv[k], "--omit") && k + 1 < argc && nomit < 8)
+			omit[nomit++] = argv[++k];
+		else if (!strcmp(argv[k], "--set") && k + 1 < argc && nset < 8)
+			set[nset++] = argv[++k];
+		else if (!strcmp(argv[k], "--after") && k + 1 < argc && nafter < 8)
+			after[nafter++] = argv[++k];
+		else if (!strcmp(argv[k], "--date") && k + 1 < argc)
+			date = argv[++k];
+		else if (!strcmp(argv[k], "--akid") && k + 1 < argc)
+			id = argv[++k];
+		else if (!strcmp(argv[k], "--ctype") && k + 1 < argc)
+			ctype = argv[++k];
+		else if (!strcmp(argv[k], "--method") && k + 1 < argc)
+			method = argv[++k];
+		else if (!strcmp(argv[k], "--after-body") && k + 1 < argc)
+			after_body = argv[++k];
+		else if (!strcmp(argv[k], "--no-auth"))
+			noauth = 1;
+		else
+			return 2;
+	}
+	if (!strncmp(body, "@", 1)) {
+		FILE *f = fopen(body + 1, "r");
+		struct strbuf b;
+		char buf[4096];
+		size_t n;
+
+		if (!f)
+			return 2;
+		sb_init(&b);
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			sb_add(&b, buf, n);
+		fclose(f);
+		if (sb_finish(&b, (char **)&body))
+			return 2;
+	}
+	if (!date) {
+		sigv4_amz_date((long long)time(NULL), amz);
+		date = amz;
+	}
+	{
+		const char *p = strstr(url, "://");
+
+		snprintf(host, sizeof(host), "%s", p ? p + 3 : url);
+		host[strcspn(host, "/")] = '\0';
+	}
+	snprintf(tgt, sizeof(tgt), "TrentService.%s", target);
+	h[nh++] = (struct sigv4_header){ "Content-Type", ctype };
+	h[nh++] = (struct sigv4_header){ "Host", host };
+	h[nh++] = (struct sigv4_header){ "X-Amz-Date", date };
+	h[nh++] = (struct sigv4_header){ "X-Amz-Target", tgt };
+	for (i = 0; i < nset; i++) {
+		char *eq = strchr(set[i], '=');
+
+		if (!eq)
+			return 2;
+		*eq = '\0';
+		for (j = 0; j < nh; j++)
+			if (!strcasecmp(h[j].name, set[i]))
+				break;
+		if (j == nh)
+			nh++;
+		h[j] = (struct sigv4_header){ set[i], eq + 1 };
+	}
+	/* Omitted headers are neither signed nor sent. */
+	for (i = 0; i < nomit; i++)
+		for (j = 0; j < nh; j++)
+			if (!strcasecmp(h[j].name, omit[i])) {
+				memmove(&h[j], &h[j + 1], (nh - j - 1) * sizeof(h[0]));
+				nh--;
+				break;
+			}
+	if (!noauth) {
+		struct sigv4_request sr = { .method = method, .path = "/", .headers = h, .nheaders = nh,
+					    .body = body, .body_len = strlen(body) };
+		struct sigv4_scope sc = { date, region, "kms" };
+
+		if (sigv4_authorization(&sr, &sc, id, secret, strlen(secret), &authz))
+			return 2;
+	}
+	/* --after changes a header once it is signed: the server must notice. */
+	for (i = 0; i < nafter; i++) {
+		char *eq = strchr(after[i], '=');
+
+		if (!eq)
+			return 2;
+		*eq = '\0';
+		for (j = 0; j < nh; j++)
+			if (!strcasecmp(h[j].name, after[i]))
+				h[j].value = eq + 1;
+	}
+	if (after_body)
+		body = after_body;
+	for (j = 0; j < nh; j++) {
+		if (asprintf(&hv[j], "%s: %s", h[j].name, h[j].value) < 0)
+			return 2;
+		hl = curl_slist_append(hl, hv[j]);
+		free(hv[j]);
+	}
+	if (authz) {
+		char *a;
+
+		if (asprintf(&a, "Authorization: %s", authz) < 0)
+			return 2;
+		hl = curl_slist_append(hl, a);
+		free(a);
+		free(authz);
+	}
+	hl = curl_slist_append(hl, "Expect:");
+	/* Let the test decide: a missing Content-Type must stay missing. */
+	if (!nh || strcasecmp(h[0].name, "Content-Type"))
+		hl = curl_slist_append(hl, "Content-Type:");
+	sb_init(&out);
+	c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (unix_path)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, unix_path);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hl);
+	if (cc != CURLE_OK) {
+		printf("ERROR %s\n", curl_easy_strerror(cc));
+		sb_free(&out);
+		return 4;
+	}
+	printf("%ld\n%s\n", status, out.buf ? out.buf : "");
+	sb_free(&out);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *url = NULL, *unix_path = NULL, *ca = NULL, *creds = NULL, *profile = NULL;
+	const char *region = "us-east-1";
+	struct kms_endpoint ep = { 0 };
+	struct kms_client *c = NULL;
+	struct kms_error err = { 0 };
+	struct kms_context_pair pairs[32];
+	long timeout = 10000;
+	int retries = 2, i, rc;
+
+	for (i = 1; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
+		if (i + 1 >= argc)
+			return 2;
+		if (!strcmp(argv[i], "--url"))
+			url = argv[i + 1];
+		else if (!strcmp(argv[i], "--unix"))
+			unix_path = argv[i + 1];
+		else if (!strcmp(argv[i], "--ca"))
+			ca = argv[i + 1];
+		else if (!strcmp(argv[i], "--creds"))
+			creds = argv[i + 1];
+		else if (!strcmp(argv[i], "--profile"))
+			profile = argv[i + 1];
+		else if (!strcmp(argv[i], "--region"))
+			region = argv[i + 1];
+		else if (!strcmp(argv[i], "--timeout-ms"))
+			timeout = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--retries"))
+			retries = atoi(argv[i + 1]);
+		else
+			return 2;
+	}
+	if (!url || !creds || !profile || i >= argc || load_creds(creds, profile)) {
+		fprintf(stderr, "kmsc: need --url, --creds, --profile and an operation\n");
+		return 2;
+	}
+	argc -= i;
+	argv += i;
+	if (!strcmp(argv[0], "raw") && argc >= 3)
+		return raw(url, unix_path, region, argc - 1, argv + 1);
+	ep = (struct kms_endpoint){ url, unix_path, ca, region, akid, secret, timeout, retries };
+	rc = kms_client_new(&ep, &c);
+	secmem_wipe(secret, sizeof(secret));
+	if (rc) {
+		fprintf(stderr, "kmsc: kms_client_new: %s\n", strerror(-rc));
+		return 2;
+	}
+	if (!strcmp(argv[0], "call") && argc == 3) {
+		struct json_object *req = json_tokener_parse(argv[2]), *resp = NULL;
+
+		if (!req)
+			return 2;
+		rc = kms_call(c, argv[1], req, &resp, &err);
+		json_object_put(req);
+		if (!rc) {
+			printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
+								      JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(resp);
+		}
+	} else if (!strcmp(argv[0], "gdkwp") && argc >= 2) {
+		struct kms_context ctx = parse_ctx(argc - 2, argv + 2, pairs);
+		uint8_t *blob;
+		size_t len;
+		char *arn, *b64;
+
+		rc = kms_generate_data_key_without_plaintext(c, argv[1], &ctx, 0, &blob, &len, &arn, &err);
+		if (!rc) {
+			b64_encode(blob, len, &b64);
+			printf("%s\n", b64);
+			free(b64);
+			free(blob);
+			free(arn);
+		}
+	} else if (!strcmp(argv[0], "decrypt") && argc >= 2) {
+		struct kms_context ctx = parse_ctx(argc - 2, argv + 2, pairs);
+		uint8_t blob[8192], *plain = secmem_alloc(4096);
+		size_t blen, plen;
+		char *arn = NULL, *b64;
+
+		if (!plain || b64_decode(argv[1], strlen(argv[1]), blob, sizeof(blob), &blen)) {
+			/* Not base64 here: send it as is, so the service judges it. */
+			blen = strlen(argv[1]);
+			memcpy(blob, argv[1], blen < sizeof(blob) ? blen : sizeof(blob));
+		}
+		rc = kms_decrypt(c, NULL, blob, blen, &ctx, plain, 4096, &plen, &arn, &err);
+		if (!rc) {
+			b64_encode(plain, plen, &b64);
+			printf("%s\n", b64);
+			free(b64);
+			free(arn);
+		}
+		secmem_free(plain, 4096);
+	} else if (!strcmp(argv[0], "reencrypt") && argc >= 3) {
+		struct kms_context sctx = parse_ctx(argc - 3, argv + 3, pairs);
+		uint8_t blob[8192], *nb;
+		size_t blen, nlen;
+		char *arn, *b64;
+
+		if (b64_decode(argv[1], strlen(argv[1]), blob, sizeof(blob), &blen))
+			return 2;
+		rc = kms_reencrypt(c, blob, blen, &sctx, argv[2], NULL, &nb, &nlen, &arn, &err);
+		if (!rc) {
+			b64_encode(nb, nlen, &b64);
+			printf("%s\n", b64);
+			free(b64);
+			free(nb);
+			free(arn);
+		}
+	} else if (!strcmp(argv[0], "describe") && argc == 2) {
+		struct kms_key_info info;
+
+		rc = kms_describe_key(c, argv[1], &info, &err);
+		if (!rc)
+			printf("%s %s %s %d\n", info.key_id, info.arn, info.key_state, info.enabled);
+	} else {
+		kms_client_free(c);
+		return 2;
+	}
+	kms_client_free(c);
+	return rc ? report(rc, &err) : 0;
+}

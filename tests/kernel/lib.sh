@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for the kernel selftests that run inside the test VM.
+. /tests/lib/tap.sh
+
+KEYDIR=/tmp/keys
+mkdir -p "$KEYDIR"
+chmod 700 "$KEYDIR"
+
+# ebs_key NAME: a fresh random 64-byte DEK as logon key "ebscrypt:NAME" in
+# the session keyring; the raw bytes stay in $KEYDIR/NAME for cryptsetup.
+ebs_key() {
+	head -c 64 /dev/urandom > "$KEYDIR/$1"
+	keyctl padd logon "ebscrypt:$1" @s < "$KEYDIR/$1" > /dev/null
+}
+
+# ebs_sectors DEV OFFSET SECTOR_SIZE: largest length (512-byte sectors) that
+# fits after OFFSET and is a whole number of crypto sectors.
+ebs_sectors() {
+	local total per
+	total=$(blockdev --getsz "$1")
+	per=$(($3 / 512))
+	echo $(( (total - $2) / per * per ))
+}
+
+# ebs_create NAME DEV OFFSET KEYNAME SECTOR_SIZE [extra opts...]
+ebs_create() {
+	local name=$1 dev=$2 off=$3 key=$4 ss=$5 len
+	shift 5
+	len=$(ebs_sectors "$dev" "$off" "$ss")
+	dmsetup create "$name" --table \
+		"0 $len ebscrypt $dev $off :64:logon:ebscrypt:$key $(( $# + 1 )) sector_size:$ss $*"
+}
+
+# cs_open NAME DEV OFFSET KEYNAME SECTOR_SIZE: the same mapping through
+# dm-crypt, the independent implementation used as a cross-check.
+cs_open() {
+	cryptsetup open --type plain --cipher aes-xts-plain64 --key-size 512 \
+		--key-file "$KEYDIR/$4" --offset "$3" --sector-size "$5" "$2" "$1"
+}
+
+# pattern FILE BYTES: recognisable plaintext, every 64-byte line numbered so
+# no two blocks are alike. Cached: generating it under TCG is not free.
+pattern() {
+	local cache=/tmp/.pattern.$2
+	[ -s "$cache" ] || awk -v n=$((($2 + 63) / 64)) 'BEGIN {
+		for (i = 0; i < n; i++)
+			printf "EBSCRYPT-PLAINTEXT-PATTERN block %020d ----------------\n", i
+	}' | head -c "$2" > "$cache"
+	cp "$cache" "$1"
+}
+
+sha() { sha256sum | cut -d' ' -f1; }
+
+cleanup_maps() {
+	dmsetup remove_all > /dev/null 2>&1 || true
+}

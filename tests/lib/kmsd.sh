@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared setup for the tests/host/kmsd-*.sh scripts: a temporary state
+# directory made by `ebscrypt-kmsd init`, plus an "outsider" principal with
+# no role, the sanitizer build of the daemon on a free loopback port (port
+# 0; the bound port is read from its log), and `kc`, the test client built
+# on lib/kms_client.c. Source after tests/lib/tap.sh.
+
+KMSD="$BUILD/bin/ebscrypt-kmsd"
+KMSC="$BUILD/tests/helpers/kmsc"
+TAP_TMP=$(mktemp -d)
+STATE="$TAP_TMP/state"
+KMSD_PID=
+URL=
+# The daemon is non-dumpable (secmem_harden_process), which LeakSanitizer's
+# ptrace-based stop-the-world cannot attach to; ASan's other checks stay on.
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
+
+kmsd_setup() {
+	"$KMSD" init --state-dir "$STATE" --listen 127.0.0.1:0 >/dev/null
+	tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 >"$STATE/outsider.secret"
+	chmod 600 "$STATE/outsider.secret"
+	cat >>"$STATE/kmsd.conf" <<-EOC
+
+	[principal outsider]
+	arn = arn:aws:iam::111122223333:user/outsider
+	access_key_id = AKIAOUTSIDER0000TEST
+	secret_access_key_file = outsider.secret
+	role = none
+	EOC
+	printf '\n[outsider]\naws_access_key_id = AKIAOUTSIDER0000TEST\naws_secret_access_key = %s\n' \
+		"$(cat "$STATE/outsider.secret")" >>"$STATE/credentials"
+	printf '\n[wrongsecret]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+		"$(sed -n 's/^access_key_id = //p' "$STATE/kmsd.conf" | head -1)" \
+		"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" >>"$STATE/credentials"
+	if [ -n "${KMSD_EXTRA_CONF:-}" ]; then
+		# Top-level settings must precede the first [principal] section.
+		{ printf '%s\n' "$KMSD_EXTRA_CONF"; cat "$STATE/kmsd.conf"; } >"$STATE/kmsd.conf.new"
+		mv "$STATE/kmsd.conf.new" "$STATE/kmsd.conf"
+	fi
+}
+
+# kmsd_start [extra args]: starts the daemon. Its pid and URL go to files,
+# not only variables, because tests run in subshells and may restart it.
+kmsd_start() {
+	local log="$STATE/kmsd.log" n0 i pid
+	touch "$log"
+	n0=$(grep -c 'listening on' "$log")
+	"$KMSD" --state-dir "$STATE" --foreground "$@" 2>>"$log" &
+	pid=$!
+	echo "$pid" >"$TAP_TMP/pid"
+	KMSD_PID=$pid
+	for i in $(seq 1 200); do
+		if [ "$(grep -c 'listening on' "$log")" -gt "$n0" ]; then
+			PORT=$(grep -o 'listening on [^ ]*' "$log" | tail -1 | sed 's/.*://')
+			URL="http://127.0.0.1:$PORT/"
+			echo "$URL" >"$TAP_TMP/url"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || { cat "$log"; return 1; }
+		sleep 0.05
+	done
+	cat "$log"
+	return 1
+}
+
+kmsd_url() {
+	cat "$TAP_TMP/url"
+}
+
+# kmsd_stop: SIGTERM; succeeds when the daemon exits 0 (or, when it is not
+# our child and its status cannot be read, when it logs a clean stop and
+# no sanitizer report).
+kmsd_stop() {
+	local rc=0 pid i
+	pid=$(cat "$TAP_TMP/pid" 2>/dev/null) || return 0
+	[ -n "$pid" ] || return 0
+	rm -f "$TAP_TMP/pid"
+	kill -TERM "$pid" 2>/dev/null || return 0
+	if wait "$pid" 2>/dev/null; then
+		rc=0
+	elif kill -0 "$pid" 2>/dev/null; then
+		for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		! kill -0 "$pid" 2>/dev/null || return 1
+		tail -1 "$STATE/kmsd.log" | grep -q 'finishing in-flight requests and stopping' || rc=1
+	else
+		rc=1
+	fi
+	if grep -q 'Sanitizer' "$STATE/kmsd.log"; then
+		cat "$STATE/kmsd.log"
+		rc=1
+	fi
+	return $rc
+}
+
+kmsd_kill9() {
+	local pid
+	pid=$(cat "$TAP_TMP/pid" 2>/dev/null) || return 0
+	rm -f "$TAP_TMP/pid"
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+}
+
+kmsd_cleanup() {
+	kmsd_kill9
+	rm -rf "$TAP_TMP"
+}
+
+# kc [--profile P] OP ARGS...: the lib/kms_client.c test client.
+kc() {
+	local profile=admin
+	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
+	"$KMSC" --url "$(kmsd_url)" --creds "$STATE/credentials" --profile "$profile" "$@"
+}
+
+# call [--profile P] OPERATION JSON: JSON reply, or "ERROR <type>" and status 3.
+call() {
+	local profile=admin
+	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
+	kc --profile "$profile" call "$@"
+}
+
+# expect_error TYPE command...: the command must fail with that AWS error type.
+expect_error() {
+	local want=$1 out rc=0
+	shift
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		echo "expected $want, but it succeeded: $out"
+		return 1
+	fi
+	if ! printf '%s\n' "$out" | grep -q "^ERROR $want\$"; then
+		echo "expected $want, got: $out"
+		return 1
+	fi
+}
+
+new_key() {
+	call CreateKey "{\"Description\":\"${1:-test}\"}" | jq -er .KeyMetadata.KeyId
+}
+
+# raw OPERATION BODY [kmsc raw options]: "STATUS" then the body.
+raw() {
+	kc raw "$@"
+}
+
+# raw_expect STATUS TYPE OPERATION BODY [options]
+raw_expect() {
+	local status=$1 type=$2 out got gtype
+	shift 2
+	out=$(raw "$@") || { echo "raw failed: $out"; return 1; }
+	got=$(printf '%s\n' "$out" | head -1)
+	gtype=$(printf '%s\n' "$out" | sed -n 2p | jq -r '.__type // "none"' 2>/dev/null || echo unparsable)
+	if [ "$got" != "$status" ] || [ "$gtype" != "$type" ]; then
+		echo "expected $status $type, got $got $gtype: $(printf '%s' "$out" | sed -n 2p)"
+		return 1
+	fi
+}
+
+still_answers() {
+	call ListKeys '{"Limit":1}' >/dev/null
+}
