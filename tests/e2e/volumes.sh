@@ -249,6 +249,31 @@ t_load_key_and_table() {
 	losetup -d "$(echo "$out" | sed -n 's/.*`losetup -d \([^`]*\)`.*/\1/p')"
 }
 
+t_block_device_volume() {
+	local vol dev
+	[ -b /dev/vda ] || { echo "no /dev/vda"; return 1; }
+	vol=$(ctl volume create --device /dev/vda --size 32M --encrypted)
+	assert_eq "$(ctl volume describe "$vol" --json | jq -r .backing)" /dev/vda
+	dev=$(ctl volume attach "$vol")
+	# No loop device: the table names the disk itself.
+	set -- $(stat -c '%t %T' /dev/vda)
+	assert_eq "$(dmsetup table "$vol" | awk '{print $4}')" "$((16#$1)):$((16#$2))"
+	mkfs.ext4 -q "$dev"
+	mount -t ext4 "$dev" "$MNT"
+	write_files "$MNT"
+	umount "$MNT"
+	ctl volume detach "$vol"
+	dev=$(ctl volume attach "$vol")
+	mount -t ext4 "$dev" "$MNT"
+	check_files "$MNT"
+	umount "$MNT"
+	ctl volume detach "$vol"
+	ctl volume delete "$vol"
+	# Both header copies are gone, and with them the only wrapped key.
+	assert_eq "$(dd if=/dev/vda bs=4096 count=1 2>/dev/null | tr -d '\0' | wc -c)" 0
+	assert_eq "$(dd if=/dev/vda bs=4096 skip=16 count=1 2>/dev/null | tr -d '\0' | wc -c)" 0
+}
+
 t_help_and_errors() {
 	ctl volume create --help | grep -q 'GenerateDataKeyWithoutPlaintext'
 	must_fail ctl volume attach vol-00000000000000000
@@ -272,6 +297,7 @@ test_that "the backing image holds ciphertext only" t_backing_image_is_ciphertex
 test_that "a volume attached before an agent restart keeps working and detaches after" t_survives_agent_restart
 test_that "header rewrap moves the key, leaves data untouched, survives disabling the old key" t_rewrap
 test_that "load-key and table let dmsetup map the volume by hand" t_load_key_and_table
+test_that "a volume on a block device attaches without a loop device; delete erases both headers" t_block_device_volume
 test_that "help texts and bad invocations fail clearly" t_help_and_errors
 e2e_teardown
 tap_done
