@@ -22,15 +22,18 @@ export KDIR KVER
 
 DESTDIR ?=
 PREFIX  ?= /usr
-export DESTDIR PREFIX SBINDIR
 SBINDIR ?= $(PREFIX)/sbin
+# After the definition: `export` of a still-undefined variable defines it
+# empty, and the ?= above would then never apply (programs landed in DESTDIR/).
+export DESTDIR PREFIX SBINDIR
 DOCDIR  ?= $(PREFIX)/share/doc/ebscrypt
 MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system
 
 USER_DIRS := lib kms-agent tools
 
-.PHONY: all module userspace install clean check check-unit check-vm check-debug demo \
+.PHONY: all module userspace install clean check check-unit check-vm check-debug check-e2e \
+        demo demo-kernel \
         bench bench-smoke lint deps
 
 all: module userspace
@@ -67,6 +70,11 @@ demo: deps
 	$(MAKE) all
 	tests/vm/run --disk 1G tests/demo/demo.sh
 
+# The target alone, keyed by hand with keyctl and dmsetup.
+demo-kernel: deps
+	$(MAKE) all
+	tests/vm/run --disk 1G tests/demo/kernel.sh
+
 # Unit tests and the KMS service over HTTP, on the build machine, with sanitizers.
 check-unit:
 	$(MAKE) -C tests unit
@@ -74,6 +82,10 @@ check-unit:
 # Kernel selftests and end-to-end tests in QEMU (optionally filtered: T=kernel/10).
 check-vm: all
 	tests/run-vm-suite $(T)
+
+# Only the product's end-to-end tests (kmsd + agent + ebscryptctl + target).
+check-e2e: all
+	tests/run-vm-suite e2e/
 
 # The kernel selftests under a KASAN/lockdep/kmemleak kernel (builds it first).
 check-debug: all

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ebscrypt-agent internals. The agent is single-threaded on purpose: one
+ * request at a time, each bounded by the KMS deadline, so no two attaches
+ * race for a name or a loop device and no lock is ever needed.
+ */
+#ifndef EBSCRYPT_AGENT_H
+#define EBSCRYPT_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "dmmap.h"
+#include "loopdev.h"
+#include "kms_client.h"
+
+#define AGENT_DEFAULT_CONFIG "/etc/ebscrypt/agent.conf"
+#define AGENT_UUID_PREFIX    "EBSCRYPT-"
+
+struct json_object;
+
+struct agent {
+	struct ebs_conf conf;
+	const char *socket_path;
+	gid_t group;              /* (gid_t)-1: root only */
+	struct kms_endpoint ep;
+	struct kms_client *kms;
+	int32_t keyring;          /* private keyring inside the agent's own session */
+};
+
+int agent_load_config(struct agent *a, const char *path, const char *socket_override);
+void agent_free(struct agent *a);
+
+/* Request handlers (attach.c, detach.c): fill the reply object. */
+void op_attach(struct agent *a, struct json_object *req, struct json_object *rep);
+void op_detach(struct agent *a, struct json_object *req, struct json_object *rep);
+void op_list(struct agent *a, struct json_object *req, struct json_object *rep);
+void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep);
+void op_load_key(struct agent *a, struct json_object *req, struct json_object *rep,
+		 uid_t peer_uid);
+
+struct ebs_header;
+
+/* reply.c */
+void reply_fail(struct json_object *rep, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void reply_warn(struct json_object *rep, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+const char *req_str(struct json_object *req, const char *key);
+
+/* attach.c: opens a volume and reads its header, errors as replies. */
+struct stat;
+int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
+		      int *fd_out, struct stat *st, int read_only, struct json_object *rep);
+
+/* kms.c: Decrypt a header's wrapped DEK into secmem, errors as replies. */
+struct ebs_header;
+struct ebs_header_ctx_pair;
+int agent_decrypt(struct agent *a, const char *arn, const uint8_t *blob, size_t blob_len,
+		  const struct ebs_header_ctx_pair *cp, size_t n, uint8_t *dek,
+		  struct json_object *rep);
+int agent_unwrap(struct agent *a, const struct ebs_header *h, uint8_t *dek,
+		 struct json_object *rep);
+
+/* keys.c */
+int keys_init(struct agent *a);
+int keys_add_logon(int32_t keyring, const char *desc, const uint8_t *dek, size_t len,
+		   int32_t *serial);
+void keys_drop(int32_t serial);
+
+#endif

@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Attach: header -> KMS Decrypt -> key check value -> logon key -> dm table
+ * -> key invalidated, DEK wiped. The plaintext DEK lives in one locked page
+ * from the Decrypt until the table is loaded, and nowhere else in userspace.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <linux/fs.h>
+#include <openssl/rand.h>
+
+#include "agent.h"
+#include "base64.h"
+#include "header.h"
+#include "log.h"
+#include "secmem.h"
+
+static int valid_dm_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (!n || n > 100 || !strcmp(s, ".") || !strcmp(s, ".."))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("-_.+", s[i])))
+			return 0;
+	return 1;
+}
+
+/* Opens the volume's backing file or block device and reads its header. */
+int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
+		      int *fd_out, struct stat *st, int read_only, struct json_object *rep)
+{
+	struct ebs_header_read_info info;
+	uint64_t size = 0, need;
+	int fd, rc;
+
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		reply_fail(rep, "DeviceError", "cannot open %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, st) || !(S_ISREG(st->st_mode) || S_ISBLK(st->st_mode))) {
+		reply_fail(rep, "DeviceError", "%s is not a file or block device", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (S_ISREG(st->st_mode))
+		size = st->st_size;
+	else if (ioctl(fd, BLKGETSIZE64, &size))
+		size = 0;
+	rc = ebs_header_read(fd, h, &info);
+	if (rc) {
+		if (rc == -EMEDIUMTYPE)
+			reply_fail(rep, "NotEbscrypt", "%s is not an ebscrypt volume (no header magic in either copy)", path);
+		else if (rc == -ENODATA)
+			reply_fail(rep, "Truncated", "%s is truncated: %s", path, info.backup_why);
+		else
+			reply_fail(rep, "HeaderInvalid",
+				   "no valid header on %s: primary copy: %s; backup copy: %s", path,
+				   info.primary_why, info.backup_why);
+		close(fd);
+		return rc;
+	}
+	if (info.used_backup)
+		reply_warn(rep, "%s: primary header copy not used (%s); attached from the backup copy. "
+			   "Rewrite it with `ebscryptctl header rewrap` or restore the device", path,
+			   info.primary_why);
+	if (volume_id && strcmp(volume_id, h->volume_id)) {
+		reply_fail(rep, "WrongVolume", "%s holds volume %s, not %s", path, h->volume_id, volume_id);
+		close(fd);
+		return -EINVAL;
+	}
+	need = (h->data_offset + h->data_sectors) * 512;
+	if (size < need) {
+		reply_fail(rep, "Truncated", "%s is truncated: the header describes %llu bytes, the device has %llu",
+			   path, (unsigned long long)need, (unsigned long long)size);
+		close(fd);
+		return -ENOSPC;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* The device number the table names: the block device itself, or a new loop device. */
+static int backing_device(int fd, const struct stat *st, int read_only, unsigned int bs, dev_t *dev,
+			  int *loop_fd, struct json_object *rep)
+{
+	char loopdev[64];
+	struct stat lst;
+	int rc;
+
+	*loop_fd = -1;
+	if (S_ISBLK(st->st_mode)) {
+		*dev = st->st_rdev;
+		return 0;
+	}
+	rc = loop_attach(fd, read_only, 1, bs, loopdev, sizeof(loopdev), loop_fd);
+	if (rc) {
+		reply_fail(rep, "LoopError", "cannot attach the volume file to a loop device: %s", strerror(-rc));
+		return rc;
+	}
+	if (fstat(*loop_fd, &lst)) {
+		rc = -errno;
+		close(*loop_fd);
+		*loop_fd = -1;
+		return rc;
+	}
+	*dev = lst.st_rdev;
+	return 0;
+}
+
+void op_attach(struct agent *a, struct json_object *req, struct json_object *rep)
+{
+	const char *vol = req_str(req, "volume_id"), *path = req_str(req, "path");
+	const char *name = req_str(req, "name"), *purpose = req_str(req, "purpose");
+	/* A copy source (a snapshot image) is mapped read-only under its own uuid. */
+	int copy = purpose && !strcmp(purpose, "copy-source");
+	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
+	struct ebs_header *h = NULL;
+	uint8_t *dek = NULL, rnd[8];
+	int fd = -1, loop_fd = -1, rc;
+	int32_t key = 0;
+	struct stat st;
+	dev_t dev;
+
+	if (!vol || !ebs_id_valid(vol, "vol") || !path || path[0] != '/') {
+		reply_fail(rep, "InvalidRequest", "attach needs a volume_id (vol-<17 hex>) and an absolute path");
+		return;
+	}
+	if (purpose && !copy) {
+		reply_fail(rep, "InvalidRequest", "unknown purpose \"%.32s\"", purpose);
+		return;
+	}
+	if (!name && copy) {
+		reply_fail(rep, "InvalidRequest", "a copy source needs a name");
+		return;
+	}
+	if (!name)
+		name = vol;
+	if (!valid_dm_name(name)) {
+		reply_fail(rep, "InvalidRequest", "\"%s\" is not a valid mapping name", name);
+		return;
+	}
+	if (copy)
+		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "COPY-%s", name);
+	else
+		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "%s", vol);
+	if (!dm_find_uuid(uuid, existing, sizeof(existing))) {
+		reply_fail(rep, "AlreadyAttached", "volume %s is already attached as /dev/mapper/%s", vol, existing);
+		return;
+	}
+	if (!dm_uuid_of(name, existing, sizeof(existing))) {
+		reply_fail(rep, "NameInUse", "a device-mapper device named %s already exists", name);
+		return;
+	}
+	h = malloc(sizeof(*h));
+	if (!h) {
+		reply_fail(rep, "NoMemory", "out of memory");
+		return;
+	}
+	if (agent_open_volume(path, vol, h, &fd, &st, copy, rep))
+		goto out;
+
+	if (ebs_header_encrypted(h)) {
+		dek = secmem_alloc(EBS_HDR_KEY_BYTES);
+		if (!dek) {
+			reply_fail(rep, "NoMemory", "cannot allocate locked memory for the key: %m");
+			goto out;
+		}
+		if (agent_unwrap(a, h, dek, rep))
+			goto out;
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			reply_fail(rep, "Internal", "no randomness for the key description");
+			goto out;
+		}
+		ebs_hex(rnd, sizeof(rnd), rnd_hex);
+		snprintf(desc, sizeof(desc), "ebscrypt:%s:%s", vol, rnd_hex);
+		rc = keys_add_logon(a->keyring, desc, dek, EBS_HDR_KEY_BYTES, &key);
+		/* From here on the kernel holds the only copy this attach needs. */
+		secmem_free(dek, EBS_HDR_KEY_BYTES);
+		dek = NULL;
+		if (rc) {
+			reply_fail(rep, "KeyringError", "cannot add the volume key to the agent keyring: %s",
+				   strerror(-rc));
+			goto out;
+		}
+	}
+	if (backing_device(fd, &st, copy, h->sector_size, &dev, &loop_fd, rep))
+		goto out;
+	if (ebs_header_encrypted(h))
+		snprintf(params, sizeof(params), "%u:%u %llu :%u:logon:%s 1 sector_size:%u",
+			 major(dev), minor(dev), (unsigned long long)h->data_offset,
+			 EBS_HDR_KEY_BYTES, desc, h->sector_size);
+	else
+		snprintf(params, sizeof(params), "%u:%u %llu", major(dev), minor(dev),
+			 (unsigned long long)h->data_offset);
+	rc = dm_create_mapping(name, uuid, h->data_sectors,
+			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params, copy);
+	if (rc) {
+		reply_fail(rep, "MapError", "device-mapper refused the %s table for %s: %s",
+			   ebs_header_encrypted(h) ? "ebscrypt" : "linear", vol, strerror(-rc));
+		goto out;
+	}
+	ebs_info("attached %s from %s as /dev/mapper/%s", vol, path, name);
+	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	{
+		char devpath[160];
+
+		snprintf(devpath, sizeof(devpath), "/dev/mapper/%s", name);
+		json_object_object_add(rep, "device", json_object_new_string(devpath));
+	}
+	json_object_object_add(rep, "name", json_object_new_string(name));
+out:
+	keys_drop(key);
+	secmem_free(dek, EBS_HDR_KEY_BYTES);
+	/* The mapping holds the loop device now; on failure this frees it. */
+	if (loop_fd >= 0)
+		close(loop_fd);
+	if (fd >= 0)
+		close(fd);
+	free(h);
+}
+
+/* A name or a volume id, resolved to the mapping's uuid. */
+static int resolve(const char *what, char *uuid, size_t uuid_len, char *name, size_t name_len)
+{
+	int rc;
+
+	if (ebs_id_valid(what, "vol")) {
+		snprintf(uuid, uuid_len, AGENT_UUID_PREFIX "%s", what);
+		return dm_find_uuid(uuid, name, name_len);
+	}
+	rc = dm_uuid_of(what, uuid, uuid_len);
+	if (rc)
+		return rc;
+	if (strncmp(uuid, AGENT_UUID_PREFIX, strlen(AGENT_UUID_PREFIX)))
+		return -EPERM;
+	snprintf(name, name_len, "%s", what);
+	return 0;
+}
+
+void op_detach(struct agent *a, struct json_object *req, struct json_object *rep)
+{
+	const char *what = req_str(req, "volume");
+	char uuid[160], name[128];
+	int rc;
+
+	if (!what) {
+		reply_fail(rep, "InvalidRequest", "detach needs a volume id or mapping name");
+		return;
+	}
+	rc = resolve(what, uuid, sizeof(uuid), name, sizeof(name));
+	if (rc == -EPERM) {
+		reply_fail(rep, "NotEbscrypt", "%s is not an ebscrypt mapping", what);
+		return;
+	}
+	if (rc) {
+		reply_fail(rep, "NotAttached", "%s is not attached", what);
+		return;
+	}
+	rc = dm_remove_uuid(uuid);
+	if (rc) {
+		reply_fail(rep, rc == -EBUSY ? "Busy" : "MapError",
+			   "cannot detach %s (/dev/mapper/%s): %s%s", what, name, strerror(-rc),
+			   rc == -EBUSY ? " (unmount it first)" : "");
+		return;
+	}
+	ebs_info("detached %s (/dev/mapper/%s)", uuid + strlen(AGENT_UUID_PREFIX), name);
+	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	json_object_object_add(rep, "volume_id", json_object_new_string(uuid + strlen(AGENT_UUID_PREFIX)));
+}
+
+static void list_one(const char *name, const char *uuid, void *arg)
+{
+	struct json_object *arr = arg, *o = json_object_new_object();
+	char dev[160];
+
+	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
+	json_object_object_add(o, "volume_id", json_object_new_string(uuid + strlen(AGENT_UUID_PREFIX)));
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "device", json_object_new_string(dev));
+	json_object_array_add(arr, o);
+}
+
+void op_list(struct agent *a, struct json_object *req, struct json_object *rep)
+{
+	struct json_object *arr = json_object_new_array();
+	int rc = dm_each(AGENT_UUID_PREFIX, list_one, arr);
+
+	if (rc) {
+		json_object_put(arr);
+		reply_fail(rep, "MapError", "cannot list device-mapper devices: %s", strerror(-rc));
+		return;
+	}
+	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	json_object_object_add(rep, "attachments", arr);
+}
+
+/*
+ * Key check value for a freshly generated wrapped DEK: ebscryptctl creates
+ * volumes with GenerateDataKeyWithoutPlaintext and never sees the DEK, so the
+ * host (which decrypts it at every attach anyway) computes the KCV.
+ */
+void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep)
+{
+	struct ebs_header_ctx_pair *pairs = calloc(EBS_HDR_CTX_MAX, sizeof(*pairs));
+	const char *arn = req_str(req, "kms_key_arn"), *wrapped = req_str(req, "wrapped");
+	uint8_t *blob = malloc(EBS_HDR_WRAPPED_MAX), *dek = NULL, k[EBS_HDR_KCV_LEN];
+	char kcv[2 * EBS_HDR_KCV_LEN + 1];
+	struct json_object *ctx;
+	size_t blob_len = 0, n = 0;
+
+	if (!pairs || !blob) {
+		reply_fail(rep, "NoMemory", "out of memory");
+		goto out;
+	}
+	if (!arn || !wrapped || strlen(arn) > EBS_HDR_ARN_MAX ||
+	    b64_decode(wrapped, strlen(wrapped), blob, EBS_HDR_WRAPPED_MAX, &blob_len) ||
+	    !json_object_object_get_ex(req, "context", &ctx) ||
+	    !json_object_is_type(ctx, json_type_object) ||
+	    json_object_object_length(ctx) > EBS_HDR_CTX_MAX) {
+		reply_fail(rep, "InvalidRequest", "kcv needs kms_key_arn, wrapped (base64) and context");
+		goto out;
+	}
+	json_object_object_foreach(ctx, key, val) {
+		if (!json_object_is_type(val, json_type_string) || strlen(key) > EBS_HDR_CTX_KEY_MAX ||
+		    json_object_get_string_len(val) > EBS_HDR_CTX_VALUE_MAX) {
+			reply_fail(rep, "InvalidRequest", "context entries must be short strings");
+			goto out;
+		}
+		snprintf(pairs[n].key, sizeof(pairs[n].key), "%s", key);
+		snprintf(pairs[n].value, sizeof(pairs[n].value), "%s", json_object_get_string(val));
+		n++;
+	}
+	dek = secmem_alloc(EBS_HDR_KEY_BYTES);
+	if (!dek) {
+		reply_fail(rep, "NoMemory", "cannot allocate locked memory for the key");
+		goto out;
+	}
+	if (agent_decrypt(a, arn, blob, blob_len, pairs, n, dek, rep))
+		goto out;
+	if (ebs_header_kcv(dek, EBS_HDR_KEY_BYTES, k)) {
+		reply_fail(rep, "Internal", "HMAC failed");
+		goto out;
+	}
+	ebs_hex(k, sizeof(k), kcv);
+	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	json_object_object_add(rep, "kcv", json_object_new_string(kcv));
+out:
+	secmem_free(dek, EBS_HDR_KEY_BYTES);
+	free(blob);
+	free(pairs);
+}

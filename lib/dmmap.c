@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device-mapper through libdevmapper. Mappings carry the uuid
+ * EBSCRYPT-<volume id>: the kernel, not an agent state file, is the record
+ * of what is attached, so an agent restarted with mappings live finds them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libdevmapper.h>
+
+#include "dmmap.h"
+#include "log.h"
+
+/* libdevmapper prints through this; keep its noise at debug level. */
+static void dm_log_cb(int level, const char *file, int line, int dm_errno,
+		      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (level > 3)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ebs_debug("libdevmapper: %s", msg);
+}
+
+int dm_setup(void)
+{
+	/*
+	 * Without udev (minimal hosts, the test VM) libdevmapper must create
+	 * the /dev/mapper nodes itself, or nobody will.
+	 */
+	if (access("/run/udev/control", F_OK))
+		setenv("DM_DISABLE_UDEV", "1", 0);
+	dm_log_with_errno_init(dm_log_cb);
+	return 0;
+}
+
+static int run_task(struct dm_task *dmt, int udev)
+{
+	uint32_t cookie = 0;
+	int ok;
+
+	if (udev && !dm_task_set_cookie(dmt, &cookie, 0))
+		return -EIO;
+	ok = dm_task_run(dmt);
+	if (udev)
+		dm_udev_wait(cookie);
+	return ok ? 0 : -EIO;
+}
+
+int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
+		      const char *target, const char *params, int read_only)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
+	int rc = -ENOMEM;
+
+	if (!dmt)
+		return -ENOMEM;
+	if ((read_only && !dm_task_set_ro(dmt)) ||
+	    !dm_task_set_name(dmt, name) || !dm_task_set_uuid(dmt, uuid) ||
+	    !dm_task_add_target(dmt, 0, sectors, target, params))
+		goto out;
+	/* No key bytes are in the table, but keep its buffers wiped anyway. */
+	dm_task_secure_data(dmt);
+	rc = run_task(dmt, 1);
+	if (rc && errno)
+		rc = -errno;
+out:
+	dm_task_destroy(dmt);
+	return rc;
+}
+
+static int info_task(const char *name, const char *uuid, struct dm_task **out)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
+	struct dm_info info;
+
+	if (!dmt)
+		return -ENOMEM;
+	if ((name && !dm_task_set_name(dmt, name)) || (uuid && !dm_task_set_uuid(dmt, uuid)) ||
+	    !dm_task_run(dmt) || !dm_task_get_info(dmt, &info)) {
+		dm_task_destroy(dmt);
+		return -EIO;
+	}
+	if (!info.exists) {
+		dm_task_destroy(dmt);
+		return -ENODEV;
+	}
+	*out = dmt;
+	return 0;
+}
+
+int dm_find_uuid(const char *uuid, char *name, size_t name_len)
+{
+	struct dm_task *dmt;
+	int rc = info_task(NULL, uuid, &dmt);
+
+	if (rc)
+		return rc;
+	if (name)
+		snprintf(name, name_len, "%s", dm_task_get_name(dmt));
+	dm_task_destroy(dmt);
+	return 0;
+}
+
+int dm_uuid_of(const char *name, char *uuid, size_t uuid_len)
+{
+	struct dm_task *dmt;
+	int rc = info_task(name, NULL, &dmt);
+
+	if (rc)
+		return rc;
+	snprintf(uuid, uuid_len, "%s", dm_task_get_uuid(dmt) ?: "");
+	dm_task_destroy(dmt);
+	return 0;
+}
+
+int dm_remove_uuid(const char *uuid)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
+	int rc = -ENOMEM;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (!dm_task_set_uuid(dmt, uuid))
+		goto out;
+	/* A just-closed filesystem may hold the device for a moment. */
+	dm_task_retry_remove(dmt);
+	errno = 0;
+	rc = run_task(dmt, 1);
+	if (rc && errno)
+		rc = -errno;
+out:
+	dm_task_destroy(dmt);
+	return rc;
+}
+
+int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, void *arg),
+	    void *arg)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
+	struct dm_names *names;
+	unsigned int next = 0;
+	size_t plen = strlen(prefix);
+
+	if (!dmt)
+		return -ENOMEM;
+	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
+		dm_task_destroy(dmt);
+		return -EIO;
+	}
+	if (names->dev) {
+		do {
+			char uuid[160];
+
+			names = (struct dm_names *)((char *)names + next);
+			if (!dm_uuid_of(names->name, uuid, sizeof(uuid)) &&
+			    !strncmp(uuid, prefix, plen))
+				fn(names->name, uuid, arg);
+			next = names->next;
+		} while (next);
+	}
+	dm_task_destroy(dmt);
+	return 0;
+}
+
+/* Suspend flushes in-flight I/O and freezes a filesystem on top (lockfs). */
+int dm_suspend_uuid(const char *uuid, int suspend)
+{
+	struct dm_task *dmt = dm_task_create(suspend ? DM_DEVICE_SUSPEND : DM_DEVICE_RESUME);
+	int rc = -ENOMEM;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (dm_task_set_uuid(dmt, uuid)) {
+		errno = 0;
+		rc = run_task(dmt, !suspend);
+		if (rc && errno)
+			rc = -errno;
+	}
+	dm_task_destroy(dmt);
+	return rc;
+}

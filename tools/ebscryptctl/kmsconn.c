@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ebscryptctl's own KMS connection (create, rewrap, kms commands). Its
+ * credentials come from /etc/ebscrypt/ebscryptctl.conf (0600) or the usual
+ * AWS_* environment variables; they never need Decrypt permission, which
+ * belongs to the host agent.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+#include "log.h"
+
+static const char *env_or(const char *env, const char *conf_val)
+{
+	const char *v = getenv(env);
+
+	return v && *v ? v : conf_val;
+}
+
+int ctl_kms(struct ctl *c, struct kms_client **out)
+{
+	char why[160];
+	long t, r;
+	int rc;
+
+	if (c->kms) {
+		*out = c->kms;
+		return 0;
+	}
+	if (ebs_conf_get_long(&c->conf, "kms_timeout_ms", 10000, 100, 600000, &t, why, sizeof(why)) ||
+	    ebs_conf_get_long(&c->conf, "kms_max_retries", 3, 0, 20, &r, why, sizeof(why)))
+		return ctl_fail("%s: %s", c->config_path, why);
+	c->ep.url = env_or("EBSCRYPT_KMS_ENDPOINT", ebs_conf_get(&c->conf, "kms_endpoint"));
+	c->ep.unix_socket = ebs_conf_get(&c->conf, "kms_unix_socket");
+	c->ep.ca_file = ebs_conf_get(&c->conf, "kms_ca_file");
+	c->ep.region = env_or("AWS_REGION", ebs_conf_get(&c->conf, "kms_region"));
+	c->ep.access_key_id = env_or("AWS_ACCESS_KEY_ID", ebs_conf_get(&c->conf, "kms_access_key_id"));
+	c->ep.secret_access_key = env_or("AWS_SECRET_ACCESS_KEY",
+					 ebs_conf_get(&c->conf, "kms_secret_access_key"));
+	c->ep.timeout_ms = t;
+	c->ep.max_retries = (int)r;
+	if (!c->ep.region)
+		c->ep.region = "us-east-1";
+	if (!c->ep.url || !c->ep.access_key_id || !c->ep.secret_access_key)
+		return ctl_fail("no KMS endpoint or credentials: set kms_endpoint, kms_access_key_id and "
+				"kms_secret_access_key in %s, or EBSCRYPT_KMS_ENDPOINT, AWS_ACCESS_KEY_ID "
+				"and AWS_SECRET_ACCESS_KEY", c->config_path);
+	rc = kms_client_new(&c->ep, &c->kms);
+	if (rc)
+		return ctl_fail("cannot set up the KMS client for %s: %s", c->ep.url, strerror(-rc));
+	*out = c->kms;
+	return 0;
+}
+
+void ctl_kms_error(char *buf, size_t len, const char *what, int rc, const struct kms_error *err)
+{
+	if (rc == -EREMOTEIO)
+		snprintf(buf, len, "%s: KMS says %s: %s", what, err->type[0] ? err->type : "error",
+			 err->message);
+	else if (rc == -EPROTO)
+		snprintf(buf, len, "%s: malformed KMS response: %s", what, err->message);
+	else
+		snprintf(buf, len, "%s: KMS unreachable: %s", what,
+			 err->message[0] ? err->message : strerror(-rc));
+}
+
+int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *arn, size_t arn_len)
+{
+	struct kms_key_info info;
+	struct kms_client *k;
+	struct kms_error err;
+	char msg[768];
+	int rc;
+
+	if (ctl_kms(c, &k))
+		return 1;
+	memset(&err, 0, sizeof(err));
+	rc = kms_describe_key(k, key, &info, &err);
+	/*
+	 * Like AWS, the KMS creates the managed key alias/aws/ebs the first time
+	 * a data key is generated under it (aliases under alias/aws/ are
+	 * reserved to the service, so we may not create it ourselves).
+	 */
+	if (rc == -EREMOTEIO && !strcmp(err.type, "NotFoundException") && create_default &&
+	    !strcmp(key, CTL_DEFAULT_KMS_KEY)) {
+		snprintf(arn, arn_len, "%s", key);
+		return 0;
+	}
+	if (rc) {
+		ctl_kms_error(msg, sizeof(msg), key, rc, &err);
+		return ctl_fail("%s", msg);
+	}
+	if (strcmp(info.key_state, "Enabled"))
+		return ctl_fail("KMS key %s (%s) is %s", key, info.arn, info.key_state);
+	snprintf(arn, arn_len, "%s", info.arn);
+	return 0;
+}
