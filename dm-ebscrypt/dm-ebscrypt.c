@@ -46,6 +46,7 @@
  */
 #define EBSCRYPT_FRAG_MIN_BYTES	(64 * 1024)
 #define EBSCRYPT_MAX_OPT_PARAMS	2
+#define EBSCRYPT_MAX_WRITE_SECTORS (BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
 /* Largest bounce chunk from the page allocator: 32 KiB, the costly order. */
 #define EBSCRYPT_BOUNCE_ORDER	3
 
@@ -89,6 +90,7 @@ struct ebscrypt_c {
 	unsigned int frag_stride;	/* bytes per fragment in per-bio data */
 
 	struct workqueue_struct *crypt_wq;
+	atomic_t next_cpu;		/* where the next fragment goes */
 	mempool_t page_pool;
 	struct bio_set bs;
 	/* Serialises blocking page allocation so the pool cannot deadlock. */
@@ -380,28 +382,50 @@ static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
 }
 
 /*
- * Cut the io into fragments of whole crypto sectors and convert them: the
- * first here when the context allows it, the others on other CPUs.
+ * Cut the io into fragments of whole crypto sectors and convert them. One
+ * fragment (most I/O) is converted right here when the context allows, which
+ * is the cheapest path for small I/O. Several fragments all go to the
+ * unbound workqueue: every CPU can then pick them up, and the submitter is
+ * free to issue its next bio at once, so deep queues of large I/O keep all
+ * CPUs busy and a single large bio still completes in parallel.
  */
+/*
+ * Fragments are dealt to the online CPUs in turn, on a per-CPU workqueue:
+ * left to the scheduler, the workers of an unbound queue tend to pile up on
+ * one CPU while the others idle.
+ */
+static unsigned int ebscrypt_next_cpu(struct ebscrypt_c *ec)
+{
+	unsigned int n = atomic_inc_return(&ec->next_cpu) % num_online_cpus();
+	unsigned int cpu;
+
+	for_each_online_cpu(cpu)
+		if (!n--)
+			return cpu;
+	return WORK_CPU_UNBOUND;
+}
+
 static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 				bool may_sleep)
 {
 	struct ebscrypt_c *ec = io->ec;
 	unsigned int size = io->iter.bi_size;
-	unsigned int nr = 1, chunk, done = 0, i, cpu;
+	unsigned int nr = 1, chunk, done = 0, i;
 	unsigned int ss_shift = ilog2(ec->sector_size);
+	struct ebscrypt_frag *frag;
 
 	if (ec->nr_frags > 1 && size >= 2 * EBSCRYPT_FRAG_MIN_BYTES)
 		nr = min_t(unsigned int, ec->nr_frags,
 			   size / EBSCRYPT_FRAG_MIN_BYTES);
 	chunk = ((size >> ss_shift) / nr) << ss_shift;
+	if (nr > 1)
+		inline_ok = false;
 
 	atomic_set(&io->pending, nr);
-	cpu = raw_smp_processor_id();
 	for (i = 0; i < nr; i++) {
-		struct ebscrypt_frag *frag = ebscrypt_io_frag(io, i);
+		frag = ebscrypt_io_frag(io, i);
 
-		/* Set up only the fragments this io uses: most I/O needs one. */
+		/* Set up only the fragments this io uses. */
 		frag->io = io;
 		INIT_WORK(&frag->work, ebscrypt_frag_work);
 		sg_init_table(&frag->sg_in, 1);
@@ -419,20 +443,18 @@ static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 		frag->iv_sector = io->sector + (done >> SECTOR_SHIFT);
 		done += frag->remaining;
 
-		if (i == 0)
-			continue;
-		frag->may_sleep = true;
-		cpu = cpumask_next(cpu, cpu_online_mask);
-		if (cpu >= nr_cpu_ids)
-			cpu = cpumask_first(cpu_online_mask);
-		queue_work_on(cpu, ec->crypt_wq, &frag->work);
+		/* Once the last fragment is queued, io may already be gone. */
+		if (nr > 1)
+			queue_work_on(ebscrypt_next_cpu(ec), ec->crypt_wq,
+				      &frag->work);
+		else if (!inline_ok)
+			queue_work(ec->crypt_wq, &frag->work);
 	}
 
 	if (inline_ok) {
-		ebscrypt_io_frag(io, 0)->may_sleep = may_sleep;
-		ebscrypt_frag_run(ebscrypt_io_frag(io, 0));
-	} else {
-		queue_work(ec->crypt_wq, &ebscrypt_io_frag(io, 0)->work);
+		frag = ebscrypt_io_frag(io, 0);
+		frag->may_sleep = may_sleep;
+		ebscrypt_frag_run(frag);
 	}
 }
 
@@ -488,6 +510,11 @@ static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
 	    unlikely(bio->bi_iter.bi_sector &
 		     ((ec->sector_size >> SECTOR_SHIFT) - 1)))
 		return DM_MAPIO_KILL;
+
+	/* A write's bounce bio must fit in one bio of BIO_MAX_VECS pages. */
+	if (bio_data_dir(bio) == WRITE &&
+	    bio_sectors(bio) > EBSCRYPT_MAX_WRITE_SECTORS)
+		dm_accept_partial_bio(bio, EBSCRYPT_MAX_WRITE_SECTORS);
 
 	sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	io = dm_per_bio_data(bio, ti->per_io_data_size);
@@ -822,8 +849,8 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	}
 	ec->crypt_wq = alloc_workqueue("kebscryptd/%s",
-				       WQ_HIGHPRI | WQ_CPU_INTENSIVE |
-				       WQ_MEM_RECLAIM, 0,
+				       WQ_HIGHPRI | WQ_CPU_INTENSIVE | WQ_MEM_RECLAIM,
+				       0,
 				       dm_table_device_name(ti->table));
 	if (!ec->crypt_wq) {
 		ti->error = "Cannot allocate workqueue";
@@ -840,11 +867,12 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 				__alignof__(struct ebscrypt_frag));
 	ti->per_io_data_size = ec->frag_offset + ec->nr_frags * ec->frag_stride;
 
-	/* A write's bounce bio must fit in one bio of BIO_MAX_VECS pages. */
-	r = dm_set_target_max_io_len(ti, BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT));
-	if (r)
-		goto bad;
-
+	/*
+	 * No max_io_len: device-mapper would then also cut every bio to the
+	 * backing queue's max_sectors, often far below what is worth spreading
+	 * over CPUs. Only writes are bounded, in ->map, to what one bounce bio
+	 * holds.
+	 */
 	ti->num_flush_bios = 1;
 	if (test_bit(EBSCRYPT_ALLOW_DISCARDS, &ec->flags))
 		ti->num_discard_bios = 1;
