@@ -383,7 +383,9 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 				progress = 1;
 			} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				app_ev |= POLLOUT;
-			} else if (!(r < 0 && errno == EINTR)) {
+			} else if (r < 0 && errno == EINTR) {
+				progress = 1;  /* retry at once rather than poll for nothing */
+			} else {
 				goto out;  /* MHD closed the connection */
 			}
 		}
@@ -400,7 +402,9 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 				goto out;
 			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				app_ev |= POLLIN;
-			} else if (errno != EINTR) {
+			} else if (errno == EINTR) {
+				progress = 1;
+			} else {
 				goto out;
 			}
 		}
