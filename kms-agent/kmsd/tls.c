@@ -337,16 +337,47 @@ static int handshake(struct tls_server *t, SSL *ssl, const struct tls_conn *c)
 }
 
 /*
+ * After MHD is done: close_notify, FIN, then read and discard what the
+ * client still sends for a moment. Closing a socket with unread input
+ * sends a RST, which can destroy a reply still in flight, e.g. the 413
+ * MHD sends before an oversize body has arrived.
+ */
+static void linger_close(struct tls_server *t, SSL *ssl, int net)
+{
+	long long deadline = now_ms() + (t->timeout_ms < 2000 ? t->timeout_ms : 2000);
+	struct pollfd p = { .fd = net, .events = POLLIN };
+	char junk[4096];
+
+	ERR_clear_error();
+	SSL_shutdown(ssl);
+	ERR_clear_error();
+	shutdown(net, SHUT_WR);
+	for (;;) {
+		long long left = deadline - now_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return;
+		r = recv(net, junk, sizeof(junk), 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+	}
+}
+
+/*
  * Moves bytes both ways until either side closes. Every step is tried each
  * round; only when none moved a byte does it poll, on what the stuck steps
  * wait for. A side is polled only when a step waits on it, so a peer that
- * hung up cannot make poll() return at once round after round.
+ * hung up cannot make poll() return at once round after round. Once MHD
+ * stops reading (it answered early, e.g. 413, and closed), client input is
+ * no longer forwarded, but what MHD wrote is still delivered.
  */
 static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 {
 	struct pumpbuf *up = calloc(1, sizeof(*up));    /* client -> MHD */
 	struct pumpbuf *down = calloc(1, sizeof(*down)); /* MHD -> client */
 	long long stalled_since = -1;
+	int app_reading = 1, app_eof = 0;
 
 	if (!up || !down)
 		goto out;
@@ -358,7 +389,7 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 		size_t done;
 		ssize_t r;
 
-		if (!up->len) {
+		if (app_reading && !up->len) {
 			ERR_clear_error();
 			if (SSL_read_ex(ssl, up->d, sizeof(up->d), &done)) {
 				up->off = 0;
@@ -375,7 +406,7 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 					goto out;  /* client closed or broke the stream */
 			}
 		}
-		if (up->len) {
+		if (app_reading && up->len) {
 			r = send(app, up->d + up->off, up->len, MSG_NOSIGNAL);
 			if (r > 0) {
 				up->off += (size_t)r;
@@ -386,26 +417,25 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 			} else if (r < 0 && errno == EINTR) {
 				progress = 1;  /* retry at once rather than poll for nothing */
 			} else {
-				goto out;  /* MHD closed the connection */
+				/* MHD closed; its reply may still be in the pair. */
+				app_reading = 0;
+				up->len = 0;
+				progress = 1;
 			}
 		}
-		if (!down->len) {
+		if (!app_eof && !down->len) {
 			r = recv(app, down->d, sizeof(down->d), 0);
 			if (r > 0) {
 				down->off = 0;
 				down->len = (size_t)r;
 				progress = 1;
-			} else if (r == 0) {
-				/* MHD is done and everything it wrote went out. */
-				ERR_clear_error();
-				SSL_shutdown(ssl);
-				goto out;
-			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				app_ev |= POLLIN;
-			} else if (errno == EINTR) {
+			} else if (r < 0 && errno == EINTR) {
 				progress = 1;
 			} else {
-				goto out;
+				app_eof = 1;
+				progress = 1;
 			}
 		}
 		if (down->len) {
@@ -424,6 +454,11 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 				else
 					goto out;
 			}
+		}
+		if (app_eof && !down->len) {
+			/* MHD is done and everything it wrote went out. */
+			linger_close(t, ssl, net);
+			goto out;
 		}
 		if (progress) {
 			stalled_since = -1;

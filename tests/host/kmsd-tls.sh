@@ -177,6 +177,23 @@ t_keepalive_and_big() {
 	answers
 }
 
+t_parallel() {
+	local i pids=() rc=0
+	# Each worker: data keys and decrypts over its own TLS connections.
+	for i in 1 2 3 4 5 6 7 8; do
+		(
+			for _ in 1 2 3 4 5; do
+				b=$(kcs --retries 0 gdkwp alias/aws/ebs "w=$i") || exit 1
+				kcs --retries 0 decrypt "$b" "w=$i" >/dev/null || exit 1
+			done
+		) &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i" || rc=1; done
+	[ "$rc" -eq 0 ]
+	answers
+}
+
 t_cap() {
 	local p a b c t0
 	kmsd_stop
@@ -224,6 +241,7 @@ test_that "plain HTTP and junk bytes to the HTTPS port fail cleanly, and the ser
 test_that "TLS below 1.2 is refused; TLS 1.2 and 1.3 are served" t_old_tls
 test_that "clients stalled in the TLS handshake block no one and are dropped after the timeout" t_stall
 test_that "large replies, kept-alive connections and the body limit work through TLS" t_keepalive_and_big
+test_that "parallel clients over TLS all succeed" t_parallel
 test_that "TLS connections over max_connections are turned away, and the service recovers" t_cap
 test_that "the service stops cleanly on SIGTERM with TLS clients connected" t_stop_with_clients
 tap_done
