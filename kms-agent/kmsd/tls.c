@@ -286,6 +286,31 @@ static int wait_io(struct tls_server *t, int fd, short ev, long long deadline)
 	}
 }
 
+/*
+ * FIN, then read and discard what the client still sends for a moment:
+ * closing a socket with unread input sends a RST, which can destroy a reply
+ * still in flight (MHD's early 413 to an oversize body, our 400 to plain
+ * HTTP) before the client has read it.
+ */
+static void drain_close(struct tls_server *t, int net)
+{
+	long long deadline = now_ms() + (t->timeout_ms < 2000 ? t->timeout_ms : 2000);
+	struct pollfd p = { .fd = net, .events = POLLIN };
+	char junk[4096];
+
+	shutdown(net, SHUT_WR);
+	for (;;) {
+		long long left = deadline - now_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return;
+		r = recv(net, junk, sizeof(junk), 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+	}
+}
+
 /* A plain HTTP client gets an HTTP answer rather than bytes it cannot read. */
 static void refuse_plain_http(int fd)
 {
@@ -327,40 +352,13 @@ static int handshake(struct tls_server *t, SSL *ssl, const struct tls_conn *c)
 		if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_HTTP_REQUEST) {
 			ERR_clear_error();
 			refuse_plain_http(c->fd);
+			drain_close(t, c->fd);
 			ebs_debug("%s: plain HTTP on the HTTPS port, refused", who);
 			return -EPROTO;
 		}
 		ssl_reason(why, sizeof(why));
 		ebs_debug("%s: TLS handshake failed: %s", who, why);
 		return -EPROTO;
-	}
-}
-
-/*
- * After MHD is done: close_notify, FIN, then read and discard what the
- * client still sends for a moment. Closing a socket with unread input
- * sends a RST, which can destroy a reply still in flight, e.g. the 413
- * MHD sends before an oversize body has arrived.
- */
-static void linger_close(struct tls_server *t, SSL *ssl, int net)
-{
-	long long deadline = now_ms() + (t->timeout_ms < 2000 ? t->timeout_ms : 2000);
-	struct pollfd p = { .fd = net, .events = POLLIN };
-	char junk[4096];
-
-	ERR_clear_error();
-	SSL_shutdown(ssl);
-	ERR_clear_error();
-	shutdown(net, SHUT_WR);
-	for (;;) {
-		long long left = deadline - now_ms();
-		ssize_t r;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			return;
-		r = recv(net, junk, sizeof(junk), 0);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
-			return;
 	}
 }
 
@@ -457,7 +455,10 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 		}
 		if (app_eof && !down->len) {
 			/* MHD is done and everything it wrote went out. */
-			linger_close(t, ssl, net);
+			ERR_clear_error();
+			SSL_shutdown(ssl);
+			ERR_clear_error();
+			drain_close(t, net);
 			goto out;
 		}
 		if (progress) {
