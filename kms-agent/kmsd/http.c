@@ -6,17 +6,15 @@
  * connection slot at most until it finishes, and slots are bounded), and
  * a bounded request body (refused from Content-Length before reading it).
  *
- * HTTPS is libmicrohttpd's own TLS (GnuTLS in Debian's build), from the
- * tls_cert/tls_key files: a maintained TLS stack wired into the server's
- * event loop, rather than a hand-made TLS proxy in front of it. All KMS
- * cryptography stays with OpenSSL.
+ * HTTPS is terminated with OpenSSL by tls.c, which hands MHD the plaintext
+ * end of a socketpair per connection (MHD_add_connection); MHD's own TLS
+ * (GnuTLS in Debian's build) is not used, so there is one TLS stack.
  *
  * We bind the listening socket ourselves (TCP or Unix) so that port 0
  * works and the bound address is logged.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +29,6 @@
 
 #include "kmsd.h"
 #include "log.h"
-#include "secmem.h"
 #include "strbuf.h"
 
 struct http_server {
@@ -39,9 +36,9 @@ struct http_server {
 	struct kmsd *k;
 	int fd;
 	char *unix_path;
-	char *cert_pem;
-	char *key_pem;
-	size_t key_len;
+	struct tls_server *tls;
+	pthread_mutex_t handover_lock;
+	int accepting;           /* d may take connections from tls */
 };
 
 struct conn {
@@ -202,44 +199,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-static int read_file(const char *path, char **out, size_t *len, int secret)
-{
-	struct stat st;
-	ssize_t n;
-	char *buf;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > 1 << 20) {
-		close(fd);
-		return -EINVAL;
-	}
-	if (secret && (st.st_mode & 077)) {
-		close(fd);
-		ebs_err("%s: a private key must not be accessible by group or others", path);
-		return -EPERM;
-	}
-	buf = secret ? secmem_alloc((size_t)st.st_size + 1) : calloc(1, (size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (n != st.st_size) {
-		if (secret)
-			secmem_free(buf, (size_t)st.st_size + 1);
-		else
-			free(buf);
-		return -EIO;
-	}
-	*out = buf;
-	*len = (size_t)st.st_size + 1;
-	return 0;
-}
-
 static int bind_listen(struct http_server *s, const char *listen_on)
 {
 	struct addrinfo hints = { 0 }, *ai = NULL;
@@ -326,8 +285,26 @@ static int bind_listen(struct http_server *s, const char *listen_on)
 		snprintf(shown, sizeof(shown), "%s:%u", a, ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	}
 	s->fd = fd;
-	ebs_info("listening on %s (%s)", shown, s->cert_pem ? "https" : "http");
+	ebs_info("listening on %s (%s)", shown, s->tls ? "https" : "http");
 	return 0;
+}
+
+/* tls.c's handover: MHD takes the plaintext end as if it had accepted it. */
+static int add_connection(void *arg, int fd, const struct sockaddr *peer, unsigned int peer_len)
+{
+	struct http_server *s = arg;
+	int rc = -ESHUTDOWN;
+
+	/* Held across the call so http_stop cannot free the daemon under it. */
+	pthread_mutex_lock(&s->handover_lock);
+	if (s->accepting)
+		rc = MHD_add_connection(s->d, fd, peer, (socklen_t)peer_len) == MHD_YES ? 0 : -EAGAIN;
+	else
+		close(fd);
+	pthread_mutex_unlock(&s->handover_lock);
+	if (rc == -EAGAIN)
+		ebs_debug("the HTTP server refused a TLS connection (connection limit?)");
+	return rc;
 }
 
 int http_start(struct kmsd *k, struct http_server **out)
@@ -335,28 +312,22 @@ int http_start(struct kmsd *k, struct http_server **out)
 	const struct kmsd_config *cfg = k->cfg;
 	struct http_server *s = calloc(1, sizeof(*s));
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
-	size_t cert_len = 0;
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
 	s->k = k;
 	s->fd = -1;
+	pthread_mutex_init(&s->handover_lock, NULL);
 	if (cfg->tls_cert) {
-		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
-			ebs_err("this libmicrohttpd has no TLS support; cannot serve HTTPS");
-			free(s);
-			return -ENOTSUP;
-		}
-		rc = read_file(cfg->tls_cert, &s->cert_pem, &cert_len, 0);
-		if (!rc)
-			rc = read_file(cfg->tls_key, &s->key_pem, &s->key_len, 1);
+		/* Before binding: a bad certificate or key must not leave a port open. */
+		rc = tls_server_new(cfg->tls_cert, cfg->tls_key, cfg->max_connections,
+				    cfg->connection_timeout, &s->tls);
 		if (rc) {
-			ebs_err("cannot read TLS certificate or key: %s", strerror(-rc));
 			http_stop(s);
 			return rc;
 		}
-		flags |= MHD_USE_TLS;
+		flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
 	}
 	rc = bind_listen(s, cfg->listen);
 	if (rc) {
@@ -364,17 +335,14 @@ int http_start(struct kmsd *k, struct http_server **out)
 		http_stop(s);
 		return rc;
 	}
-	if (s->cert_pem)
+	if (s->tls)
 		s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-			MHD_OPTION_LISTEN_SOCKET, s->fd,
 			MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
 			MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 			MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-			MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
-			MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
 			MHD_OPTION_END);
 	else
 		s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
@@ -391,6 +359,14 @@ int http_start(struct kmsd *k, struct http_server **out)
 		http_stop(s);
 		return -EIO;
 	}
+	if (s->tls) {
+		s->accepting = 1;
+		rc = tls_server_start(s->tls, s->fd, add_connection, s);
+		if (rc) {
+			http_stop(s);
+			return rc;
+		}
+	}
 	*out = s;
 	return 0;
 }
@@ -399,6 +375,18 @@ void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	if (s->tls) {
+		/* No new TLS clients; those in handshake are dropped. */
+		tls_server_stop_accepting(s->tls);
+		pthread_mutex_lock(&s->handover_lock);
+		s->accepting = 0;
+		pthread_mutex_unlock(&s->handover_lock);
+		/* Stopping MHD lets in-flight requests finish, then closes its ends. */
+		if (s->d)
+			MHD_stop_daemon(s->d);
+		s->d = NULL;
+		tls_server_free(s->tls);
+	}
 	if (s->d) {
 		/* Stop accepting, then let in-flight requests finish. */
 		MHD_socket q = MHD_quiesce_daemon(s->d);
@@ -414,7 +402,6 @@ void http_stop(struct http_server *s)
 		unlink(s->unix_path);
 		free(s->unix_path);
 	}
-	free(s->cert_pem);
-	secmem_free(s->key_pem, s->key_len);
+	pthread_mutex_destroy(&s->handover_lock);
 	free(s);
 }

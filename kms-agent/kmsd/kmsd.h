@@ -5,7 +5,8 @@
  * wrapping, ciphertext blobs), auth.c (SigV4 verification), policy.c
  * (key policy and grants), audit.c (audit trail), router.c (protocol and
  * dispatch), ops_*.c (one file per family of operations), http.c
- * (libmicrohttpd), init.c (bootstrap), main.c.
+ * (libmicrohttpd), tls.c (HTTPS with OpenSSL in front of it), init.c
+ * (bootstrap), main.c.
  */
 #ifndef EBSCRYPT_KMSD_H
 #define EBSCRYPT_KMSD_H
@@ -268,6 +269,21 @@ int op_revoke_grant(struct kreq *r);
 struct http_server;
 int http_start(struct kmsd *k, struct http_server **out);
 void http_stop(struct http_server *s);
+
+/* tls.c: HTTPS termination. All -errno, errors logged here. */
+struct sockaddr;
+struct tls_server;
+/* Takes ownership of fd (the plaintext end) in every case; 0 when accepted. */
+typedef int (*tls_handover_fn)(void *arg, int fd, const struct sockaddr *peer,
+			       unsigned int peer_len);
+/* Loads and checks the certificate and key (a mismatch is refused). */
+int tls_server_new(const char *cert, const char *key, unsigned int max_conns,
+		   unsigned int timeout_s, struct tls_server **out);
+int tls_server_start(struct tls_server *t, int listen_fd, tls_handover_fn handover, void *arg);
+/* Stops the listener and aborts handshakes; established connections go on. */
+void tls_server_stop_accepting(struct tls_server *t);
+/* Waits for every connection to end (stop the HTTP server first), then frees. */
+void tls_server_free(struct tls_server *t);
 
 /* init.c */
 int kmsd_init_state(const char *state_dir, const char *listen);
