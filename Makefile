@@ -17,7 +17,9 @@ export TOP
 
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
           $(lastword $(sort $(wildcard /usr/src/linux-headers-*-amd64))))
-KVER ?= $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
+# From the tree's utsrelease.h: Debian's headers answer `make kernelrelease`
+# with the upstream version (6.1.192), not the release (6.1.0-56-amd64).
+KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 export KDIR KVER
 
 DESTDIR ?=

@@ -19,10 +19,10 @@ vm_pick_kver() {
 }
 
 # Another kernel (the debug kernel of `make check-debug`) is chosen with
-# KVER, EBSCRYPT_VM_KERNEL (its bzImage), EBSCRYPT_VM_MODROOT (the root its
+# EBSCRYPT_VM_KVER, EBSCRYPT_VM_KERNEL (its bzImage), EBSCRYPT_VM_MODROOT (the root its
 # modules were installed under) and EBSCRYPT_VM_MODULE (dm-ebscrypt.ko built
 # against it).
-VM_KVER=${KVER:-$(vm_pick_kver)} || exit 1
+VM_KVER=${EBSCRYPT_VM_KVER:-$(vm_pick_kver)} || exit 1
 VM_KERNEL=${EBSCRYPT_VM_KERNEL:-/boot/vmlinuz-$VM_KVER}
 VM_MODROOT=${EBSCRYPT_VM_MODROOT:-/}
 VM_MODDIR=${VM_MODROOT%/}/lib/modules/$VM_KVER
