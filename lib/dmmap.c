@@ -189,3 +189,77 @@ int dm_suspend_uuid(const char *uuid, int suspend)
 	dm_task_destroy(dmt);
 	return rc;
 }
+
+int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const char *params)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_RELOAD);
+	int rc = -ENOMEM;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (dm_task_set_uuid(dmt, uuid) && dm_task_add_target(dmt, 0, sectors, target, params)) {
+		errno = 0;
+		rc = run_task(dmt, 0);
+		if (rc && errno)
+			rc = -errno;
+	}
+	dm_task_destroy(dmt);
+	return rc;
+}
+
+/* Runs a TABLE or STATUS task and returns its one target. */
+static int one_target(int type, const char *uuid, char *target, size_t target_len, char *params,
+		      size_t params_len, uint64_t *sectors)
+{
+	struct dm_task *dmt = dm_task_create(type);
+	uint64_t start = 0, len = 0;
+	char *ttype = NULL, *tparams = NULL;
+	struct dm_info info;
+	int rc = -EIO;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (!dm_task_set_uuid(dmt, uuid) || !dm_task_run(dmt) || !dm_task_get_info(dmt, &info))
+		goto out;
+	rc = -ENODEV;
+	if (!info.exists)
+		goto out;
+	rc = -EINVAL;
+	if (dm_get_next_target(dmt, NULL, &start, &len, &ttype, &tparams) || !ttype)
+		goto out;    /* no table, or more than one target */
+	if (target)
+		snprintf(target, target_len, "%s", ttype);
+	snprintf(params, params_len, "%s", tparams ?: "");
+	if (sectors)
+		*sectors = len;
+	rc = 0;
+out:
+	dm_task_destroy(dmt);
+	return rc;
+}
+
+int dm_table_uuid(const char *uuid, char *target, size_t target_len, char *params, size_t params_len,
+		  uint64_t *sectors)
+{
+	return one_target(DM_DEVICE_TABLE, uuid, target, target_len, params, params_len, sectors);
+}
+
+int dm_status_uuid(const char *uuid, char *status, size_t len)
+{
+	return one_target(DM_DEVICE_STATUS, uuid, NULL, 0, status, len, NULL);
+}
+
+int dm_devno_uuid(const char *uuid, char *devno, size_t len)
+{
+	struct dm_task *dmt;
+	struct dm_info info;
+	int rc = info_task(NULL, uuid, &dmt);
+
+	if (rc)
+		return rc;
+	rc = dm_task_get_info(dmt, &info) ? 0 : -EIO;
+	if (!rc)
+		snprintf(devno, len, "%u:%u", info.major, info.minor);
+	dm_task_destroy(dmt);
+	return rc;
+}

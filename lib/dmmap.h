@@ -9,6 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Under every attached volume's mapping (uuid EBSCRYPT-<vol>) the agent puts
+ * a linear "base" mapping over the loop device or disk (EBSBASE-<vol>), so a
+ * snapshot can switch the base to snapshot-origin without reloading the
+ * encrypted table (whose key the agent no longer holds). A snapshot in
+ * progress has one dm-snapshot mapping, EBSSNAP-<vol>.
+ */
+#define DM_UUID_BASE    "EBSBASE-"
+#define DM_UUID_CAPTURE "EBSSNAP-"
+
 int dm_setup(void);
 int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 		      const char *target, const char *params, int read_only);
@@ -17,6 +27,15 @@ int dm_find_uuid(const char *uuid, char *name, size_t name_len);
 int dm_uuid_of(const char *name, char *uuid, size_t uuid_len);
 int dm_remove_uuid(const char *uuid);
 int dm_suspend_uuid(const char *uuid, int suspend);
+/* Loads an inactive single-target table; the next resume swaps it in. */
+int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const char *params);
+/* The live table of a single-target mapping. */
+int dm_table_uuid(const char *uuid, char *target, size_t target_len, char *params, size_t params_len,
+		  uint64_t *sectors);
+/* The live target's status line (what `dmsetup status` prints after the type). */
+int dm_status_uuid(const char *uuid, char *status, size_t len);
+/* "major:minor" of the mapping's own block device. */
+int dm_devno_uuid(const char *uuid, char *devno, size_t len);
 /* Calls fn for every mapping whose uuid starts with prefix. */
 int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, void *arg),
 	    void *arg);

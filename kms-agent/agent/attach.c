@@ -121,6 +121,47 @@ static int backing_device(int fd, const struct stat *st, int read_only, unsigned
 	return 0;
 }
 
+/*
+ * A volume's stack is mapping -> base (linear over the whole header + data
+ * range) -> loop device or disk. The base is what a snapshot switches to
+ * snapshot-origin and back; the mapping above it is never reloaded, so its
+ * key need not be unwrapped again. Fills devno with the base's "maj:min".
+ */
+static int create_base(const char *name, const char *vol, dev_t dev, const struct ebs_header *h,
+		       char *devno, size_t devno_len, struct json_object *rep)
+{
+	char bname[160], buuid[160], params[64];
+	int rc;
+
+	snprintf(bname, sizeof(bname), "%s-base", name);
+	snprintf(buuid, sizeof(buuid), DM_UUID_BASE "%s", vol);
+	snprintf(params, sizeof(params), "%u:%u 0", major(dev), minor(dev));
+	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params, 0);
+	if (!rc)
+		rc = dm_devno_uuid(buuid, devno, devno_len);
+	if (rc) {
+		dm_remove_uuid(buuid);
+		reply_fail(rep, "MapError", "device-mapper refused the base table for %s: %s", vol,
+			   strerror(-rc));
+	}
+	return rc;
+}
+
+/* Refuses a base left by something else: it would not be ours to remove. */
+static int base_free(const char *name, const char *vol, struct json_object *rep)
+{
+	char bname[160], buuid[160], existing[160];
+
+	snprintf(bname, sizeof(bname), "%s-base", name);
+	snprintf(buuid, sizeof(buuid), DM_UUID_BASE "%s", vol);
+	if (!dm_uuid_of(bname, existing, sizeof(existing)) || !dm_find_uuid(buuid, NULL, 0)) {
+		reply_fail(rep, "NameInUse", "a device-mapper device named %s (or uuid %s) already exists",
+			   bname, buuid);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 void op_attach(struct agent *a, struct json_object *req, struct json_object *rep)
 {
 	const char *vol = req_str(req, "volume_id"), *path = req_str(req, "path");
@@ -130,7 +171,8 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
 	struct ebs_header *h = NULL;
 	uint8_t *dek = NULL, rnd[8];
-	int fd = -1, loop_fd = -1, rc;
+	int fd = -1, loop_fd = -1, rc, based = 0;
+	char devno[32], buuid[160];
 	int32_t key = 0;
 	struct stat st;
 	dev_t dev;
@@ -165,6 +207,9 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "NameInUse", "a device-mapper device named %s already exists", name);
 		return;
 	}
+	if (!copy && base_free(name, vol, rep))
+		return;
+	snprintf(buuid, sizeof(buuid), DM_UUID_BASE "%s", vol);
 	h = malloc(sizeof(*h));
 	if (!h) {
 		reply_fail(rep, "NoMemory", "out of memory");
@@ -199,13 +244,18 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	}
 	if (backing_device(fd, &st, copy, h->sector_size, &dev, &loop_fd, rep))
 		goto out;
+	/* A read-only copy source is never snapshotted: it needs no base. */
+	if (copy)
+		snprintf(devno, sizeof(devno), "%u:%u", major(dev), minor(dev));
+	else if (create_base(name, vol, dev, h, devno, sizeof(devno), rep))
+		goto out;
+	based = !copy;
 	if (ebs_header_encrypted(h))
-		snprintf(params, sizeof(params), "%u:%u %llu :%u:logon:%s 1 sector_size:%u",
-			 major(dev), minor(dev), (unsigned long long)h->data_offset,
+		snprintf(params, sizeof(params), "%s %llu :%u:logon:%s 1 sector_size:%u",
+			 devno, (unsigned long long)h->data_offset,
 			 EBS_HDR_KEY_BYTES, desc, h->sector_size);
 	else
-		snprintf(params, sizeof(params), "%u:%u %llu", major(dev), minor(dev),
-			 (unsigned long long)h->data_offset);
+		snprintf(params, sizeof(params), "%s %llu", devno, (unsigned long long)h->data_offset);
 	rc = dm_create_mapping(name, uuid, h->data_sectors,
 			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params, copy);
 	if (rc) {
@@ -213,6 +263,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 			   ebs_header_encrypted(h) ? "ebscrypt" : "linear", vol, strerror(-rc));
 		goto out;
 	}
+	based = 0;
 	ebs_info("attached %s from %s as /dev/mapper/%s", vol, path, name);
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
 	{
@@ -223,6 +274,8 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	}
 	json_object_object_add(rep, "name", json_object_new_string(name));
 out:
+	if (based)
+		dm_remove_uuid(buuid);
 	keys_drop(key);
 	secmem_free(dek, EBS_HDR_KEY_BYTES);
 	/* The mapping holds the loop device now; on failure this frees it. */
@@ -251,6 +304,25 @@ static int resolve(const char *what, char *uuid, size_t uuid_len, char *name, si
 	return 0;
 }
 
+/*
+ * Below a detached volume: the capture mapping of a snapshot that was killed
+ * midway (harmless to drop: the snapshot never completed), then the base.
+ * Volumes attached before bases existed have neither.
+ */
+static void remove_lower(const char *vol, struct json_object *rep)
+{
+	char u[160];
+	int rc;
+
+	snprintf(u, sizeof(u), DM_UUID_CAPTURE "%s", vol);
+	if (!dm_find_uuid(u, NULL, 0) && (rc = dm_remove_uuid(u)))
+		reply_warn(rep, "cannot remove the snapshot capture mapping %s: %s", u, strerror(-rc));
+	snprintf(u, sizeof(u), DM_UUID_BASE "%s", vol);
+	if (!dm_find_uuid(u, NULL, 0) && (rc = dm_remove_uuid(u)))
+		reply_warn(rep, "cannot remove the base mapping %s: %s (remove it with `dmsetup remove "
+			   "--uuid %s`)", u, strerror(-rc), u);
+}
+
 void op_detach(struct agent *a, struct json_object *req, struct json_object *rep)
 {
 	const char *what = req_str(req, "volume");
@@ -277,6 +349,7 @@ void op_detach(struct agent *a, struct json_object *req, struct json_object *rep
 			   rc == -EBUSY ? " (unmount it first)" : "");
 		return;
 	}
+	remove_lower(uuid + strlen(AGENT_UUID_PREFIX), rep);
 	ebs_info("detached %s (/dev/mapper/%s)", uuid + strlen(AGENT_UUID_PREFIX), name);
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
 	json_object_object_add(rep, "volume_id", json_object_new_string(uuid + strlen(AGENT_UUID_PREFIX)));

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# vm-args: --timeout 1200
+# vm-args: --timeout 1500 --mem 2048
 #
 # Snapshots and copies with EBS semantics (issue 6), in the test VM.
 . /tests/lib/tap.sh
@@ -9,6 +9,55 @@
 MNT=/mnt/e2e
 MNT2=/mnt/e2e2
 mkdir -p "$MNT" "$MNT2"
+
+# Configured loop devices.
+loops() { ls -d /sys/block/loop*/loop 2>/dev/null | wc -l; }
+
+# "maj:min" of the loop device behind file $1.
+loop_of() {
+	local f
+	for f in /sys/block/loop*/loop/backing_file; do
+		[ "$(cat "$f" 2>/dev/null)" = "$1" ] && { cat "${f%/loop/backing_file}/dev"; return 0; }
+	done
+	echo "no loop device for $1"
+	return 1
+}
+
+# No dm-snapshot mapping (capture or origin) is left anywhere.
+no_capture_left() {
+	local left
+	left=$(dmsetup table 2>/dev/null | awk '$4 ~ /^snapshot/')
+	[ -z "$left" ] || { echo "capture mappings left: $left"; return 1; }
+}
+
+# Volume $1 is attached and at rest: its mapping -> linear base -> its image's loop device, both live.
+stack_at_rest() {
+	local vol=$1 lmm bmm
+	lmm=$(loop_of "$(vol_image "$vol")") || return 1
+	bmm=$(dmsetup info -c --noheadings -o major,minor "$vol-base" | tr -d ' ')
+	assert_eq "$(dmsetup table "$vol-base" | awk '{print $3, $4, $5}')" "linear $lmm 0"
+	assert_eq "$(dmsetup table "$vol" | awk '{print $4}')" "$bmm"
+	dmsetup info "$vol" | grep -q 'State: *ACTIVE'
+	dmsetup info "$vol-base" | grep -q 'State: *ACTIVE'
+}
+
+# Waits for autoclear loop devices to go: the count must come back to $1.
+loops_are() {
+	local i
+	for i in $(seq 1 50); do
+		[ "$(loops)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "$(loops) loop devices configured, expected $1"
+	return 1
+}
+
+# Milliseconds, from bash itself (busybox date may lack %N).
+ms_now() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# ctl in the background with $! its own pid (a backgrounded function is a
+# subshell: killing that would leave ebscryptctl running).
+ctl_exec() { exec ebscryptctl --state-dir "$STATE" --config "$E2E/ctl.conf" --agent-socket "$SOCK" "$@"; }
 
 counts() { echo "$(ls "$STATE/volumes" | wc -l) $(ls "$STATE/store" | wc -l) $(ls -a "$STATE/snapshots" 2>/dev/null | wc -l)"; }
 
@@ -30,6 +79,9 @@ t_snapshot_under_load() {
 	echo "$snap" > /tmp/ssnap
 	pause=$(ctl snapshot describe "$snap" --json | jq -r .pause_ms)
 	echo "volume paused for $pause ms ($(ctl snapshot describe "$snap" --json | jq -r .copy))"
+	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .copy)" dm-snapshot
+	no_capture_left
+	stack_at_rest "$vol"
 	umount "$MNT"
 	ctl volume detach "$vol"
 	new=$(ctl volume create --snapshot-id "$snap")
@@ -154,7 +206,7 @@ t_interrupted_copy() {
 	vol=$(ctl volume create --size 160M)
 	dd if=/dev/urandom of="$(vol_image "$vol")" bs=1M seek=1 count=150 conv=notrunc 2>/dev/null
 	before=$(ctl snapshot list --json | jq '.snapshots | length')
-	ctl snapshot create "$vol" > /dev/null 2>&1 &
+	ctl_exec snapshot create "$vol" > /dev/null 2>&1 &
 	pid=$!
 	for i in $(seq 1 200); do ls -a "$STATE/snapshots" | grep -q partial && break; sleep 0.02; done
 	kill -9 $pid
@@ -162,6 +214,116 @@ t_interrupted_copy() {
 	assert_eq "$(ctl snapshot list --json | jq '.snapshots | length')" "$before"
 	ctl snapshot list 2>&1 | grep -q "interrupted snapshot"
 	rm -r "$STATE"/snapshots/.partial-*
+	ctl volume delete "$vol"
+}
+
+t_pause_small_against_copy() {
+	local vol dev snap fpid t0 t1 total pause loops0 j
+	vol=$(ctl volume create --size 256M --encrypted)
+	dev=$(ctl volume attach "$vol")
+	mkfs.ext4 -q "$dev"
+	mount -t ext4 "$dev" "$MNT"
+	dd if=/dev/urandom of="$MNT/fill" bs=1M count=48 conv=fsync 2>/dev/null
+	fio --name=busy --filename="$MNT/busy.dat" --size=32M --rw=randwrite --bs=4k \
+		--ioengine=psync --time_based --runtime=120 > /tmp/fio-busy.out 2>&1 &
+	fpid=$!
+	sleep 3
+	loops0=$(loops)
+	t0=$(ms_now)
+	snap=$(ctl snapshot create "$vol")
+	t1=$(ms_now)
+	kill "$fpid"
+	wait "$fpid" || :
+	total=$((t1 - t0))
+	j=$(ctl snapshot describe "$snap" --json)
+	pause=$(echo "$j" | jq -r .pause_ms)
+	echo "pause $pause ms (capture $(echo "$j" | jq -r .pause_capture_us) us + release" \
+		"$(echo "$j" | jq -r .pause_release_us) us); copy $(echo "$j" | jq -r .copy_ms) ms;" \
+		"snapshot create $total ms"
+	assert_eq "$(echo "$j" | jq -r .copy)" dm-snapshot
+	[ $((pause * 10)) -lt "$total" ] || { echo "pause is not under a tenth of the create time"; return 1; }
+	no_capture_left
+	stack_at_rest "$vol"
+	loops_are "$loops0"
+	umount "$MNT"
+	ctl volume detach "$vol"
+	refute dmsetup info "$vol-base" >/dev/null 2>&1
+	ctl snapshot delete "$snap" >/dev/null
+	ctl volume delete "$vol"
+}
+
+t_cow_overflow_fails_cleanly() {
+	local vol dev wpid before loops0 out rc=0
+	vol=$(ctl volume create --size 128M)
+	dev=$(ctl volume attach "$vol")
+	before=$(counts) loops0=$(loops)
+	rm -f /tmp/stopw
+	# Rewrites the first 4 MiB over and over: 1024 chunks, far more than a 64K COW holds.
+	( while [ ! -e /tmp/stopw ]; do
+		dd if=/dev/zero of="$dev" bs=64k count=64 oflag=direct 2>/dev/null
+	  done ) &
+	wpid=$!
+	sleep 1
+	out=$(ctl snapshot create "$vol" --cow-size 64K 2>&1) || rc=$?
+	touch /tmp/stopw
+	wait "$wpid" || :
+	echo "$out"
+	[ "$rc" -ne 0 ] || { echo "a snapshot with an overflowing COW succeeded"; return 1; }
+	echo "$out" | grep -q "copy-on-write store filled up"
+	assert_eq "$(counts)" "$before" "the failed snapshot left something in the store"
+	no_capture_left
+	stack_at_rest "$vol"
+	loops_are "$loops0"
+	ctl volume detach "$vol"
+	ctl volume delete "$vol"
+}
+
+t_full_store_fails_cleanly() {
+	local vol dev before loops0 rc=0
+	vol=$(ctl volume create --size 64M --encrypted)
+	dev=$(ctl volume attach "$vol")
+	dd if=/dev/urandom of="$dev" bs=1M count=16 oflag=direct 2>/dev/null
+	before=$(counts) loops0=$(loops)
+	mkdir -p "$STATE/snapshots"
+	mount -t tmpfs -o size=2M tmpfs "$STATE/snapshots"
+	ctl snapshot create "$vol" > /tmp/full.out 2>&1 || rc=$?
+	umount "$STATE/snapshots"
+	cat /tmp/full.out
+	[ "$rc" -ne 0 ] || { echo "a snapshot into a full store succeeded"; return 1; }
+	grep -qi "no space" /tmp/full.out
+	assert_eq "$(counts)" "$before"
+	no_capture_left
+	stack_at_rest "$vol"
+	loops_are "$loops0"
+	ctl volume detach "$vol"
+	ctl volume delete "$vol"
+}
+
+t_killed_capture_cleaned_by_next() {
+	local vol dev pid i snap loops0
+	vol=$(ctl volume create --size 160M --encrypted)
+	dev=$(ctl volume attach "$vol")
+	dd if=/dev/urandom of="$dev" bs=1M count=64 oflag=direct 2>/dev/null
+	loops0=$(loops)
+	ctl_exec snapshot create "$vol" > /dev/null 2>&1 &
+	pid=$!
+	for i in $(seq 1 500); do dmsetup info "$vol-capture" >/dev/null 2>&1 && break; sleep 0.01; done
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null || :
+	dmsetup info "$vol-capture" >/dev/null 2>&1 || { echo "the capture was over before the kill"; return 1; }
+	ctl snapshot list > /tmp/list.out 2>&1
+	cat /tmp/list.out
+	grep -q "$vol-capture.*interrupted" /tmp/list.out
+	rm -r "$STATE"/snapshots/.partial-*
+	snap=$(ctl snapshot create "$vol" 2> /tmp/next.err) || { cat /tmp/next.err; return 1; }
+	cat /tmp/next.err
+	grep -q "removed the capture mapping" /tmp/next.err
+	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .copy)" dm-snapshot
+	no_capture_left
+	stack_at_rest "$vol"
+	loops_are "$loops0"
+	ctl volume detach "$vol"
+	ctl snapshot delete "$snap" >/dev/null
 	ctl volume delete "$vol"
 }
 
@@ -174,5 +336,9 @@ test_that "paths that would drop encryption are refused and leave nothing" t_ref
 test_that "encrypt-by-default encrypts a copy of an unencrypted snapshot" t_encrypt_by_default_encrypts_copies
 test_that "a damaged snapshot is refused by its checksum" t_damaged_snapshot_refused
 test_that "a killed snapshot leaves nothing that looks complete and the next list says what to clean" t_interrupted_copy
+test_that "the pause of a snapshot of a busy 256 MiB volume is under a tenth of the create time" t_pause_small_against_copy
+test_that "a snapshot whose copy-on-write store overflows fails and leaves no mappings or loop devices" t_cow_overflow_fails_cleanly
+test_that "a snapshot into a full store fails and puts the volume back on its loop device" t_full_store_fails_cleanly
+test_that "a killed snapshot's capture mapping is reported by list and removed by the next snapshot" t_killed_capture_cleaned_by_next
 e2e_teardown
 tap_done

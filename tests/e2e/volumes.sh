@@ -17,12 +17,15 @@ t_lifecycle() {
 	dev=$(ctl volume attach "$vol")
 	assert_eq "$dev" "/dev/mapper/$vol"
 	assert_eq "$(dmsetup table "$vol" | awk '{print $3}')" ebscrypt
+	# Under it the base a snapshot switches to snapshot-origin: linear over the whole image.
+	assert_eq "$(dmsetup table "$vol-base" | awk '{print $3}')" linear
 	mkfs.ext4 -q "$dev"
 	mount -t ext4 "$dev" "$MNT"
 	write_files "$MNT"
 	umount "$MNT"
 	ctl volume detach "$vol"
 	refute dmsetup info "$vol" >/dev/null 2>&1
+	refute dmsetup info "$vol-base" >/dev/null 2>&1
 	dev=$(ctl volume attach "$vol")
 	mount -t ext4 "$dev" "$MNT"
 	check_files "$MNT"
@@ -255,9 +258,9 @@ t_block_device_volume() {
 	vol=$(ctl volume create --device /dev/vda --size 32M --encrypted)
 	assert_eq "$(ctl volume describe "$vol" --json | jq -r .backing)" /dev/vda
 	dev=$(ctl volume attach "$vol")
-	# No loop device: the table names the disk itself.
+	# No loop device: the base under the mapping names the disk itself.
 	set -- $(stat -c '%t %T' /dev/vda)
-	assert_eq "$(dmsetup table "$vol" | awk '{print $4}')" "$((16#$1)):$((16#$2))"
+	assert_eq "$(dmsetup table "$vol-base" | awk '{print $4}')" "$((16#$1)):$((16#$2))"
 	mkfs.ext4 -q "$dev"
 	mount -t ext4 "$dev" "$MNT"
 	write_files "$MNT"

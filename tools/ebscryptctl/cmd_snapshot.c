@@ -28,6 +28,7 @@
 #include <json-c/json.h>
 #include <linux/fs.h>
 
+#include "capture.h"
 #include "ctl.h"
 #include "dmmap.h"
 #include "header.h"
@@ -60,79 +61,153 @@ static int read_header_path(const char *path, struct ebs_header *h)
 	return 0;
 }
 
-/* Snapshots one backing file or device (attached or not) into a new snapshot. */
-static int snapshot_take(struct ctl *c, const char *src_path, const char *attached_uuid,
-			 const char *source_snapshot, char *snap_out, size_t snap_len)
-{
-	char snap[32] = "", tmpdir[4096] = "", dir[4096], img[4096] = "", p[4096], hex[65], tbuf[32];
-	struct ebs_header *h = calloc(1, sizeof(*h));
-	struct json_object *meta = NULL;
+/* What a capture produced, for the metadata. */
+struct capture_res {
 	uint8_t sha[32];
-	sigset_t all, old;
-	uint64_t total;
-	double t0 = 0, pause = 0;
-	int in = -1, out = -1, rc = 1, cloned = 0, suspended = 0;
+	double pause_in, pause_out, copy_s;
+	const char *how;
+};
 
-	if (!h || read_header_path(src_path, h))
-		goto out;
-	total = (h->data_offset + h->data_sectors) * 512;
-	if (random_hex_id("snap", snap, sizeof(snap)))
-		goto out;
-	state_path(c, dir, sizeof(dir), "snapshots");
-	mkdir(dir, 0700);
-	state_path(c, tmpdir, sizeof(tmpdir), "snapshots/.partial-%s", snap);
-	state_path(c, dir, sizeof(dir), "snapshots/%s", snap);
-	state_path(c, img, sizeof(img), "snapshots/.partial-%s/image", snap);
-	if (mkdir(tmpdir, 0700)) {
-		ctl_fail("cannot create %s: %m", tmpdir);
-		goto out;
+/* SIGINT/TERM/HUP/QUIT are held during a capture; one pending stops the copy. */
+static int term_pending(void)
+{
+	sigset_t p;
+
+	if (sigpending(&p))
+		return 0;
+	return sigismember(&p, SIGINT) || sigismember(&p, SIGTERM) || sigismember(&p, SIGHUP) ||
+	       sigismember(&p, SIGQUIT);
+}
+
+static int copy_whole(struct ctl *c, int in, int out, uint64_t total, const char *what,
+		      struct capture_res *res)
+{
+	struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sha256 = res->sha,
+			      .what = what, .show = show_progress(c), .cancel = term_pending };
+	double t0 = now_s();
+	int rc = copy_run(&j);
+
+	res->copy_s = now_s() - t0;
+	return rc;
+}
+
+/* Not attached: nobody writes, so no pause. A reflink where the store can. */
+static int capture_detached(struct ctl *c, const char *src, int out, uint64_t total, const char *snap,
+			    struct capture_res *res)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), rc;
+
+	if (in < 0)
+		return ctl_fail("cannot open %s: %m", src);
+	if (!ioctl(out, FICLONE, in)) {
+		res->how = "reflink";
+		rc = copy_whole(c, out, -1, total, "checksum", res);
+	} else {
+		res->how = "sparse copy";
+		rc = copy_whole(c, in, out, total, snap, res);
 	}
-	in = open(src_path, O_RDONLY | O_CLOEXEC);
-	out = open(img, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (in < 0 || out < 0 || ftruncate(out, (off_t)total)) {
-		ctl_fail("cannot set up the snapshot copy: %m");
-		goto out;
-	}
-	/* From suspend to resume, a Ctrl-C must wait: a suspended volume blocks its users. */
+	close(in);
+	return rc ? ctl_fail("snapshot copy failed: %s", strerror(-rc)) : 0;
+}
+
+/*
+ * Attached through an agent that predates base mappings: the old way, the
+ * copy itself inside the pause (only a reflink keeps that short).
+ */
+static int capture_suspended(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
+			     const char *snap, struct capture_res *res)
+{
+	char uuid[64];
+	sigset_t all, old;
+	double t0;
+	int in = open(src, O_RDONLY | O_CLOEXEC), rc, cloned;
+
+	if (in < 0)
+		return ctl_fail("cannot open %s: %m", src);
+	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	if (attached_uuid) {
-		rc = dm_suspend_uuid(attached_uuid, 1);
-		if (rc) {
-			sigprocmask(SIG_SETMASK, &old, NULL);
-			rc = ctl_fail("cannot suspend the volume for a consistent snapshot: %s", strerror(-rc));
-			goto out;
-		}
-		suspended = 1;
+	rc = dm_suspend_uuid(uuid, 1);
+	if (rc) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(in);
+		return ctl_fail("cannot suspend the volume for a consistent snapshot: %s", strerror(-rc));
 	}
 	t0 = now_s();
 	cloned = !ioctl(out, FICLONE, in);
 	if (!cloned) {
-		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sha256 = sha,
+		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sha256 = res->sha,
 				      .what = snap, .show = show_progress(c) };
 
 		rc = copy_run(&j);
-	} else {
-		rc = 0;
 	}
-	pause = now_s() - t0;
-	if (suspended && dm_suspend_uuid(attached_uuid, 0))
-		ctl_warn("could not resume %s: run `dmsetup resume` on it now", attached_uuid);
+	res->pause_in = now_s() - t0;
+	if (dm_suspend_uuid(uuid, 0))
+		ctl_warn("could not resume %s: run `dmsetup resume --uuid %s` now", vol, uuid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
-		rc = ctl_fail("snapshot copy failed: %s", strerror(-rc));
-		goto out;
-	}
-	if (cloned) {
-		struct copy_job j = { .in = out, .out = -1, .len = total, .sha256 = sha,
-				      .what = "checksum", .show = show_progress(c) };
+	res->how = cloned ? "suspended reflink" : "suspended sparse copy";
+	if (!rc && cloned)
+		rc = copy_whole(c, out, -1, total, "checksum", res);
+	close(in);
+	return rc ? ctl_fail("snapshot copy failed: %s", strerror(-rc)) : 0;
+}
 
-		if ((rc = copy_run(&j))) {
-			rc = ctl_fail("cannot checksum the snapshot: %s", strerror(-rc));
-			goto out;
-		}
+static int capture_fail(const char *vol, int rc)
+{
+	if (rc == -EBUSY)
+		return ctl_fail("the base mapping of %s is not in its resting state (linear): another "
+				"snapshot is in progress, or a cleanup failed", vol);
+	if (rc == -ENOSPC || rc == -EFBIG)
+		return ctl_fail("cannot create the copy-on-write store for the snapshot of %s: %s", vol,
+				strerror(-rc));
+	return ctl_fail("cannot capture %s through dm-snapshot: %s", vol, strerror(-rc));
+}
+
+/* Attached: a dm-snapshot capture, copied while the volume keeps running. */
+static int capture_cow(struct ctl *c, const char *vol, int out, uint64_t total, const char *cow_path,
+		       uint64_t cow_bytes, const char *snap, struct capture_res *res)
+{
+	struct capture cp;
+	int in = -1, rc, overflow;
+
+	res->how = "dm-snapshot";
+	rc = capture_begin(&cp, vol, cow_path, cow_bytes);
+	res->pause_in = cp.pause_in;
+	if (rc) {
+		capture_fail(vol, rc);
+		capture_end(&cp);
+		res->pause_out = cp.pause_out;
+		return 1;
 	}
-	meta = json_object_new_object();
+	in = open(cp.dev, O_RDONLY | O_CLOEXEC);
+	rc = in < 0 ? -errno : copy_whole(c, in, out, total, snap, res);
+	/* A COW that filled up invalidates the capture: whatever was read is not the instant. */
+	overflow = capture_valid(&cp) == -ENOSPC;
+	if (in >= 0)
+		close(in);
+	/* A failure to switch back is warned about there; the snapshot itself is fine. */
+	capture_end(&cp);
+	res->pause_out = cp.pause_out;
+	if (overflow)
+		return ctl_fail("the copy-on-write store filled up while %s was being copied (the volume "
+				"overwrote more than its %llu bytes, or the snapshot store ran out of space): "
+				"retry with a larger --cow-size or more free space", vol,
+				(unsigned long long)(cow_bytes ? cow_bytes : total));
+	if (rc == -ECANCELED)
+		return ctl_fail("snapshot of %s interrupted; the volume is back on its own device", vol);
+	if (rc)
+		return ctl_fail("snapshot copy failed: %s", strerror(-rc));
+	return 0;
+}
+
+static struct json_object *snapshot_meta(const struct ebs_header *h, const char *snap,
+					 const char *source_snapshot, uint64_t total,
+					 const struct capture_res *res)
+{
+	struct json_object *meta = json_object_new_object();
+	char hex[65], tbuf[32];
+	double pause_ms = (res->pause_in + res->pause_out) * 1000;
+
 	json_object_object_add(meta, "snapshot_id", json_object_new_string(snap));
 	json_object_object_add(meta, "volume_id", json_object_new_string(h->volume_id));
 	if (source_snapshot)
@@ -150,11 +225,71 @@ static int snapshot_take(struct ctl *c, const char *src_path, const char *attach
 	format_time((uint64_t)time(NULL), tbuf, sizeof(tbuf));
 	json_object_object_add(meta, "start_time", json_object_new_string(tbuf));
 	json_object_object_add(meta, "state", json_object_new_string("completed"));
-	ebs_hex(sha, sizeof(sha), hex);
+	ebs_hex(res->sha, sizeof(res->sha), hex);
 	json_object_object_add(meta, "sha256", json_object_new_string(hex));
 	json_object_object_add(meta, "image_bytes", json_object_new_int64((int64_t)total));
-	json_object_object_add(meta, "pause_ms", json_object_new_int64((int64_t)(pause * 1000)));
-	json_object_object_add(meta, "copy", json_object_new_string(cloned ? "reflink" : "sparse copy"));
+	/* Whole ms, rounded up: a pause that happened never reads as 0. */
+	json_object_object_add(meta, "pause_ms", json_object_new_int64((int64_t)(pause_ms + 0.999)));
+	json_object_object_add(meta, "pause_capture_us", json_object_new_int64((int64_t)(res->pause_in * 1e6)));
+	json_object_object_add(meta, "pause_release_us", json_object_new_int64((int64_t)(res->pause_out * 1e6)));
+	json_object_object_add(meta, "copy_ms", json_object_new_int64((int64_t)(res->copy_s * 1000)));
+	json_object_object_add(meta, "copy", json_object_new_string(res->how));
+	return meta;
+}
+
+/*
+ * Snapshots one backing file or device into a new snapshot: vol names the
+ * attached volume it belongs to, or is NULL when nothing writes to it.
+ */
+static int snapshot_take(struct ctl *c, const char *src_path, const char *vol,
+			 const char *source_snapshot, uint64_t cow_bytes, char *snap_out, size_t snap_len)
+{
+	char snap[32] = "", tmpdir[4096] = "", dir[4096], img[4096] = "", p[4096], cow[4096];
+	struct ebs_header *h = calloc(1, sizeof(*h));
+	struct capture_res res = { .how = "" };
+	struct json_object *meta = NULL;
+	sigset_t term, old;
+	uint64_t total;
+	int out = -1, rc = 1;
+
+	/* Held from here to the end: a Ctrl-C stops the copy, then everything is undone. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGHUP);
+	sigaddset(&term, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	if (!h || read_header_path(src_path, h))
+		goto out;
+	total = (h->data_offset + h->data_sectors) * 512;
+	if (random_hex_id("snap", snap, sizeof(snap)))
+		goto out;
+	state_path(c, dir, sizeof(dir), "snapshots");
+	mkdir(dir, 0700);
+	state_path(c, tmpdir, sizeof(tmpdir), "snapshots/.partial-%s", snap);
+	state_path(c, dir, sizeof(dir), "snapshots/%s", snap);
+	state_path(c, img, sizeof(img), "snapshots/.partial-%s/image", snap);
+	state_path(c, cow, sizeof(cow), "snapshots/.partial-%s/cow", snap);
+	if (mkdir(tmpdir, 0700)) {
+		ctl_fail("cannot create %s: %m", tmpdir);
+		tmpdir[0] = '\0';
+		goto out;
+	}
+	out = open(img, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0 || ftruncate(out, (off_t)total)) {
+		ctl_fail("cannot set up the snapshot image %s: %m", img);
+		goto out;
+	}
+	if (!vol)
+		rc = capture_detached(c, src_path, out, total, snap, &res);
+	else if (capture_has_base(vol))
+		rc = capture_cow(c, vol, out, total, cow, cow_bytes, snap, &res);
+	else
+		rc = capture_suspended(c, src_path, vol, out, total, snap, &res);
+	if (rc)
+		goto out;
+	rc = 1;
+	meta = snapshot_meta(h, snap, source_snapshot, total, &res);
 	state_path(c, p, sizeof(p), "snapshots/.partial-%s/meta.json", snap);
 	if ((rc = state_write_json(p, meta)) || rename(tmpdir, dir)) {
 		rc = ctl_fail("cannot complete the snapshot: %s", rc ? strerror(-rc) : strerror(errno));
@@ -167,38 +302,49 @@ static int snapshot_take(struct ctl *c, const char *src_path, const char *attach
 	}
 	rc = 0;
 out:
-	if (in >= 0)
-		close(in);
 	if (out >= 0)
 		close(out);
-	if (rc && tmpdir[0] && snap[0]) {
+	if (rc && tmpdir[0]) {
 		unlink(img);
+		unlink(cow);
 		state_path(c, p, sizeof(p), "snapshots/.partial-%s/meta.json", snap);
 		unlink(p);
 		rmdir(tmpdir);
 	}
 	json_object_put(meta);
 	free(h);
+	/* A held Ctrl-C is delivered now, with nothing left to undo. */
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
 
 int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "cow-size", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
 	char path[4096], uuid[64], snap[32];
-	const char *vol = NULL;
+	uint64_t cow_bytes = 0;
+	const char *vol;
 	struct json_object *rec;
-	int i, rc;
+	int o, rc;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			c->json = 1;
-		else if (!vol)
-			vol = argv[i];
-		else
-			return ctl_fail("unexpected argument \"%s\"", argv[i]);
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			if (parse_size(optarg, &cow_bytes) || cow_bytes < 4096)
+				return ctl_fail("--cow-size: \"%s\" is not a size of at least 4K", optarg);
+			break;
+		case 'j': c->json = 1; break;
+		default: return 2;
+		}
 	}
-	if (!vol || !ebs_id_valid(vol, "vol"))
-		return ctl_fail("usage: ebscryptctl snapshot create VOL");
+	if (optind != argc - 1 || !ebs_id_valid(argv[optind], "vol"))
+		return ctl_fail("usage: ebscryptctl snapshot create VOL [--cow-size SIZE] [--json]");
+	vol = argv[optind];
 	if (state_lock(c))
 		return ctl_fail("cannot lock the state directory %s", c->state_dir);
 	if (state_load_volume(c, vol, &rec))
@@ -208,8 +354,11 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	if (rc)
 		return ctl_fail("volume record %s has no backing path", vol);
 	dm_setup();
+	/* Under the lock no other snapshot runs: any capture mapping is a leftover. */
+	capture_clean_stale();
 	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
-	rc = snapshot_take(c, path, dm_find_uuid(uuid, NULL, 0) ? NULL : uuid, NULL, snap, sizeof(snap));
+	rc = snapshot_take(c, path, dm_find_uuid(uuid, NULL, 0) ? NULL : vol, NULL, cow_bytes, snap,
+			   sizeof(snap));
 	if (!rc && !c->json)
 		printf("%s\n", snap);
 	return rc;
@@ -518,7 +667,7 @@ int cmd_snapshot_copy(struct ctl *c, int argc, char **argv)
 	if (restore_into(c, argv[optind], &sp, want_enc || key || ebd, no_enc,
 			 key ? key : default_key, !!key, &nv))
 		return 1;
-	rc = snapshot_take(c, nv.path, NULL, argv[optind], snap, sizeof(snap));
+	rc = snapshot_take(c, nv.path, NULL, argv[optind], 0, snap, sizeof(snap));
 	volume_new_abort(&nv);
 	if (!rc && !c->json)
 		printf("%s\n", snap);
@@ -554,6 +703,8 @@ int cmd_snapshot_list(struct ctl *c, int argc, char **argv)
 	else if (argc != 1)
 		return ctl_fail("usage: ebscryptctl snapshot list [--json]");
 	list_partials(c);
+	dm_setup();
+	capture_list_stale();
 	state_path(c, dir, sizeof(dir), "snapshots");
 	n = scandir(dir, &names, NULL, alphasort);
 	for (i = 0; i < n; i++) {

@@ -52,11 +52,15 @@ const struct ctl_cmd ctl_commands[] = {
 	  "Print the table line for a manual `dmsetup create` with the key that\n"
 	  "`volume load-key` loaded (no key bytes: the key is named, not shown).",
 	  cmd_volume_table },
-	{ "snapshot", "create", "VOL [--json]",
+	{ "snapshot", "create", "VOL [--cow-size SIZE] [--json]",
 	  "Take a point-in-time, crash-consistent snapshot of a volume, also while it is\n"
-	  "attached and busy: the mapping is suspended (in-flight I/O flushed, the\n"
-	  "filesystem frozen) while its backing bytes are reflinked or sparse-copied.\n"
-	  "The snapshot holds the header and the ciphertext: no key is unwrapped.",
+	  "attached and busy. Attached: the volume is suspended (in-flight I/O flushed,\n"
+	  "the filesystem frozen) only while a dm-snapshot of its device is switched in,\n"
+	  "then copied while the volume runs; describe shows the pause (pause_ms).\n"
+	  "--cow-size caps the copy-on-write store (a sparse file in the snapshot store,\n"
+	  "default: the volume's size) that holds what the volume overwrites meanwhile.\n"
+	  "Not attached: a reflink or sparse copy. The snapshot holds the header and the\n"
+	  "ciphertext: no key is unwrapped.",
 	  cmd_snapshot_create },
 	{ "snapshot", "list", "[--json]", "List snapshots.", cmd_snapshot_list },
 	{ "snapshot", "describe", "SNAP [--json]", "Describe one snapshot.", cmd_snapshot_describe },

@@ -65,6 +65,10 @@ int copy_run(struct copy_job *j)
 		size_t want = j->len - done < COPY_CHUNK ? (size_t)(j->len - done) : COPY_CHUNK, got = 0;
 		ssize_t n;
 
+		if (j->cancel && j->cancel()) {
+			rc = -ECANCELED;
+			goto out;
+		}
 		while (got < want) {
 			n = pread(j->in, buf + got, want - got, j->in_off + done + got);
 			if (n < 0 && errno == EINTR)

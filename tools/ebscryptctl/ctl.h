@@ -115,6 +115,7 @@ struct copy_job {
 	uint8_t *sha256;          /* 32 bytes, or NULL */
 	const char *what;         /* progress label */
 	int show;                 /* progress on stderr */
+	int (*cancel)(void);      /* checked every chunk: nonzero stops with -ECANCELED */
 };
 int copy_run(struct copy_job *j);
 

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Point-in-time capture of an attached volume through dm-snapshot, so the
+ * pause the volume sees is a few table operations instead of a copy.
+ *
+ *   at rest:    mapping (EBSCRYPT-<vol>) -> base: linear (EBSBASE-<vol>) -> loop/disk
+ *   capturing:  mapping -> base: snapshot-origin -> loop/disk
+ *               capture: snapshot (EBSSNAP-<vol>) of loop/disk, COW on a loop device
+ *
+ * Switching in: the mapping is suspended first (device-mapper flushes its
+ * in-flight I/O and freezes a filesystem on it: what is captured is what the
+ * filesystem had committed), then the base; the snapshot is created and
+ * resumed *before* the base resumes as its origin, because dm-snapshot only
+ * copies out chunks for snapshots that are already active. Switching out is
+ * one suspend/reload/resume of the base. Both pauses are measured.
+ *
+ * The COW lives in a sparse, already-unlinked file in the snapshot store
+ * behind an autoclear loop device: it costs only the chunks the volume
+ * overwrites during the copy, and vanishes with the capture mapping, even
+ * after a SIGKILL. The capture is transient (persistent=N): it only has to
+ * live until the copy is done.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "ctl.h"
+#include "dmmap.h"
+#include "loopdev.h"
+
+/* 4 KiB chunks: a 4 KiB random write copies out no more than itself. */
+#define CAPTURE_CHUNK_SECTORS 8
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void set_uuids(struct capture *cp, const char *vol)
+{
+	memset(cp, 0, sizeof(*cp));
+	snprintf(cp->vol, sizeof(cp->vol), "%s", vol);
+	snprintf(cp->top_uuid, sizeof(cp->top_uuid), "EBSCRYPT-%s", vol);
+	snprintf(cp->base_uuid, sizeof(cp->base_uuid), DM_UUID_BASE "%s", vol);
+	snprintf(cp->snap_uuid, sizeof(cp->snap_uuid), DM_UUID_CAPTURE "%s", vol);
+	snprintf(cp->snap_name, sizeof(cp->snap_name), "%s-capture", vol);
+	snprintf(cp->dev, sizeof(cp->dev), "/dev/mapper/%s", cp->snap_name);
+}
+
+int capture_has_base(const char *vol)
+{
+	char u[64];
+
+	snprintf(u, sizeof(u), DM_UUID_BASE "%s", vol);
+	return !dm_find_uuid(u, NULL, 0);
+}
+
+/* The device under the base at rest: "maj:min" from "linear maj:min 0". */
+static int base_origin(struct capture *cp)
+{
+	char target[32], params[128];
+	unsigned int ma, mi;
+	unsigned long long off;
+	int rc;
+
+	rc = dm_table_uuid(cp->base_uuid, target, sizeof(target), params, sizeof(params), &cp->sectors);
+	if (rc)
+		return rc;
+	if (strcmp(target, "linear") || sscanf(params, "%u:%u %llu", &ma, &mi, &off) != 3 || off)
+		return -EBUSY;
+	snprintf(cp->origin, sizeof(cp->origin), "%u:%u", ma, mi);
+	return 0;
+}
+
+/* A sparse COW file, unlinked at once, behind an autoclear loop device. */
+static int cow_create(struct capture *cp, const char *cow_path, uint64_t cow_bytes, int *loop_fd)
+{
+	char loopdev[64];
+	struct stat st;
+	int fd, rc;
+
+	fd = open(cow_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = ftruncate(fd, (off_t)cow_bytes) ? -errno : 0;
+	unlink(cow_path);
+	if (!rc)
+		rc = loop_attach(fd, 0, 1, 512, loopdev, sizeof(loopdev), loop_fd);
+	close(fd);
+	if (rc)
+		return rc;
+	if (fstat(*loop_fd, &st)) {
+		rc = -errno;
+		close(*loop_fd);
+		return rc;
+	}
+	snprintf(cp->cow, sizeof(cp->cow), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	return 0;
+}
+
+/* Base back to linear over its device; a no-op when it already is. */
+static int base_restore(const char *base_uuid, const char *origin, uint64_t sectors)
+{
+	char params[64];
+	int rc;
+
+	snprintf(params, sizeof(params), "%s 0", origin);
+	rc = dm_suspend_uuid(base_uuid, 1);
+	if (rc)
+		return rc;
+	rc = dm_reload_uuid(base_uuid, sectors, "linear", params);
+	/* Resume either way: a base left suspended would hang the volume. */
+	if (dm_suspend_uuid(base_uuid, 0) && !rc)
+		rc = -EIO;
+	return rc;
+}
+
+/* The switch itself, all signals blocked: every step is undone on failure. */
+static int switch_in(struct capture *cp)
+{
+	char params[128];
+	int rc;
+
+	rc = dm_suspend_uuid(cp->top_uuid, 1);
+	if (rc)
+		return rc;
+	rc = dm_suspend_uuid(cp->base_uuid, 1);
+	if (rc)
+		goto resume_top;
+	snprintf(params, sizeof(params), "%s %s N %u", cp->origin, cp->cow, CAPTURE_CHUNK_SECTORS);
+	rc = dm_create_mapping(cp->snap_name, cp->snap_uuid, cp->sectors, "snapshot", params, 0);
+	if (rc)
+		goto resume_base;
+	rc = dm_reload_uuid(cp->base_uuid, cp->sectors, "snapshot-origin", cp->origin);
+	if (rc)
+		goto remove_snap;
+	rc = dm_suspend_uuid(cp->base_uuid, 0);
+	if (rc) {
+		base_restore(cp->base_uuid, cp->origin, cp->sectors);
+		goto remove_snap;
+	}
+	rc = dm_suspend_uuid(cp->top_uuid, 0);
+	if (rc)
+		ctl_warn("could not resume %s after the capture switch: run `dmsetup resume --uuid %s` now",
+			 cp->vol, cp->top_uuid);
+	return rc;
+remove_snap:
+	dm_remove_uuid(cp->snap_uuid);
+resume_base:
+	dm_suspend_uuid(cp->base_uuid, 0);
+resume_top:
+	if (dm_suspend_uuid(cp->top_uuid, 0))
+		ctl_warn("could not resume %s: run `dmsetup resume --uuid %s` now", cp->vol, cp->top_uuid);
+	return rc;
+}
+
+int capture_begin(struct capture *cp, const char *vol, const char *cow_path, uint64_t cow_bytes)
+{
+	sigset_t all, old;
+	double t0;
+	int rc, loop_fd = -1;
+
+	set_uuids(cp, vol);
+	rc = base_origin(cp);
+	if (rc)
+		return rc;
+	rc = cow_create(cp, cow_path, cow_bytes ? cow_bytes : cp->sectors * 512, &loop_fd);
+	if (rc)
+		return rc;
+	/* Dirty pages written now are pages the freeze need not write inside the pause. */
+	sync();
+	/* From suspend to resume, a Ctrl-C must wait: a suspended volume blocks its users. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	t0 = mono_s();
+	rc = switch_in(cp);
+	cp->pause_in = mono_s() - t0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* The capture mapping holds the COW loop device now; without it, this frees it. */
+	close(loop_fd);
+	cp->active = !rc || !dm_find_uuid(cp->snap_uuid, NULL, 0);
+	return rc;
+}
+
+int capture_valid(struct capture *cp)
+{
+	char status[256];
+	int rc = dm_status_uuid(cp->snap_uuid, status, sizeof(status));
+
+	if (rc)
+		return rc;
+	return strstr(status, "Invalid") || strstr(status, "Overflow") ? -ENOSPC : 0;
+}
+
+int capture_end(struct capture *cp)
+{
+	sigset_t all, old;
+	double t0;
+	int rc, rc2;
+
+	if (!cp->active)
+		return 0;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	t0 = mono_s();
+	rc = base_restore(cp->base_uuid, cp->origin, cp->sectors);
+	cp->pause_out = mono_s() - t0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	/*
+	 * Without snapshots an origin target just passes I/O through, so the
+	 * capture goes even if the base could not be switched back.
+	 */
+	rc2 = dm_remove_uuid(cp->snap_uuid);
+	if (rc)
+		ctl_warn("could not switch %s back to linear: %s (the next `snapshot create` retries)",
+			 cp->base_uuid, strerror(-rc));
+	if (rc2)
+		ctl_warn("could not remove the capture mapping %s: %s (the next `snapshot create` retries)",
+			 cp->snap_name, strerror(-rc2));
+	cp->active = 0;
+	return rc ?: rc2;
+}
+
+/* Origin "maj:min" of a capture mapping: its table is "maj:min cow N chunk". */
+static int capture_origin(const char *snap_uuid, char *origin, size_t len, uint64_t *sectors)
+{
+	char target[32], params[160], o[32];
+	int rc = dm_table_uuid(snap_uuid, target, sizeof(target), params, sizeof(params), sectors);
+
+	if (rc)
+		return rc;
+	if (strcmp(target, "snapshot") || sscanf(params, "%31s", o) != 1)
+		return -EINVAL;
+	snprintf(origin, len, "%s", o);
+	return 0;
+}
+
+struct stale {
+	int found, failed;
+};
+
+static void clean_capture(const char *name, const char *uuid, void *arg)
+{
+	struct stale *st = arg;
+	const char *vol = uuid + strlen(DM_UUID_CAPTURE);
+	char origin[32], target[32], params[128];
+	struct capture cp;
+	uint64_t sectors;
+	int rc;
+
+	set_uuids(&cp, vol);
+	st->found++;
+	rc = capture_origin(uuid, origin, sizeof(origin), &sectors);
+	/*
+	 * Unconditionally: killed inside the pause, the base may be suspended
+	 * with the origin table loaded but not live; the reload replaces it.
+	 */
+	if (!rc && !dm_table_uuid(cp.base_uuid, target, sizeof(target), params, sizeof(params), NULL))
+		rc = base_restore(cp.base_uuid, origin, sectors);
+	/* Killed inside the pause: the volume would stay suspended. */
+	dm_suspend_uuid(cp.top_uuid, 0);
+	if (!rc)
+		rc = dm_remove_uuid(uuid);
+	if (rc) {
+		st->failed++;
+		ctl_warn("cannot clean up the capture mapping %s of an interrupted snapshot of %s: %s "
+			 "(detaching the volume removes it)", name, vol, strerror(-rc));
+	} else {
+		ctl_warn("removed the capture mapping %s of an interrupted snapshot of %s", name, vol);
+	}
+}
+
+/* A base still on snapshot-origin with no capture above: the switch back failed. */
+static void clean_base(const char *name, const char *uuid, void *arg)
+{
+	struct stale *st = arg;
+	char target[32], params[128], origin[32];
+	uint64_t sectors;
+
+	if (dm_table_uuid(uuid, target, sizeof(target), params, sizeof(params), &sectors) ||
+	    strcmp(target, "snapshot-origin") || sscanf(params, "%31s", origin) != 1)
+		return;
+	st->found++;
+	if (base_restore(uuid, origin, sectors)) {
+		st->failed++;
+		ctl_warn("cannot switch %s back to linear", name);
+	}
+}
+
+int capture_clean_stale(void)
+{
+	struct stale st = { 0 };
+
+	dm_each(DM_UUID_CAPTURE, clean_capture, &st);
+	dm_each(DM_UUID_BASE, clean_base, &st);
+	return st.failed ? -EBUSY : 0;
+}
+
+static void count_one(const char *name, const char *uuid, void *arg)
+{
+	ctl_warn("device-mapper mapping %s belongs to a snapshot of %s that is running or was "
+		 "interrupted: if interrupted, the next `ebscryptctl snapshot create` (or detaching "
+		 "the volume) removes it", name, uuid + strlen(DM_UUID_CAPTURE));
+	(*(int *)arg)++;
+}
+
+int capture_list_stale(void)
+{
+	int n = 0;
+
+	dm_each(DM_UUID_CAPTURE, count_one, &n);
+	return n;
+}

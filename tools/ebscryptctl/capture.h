@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Capturing an attached volume through dm-snapshot (capture.c). 0 or -errno;
+ * messages for the user are the caller's, except warnings about mappings
+ * this module could not put back.
+ */
+#ifndef EBSCRYPT_CAPTURE_H
+#define EBSCRYPT_CAPTURE_H
+
+#include <stdint.h>
+
+struct capture {
+	char vol[32];
+	char top_uuid[64], base_uuid[64], snap_uuid[64], snap_name[64];
+	char dev[96];             /* the point-in-time device to copy from */
+	char origin[32], cow[32]; /* "maj:min" */
+	uint64_t sectors;         /* header + data, what the base maps */
+	double pause_in, pause_out; /* seconds the volume was suspended */
+	int active;               /* capture_end has something to undo */
+};
+
+/* Whether the volume's stack has a base (attached by an agent that makes one). */
+int capture_has_base(const char *vol);
+/*
+ * Switches the attached volume onto a snapshot-origin and creates the
+ * capture (its COW a sparse file at cow_path, cow_bytes long; 0: the volume's
+ * size). On failure everything is undone unless cp->active says otherwise;
+ * call capture_end either way.
+ */
+int capture_begin(struct capture *cp, const char *vol, const char *cow_path, uint64_t cow_bytes);
+/* -ENOSPC when the COW filled up and the capture was invalidated. */
+int capture_valid(struct capture *cp);
+/* Switches the volume back onto its device and removes the capture. */
+int capture_end(struct capture *cp);
+/* Undoes what an interrupted snapshot left; call under the state lock. */
+int capture_clean_stale(void);
+/* Warns about each such mapping (read-only); returns how many. */
+int capture_list_stale(void);
+
+#endif
