@@ -241,6 +241,16 @@ static void ebscrypt_write_endio(struct bio *clone)
 
 static void ebscrypt_read_endio(struct bio *bio);
 
+/* Give a read bio back to device-mapper's own completion. */
+static void ebscrypt_read_complete(struct ebscrypt_io *io)
+{
+	struct bio *bio = io->base;
+
+	bio->bi_end_io = io->orig_end_io;
+	bio->bi_private = io->orig_private;
+	bio_endio(bio);
+}
+
 /* All fragments are converted: send the write down, or finish the read. */
 static void ebscrypt_io_converted(struct ebscrypt_io *io)
 {
@@ -257,11 +267,9 @@ static void ebscrypt_io_converted(struct ebscrypt_io *io)
 		return;
 	}
 
-	base->bi_end_io = io->orig_end_io;
-	base->bi_private = io->orig_private;
 	if (unlikely(io->status))
 		base->bi_status = io->status;
-	bio_endio(base);
+	ebscrypt_read_complete(io);
 }
 
 static void ebscrypt_frag_done(struct ebscrypt_frag *frag)
@@ -284,6 +292,19 @@ static void ebscrypt_frag_fail(struct ebscrypt_frag *frag, int err)
 
 static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
 				int err);
+
+/* Step past the crypto sector just converted, in both bios and the IV. */
+static void ebscrypt_frag_advance(struct ebscrypt_frag *frag)
+{
+	struct ebscrypt_io *io = frag->io;
+	unsigned int ss = io->ec->sector_size;
+
+	bio_advance_iter_single(io->base, &frag->iter_in, ss);
+	bio_advance_iter_single(io->write ? io->clone : io->base,
+				&frag->iter_out, ss);
+	frag->iv_sector += ss >> SECTOR_SHIFT;
+	frag->remaining -= ss;
+}
 
 /*
  * Convert the fragment's sectors one crypto request at a time. Returns early
@@ -331,10 +352,7 @@ static void ebscrypt_frag_run(struct ebscrypt_frag *frag)
 			break;
 		}
 
-		bio_advance_iter_single(in, &frag->iter_in, ss);
-		bio_advance_iter_single(out, &frag->iter_out, ss);
-		frag->iv_sector += ss >> SECTOR_SHIFT;
-		frag->remaining -= ss;
+		ebscrypt_frag_advance(frag);
 	}
 
 	ebscrypt_frag_done(frag);
@@ -354,7 +372,6 @@ static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
 {
 	struct ebscrypt_frag *frag = async_req->data;
 	struct ebscrypt_io *io = frag->io;
-	unsigned int ss = io->ec->sector_size;
 
 	/* A backlogged request was accepted: the real completion follows. */
 	if (err == -EINPROGRESS)
@@ -366,11 +383,7 @@ static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
 		return;
 	}
 
-	bio_advance_iter_single(io->base, &frag->iter_in, ss);
-	bio_advance_iter_single(io->write ? io->clone : io->base,
-				&frag->iter_out, ss);
-	frag->iv_sector += ss >> SECTOR_SHIFT;
-	frag->remaining -= ss;
+	ebscrypt_frag_advance(frag);
 
 	/* Async drivers may complete in hard interrupt context. */
 	if (in_hardirq() || irqs_disabled()) {
@@ -465,9 +478,7 @@ static void ebscrypt_read_endio(struct bio *bio)
 	/* Errors from below go up unchanged and nothing is decrypted. */
 	if (unlikely(bio->bi_status)) {
 		ebscrypt_count_error(io->ec, false);
-		bio->bi_end_io = io->orig_end_io;
-		bio->bi_private = io->orig_private;
-		bio_endio(bio);
+		ebscrypt_read_complete(io);
 		return;
 	}
 	io->status = BLK_STS_OK;
