@@ -24,6 +24,8 @@
 #include <linux/mempool.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
+#include <linux/interrupt.h>
+#include <linux/llist.h>
 #include <linux/percpu.h>
 #include <linux/key.h>
 #include <linux/key-type.h>
@@ -49,6 +51,8 @@
 #define EBSCRYPT_MAX_WRITE_SECTORS (BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
 /* Largest bounce chunk from the page allocator: 32 KiB, the costly order. */
 #define EBSCRYPT_BOUNCE_ORDER	3
+/* Bounce pages a write's own per-bio data holds a bio for (up to 16 KiB). */
+#define EBSCRYPT_INLINE_VECS	4
 
 /*
  * Which implementation of xts(aes) to use. The default lets the crypto API
@@ -76,6 +80,17 @@ struct ebscrypt_stats {
 	u64 crypt_errors;
 };
 
+/*
+ * Reads that complete in hard interrupt context are decrypted in a softirq
+ * on the same CPU, as the block layer completes requests: no context switch
+ * to a worker for every small read. One tasklet per CPU, never per io, so
+ * nothing a running tasklet touches is freed under it.
+ */
+struct ebscrypt_bh {
+	struct llist_head ios;
+	struct tasklet_struct tasklet;
+};
+
 struct ebscrypt_c {
 	struct dm_dev *dev;
 	sector_t start;			/* first data sector on dev */
@@ -97,6 +112,7 @@ struct ebscrypt_c {
 	struct mutex bio_alloc_lock;
 
 	struct ebscrypt_stats __percpu *stats;
+	struct ebscrypt_bh __percpu *bh;
 };
 
 struct ebscrypt_io;
@@ -129,6 +145,10 @@ struct ebscrypt_io {
 	atomic_t pending;		/* fragments still converting */
 	blk_status_t status;
 	bool write;
+	struct llist_node bh_node;	/* read waiting for the softirq */
+	/* Small writes bounce through this bio instead of a bio_set one. */
+	struct bio inline_clone;
+	struct bio_vec inline_vecs[EBSCRYPT_INLINE_VECS];
 };
 
 static struct ebscrypt_frag *ebscrypt_io_frag(struct ebscrypt_io *io,
@@ -150,7 +170,8 @@ static void ebscrypt_count_error(struct ebscrypt_c *ec, bool crypt)
 
 /*
  * Free a bounce bio. Each bvec is one allocation: a compound page from the
- * page allocator when it spans more than a page, else a mempool page.
+ * page allocator when it spans more than a page, else a mempool page. The
+ * bio is the io's own when it came from no bio_set.
  */
 static void ebscrypt_free_bounce(struct ebscrypt_c *ec, struct bio *clone)
 {
@@ -164,7 +185,10 @@ static void ebscrypt_free_bounce(struct ebscrypt_c *ec, struct bio *clone)
 		else
 			mempool_free(bv->bv_page, &ec->page_pool);
 	}
-	bio_put(clone);
+	if (clone->bi_pool)
+		bio_put(clone);
+	else
+		bio_uninit(clone);
 }
 
 /*
@@ -189,8 +213,18 @@ retry:
 	if (gfp & __GFP_DIRECT_RECLAIM)
 		mutex_lock(&ec->bio_alloc_lock);
 
-	clone = bio_alloc_bioset(ec->dev->bdev, nr_pages, io->base->bi_opf,
-				 GFP_NOIO, &ec->bs);
+	/*
+	 * Most small writes need no bio_set allocation at all: the per-bio
+	 * data lives until the base bio completes, after the bounce bio.
+	 */
+	if (nr_pages <= EBSCRYPT_INLINE_VECS) {
+		clone = &io->inline_clone;
+		bio_init(clone, ec->dev->bdev, io->inline_vecs,
+			 EBSCRYPT_INLINE_VECS, io->base->bi_opf);
+	} else {
+		clone = bio_alloc_bioset(ec->dev->bdev, nr_pages,
+					 io->base->bi_opf, GFP_NOIO, &ec->bs);
+	}
 	clone->bi_private = io;
 	clone->bi_ioprio = io->base->bi_ioprio;
 
@@ -471,9 +505,20 @@ static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 	}
 }
 
+static void ebscrypt_bh_run(struct tasklet_struct *t)
+{
+	struct ebscrypt_bh *bh = from_tasklet(bh, t, tasklet);
+	struct llist_node *list = llist_reverse_order(llist_del_all(&bh->ios));
+	struct ebscrypt_io *io, *next;
+
+	llist_for_each_entry_safe(io, next, list, bh_node)
+		ebscrypt_io_convert(io, true, false);
+}
+
 static void ebscrypt_read_endio(struct bio *bio)
 {
 	struct ebscrypt_io *io = bio->bi_private;
+	struct ebscrypt_bh *bh;
 
 	/* Errors from below go up unchanged and nothing is decrypted. */
 	if (unlikely(bio->bi_status)) {
@@ -482,7 +527,18 @@ static void ebscrypt_read_endio(struct bio *bio)
 		return;
 	}
 	io->status = BLK_STS_OK;
-	ebscrypt_io_convert(io, !(in_hardirq() || irqs_disabled()), false);
+	if (!in_hardirq() && !irqs_disabled()) {
+		ebscrypt_io_convert(io, true, false);
+		return;
+	}
+	/* Large reads are spread over the CPUs' workers instead. */
+	if (io->iter.bi_size > EBSCRYPT_FRAG_MIN_BYTES) {
+		ebscrypt_io_convert(io, false, false);
+		return;
+	}
+	bh = this_cpu_ptr(io->ec->bh);
+	if (llist_add(&io->bh_node, &bh->ios))
+		tasklet_schedule(&bh->tasklet);
 }
 
 static void ebscrypt_init_io(struct ebscrypt_c *ec, struct ebscrypt_io *io,
@@ -661,11 +717,17 @@ static int ebscrypt_wipe_key(struct ebscrypt_c *ec)
 static void ebscrypt_dtr(struct dm_target *ti)
 {
 	struct ebscrypt_c *ec = ti->private;
+	unsigned int cpu;
 
 	ti->private = NULL;
 	if (!ec)
 		return;
 
+	if (ec->bh) {
+		for_each_possible_cpu(cpu)
+			tasklet_kill(&per_cpu_ptr(ec->bh, cpu)->tasklet);
+		free_percpu(ec->bh);
+	}
 	if (ec->crypt_wq)
 		destroy_workqueue(ec->crypt_wq);
 	bioset_exit(&ec->bs);
@@ -771,7 +833,7 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	struct ebscrypt_c *ec;
 	unsigned long long offset;
 	sector_t dev_sectors;
-	unsigned int lbs, sector_mask;
+	unsigned int lbs, sector_mask, cpu;
 	char dummy;
 	int r;
 
@@ -794,6 +856,18 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot allocate statistics";
 		r = -ENOMEM;
 		goto bad;
+	}
+	ec->bh = alloc_percpu(struct ebscrypt_bh);
+	if (!ec->bh) {
+		ti->error = "Cannot allocate completion lists";
+		r = -ENOMEM;
+		goto bad;
+	}
+	for_each_possible_cpu(cpu) {
+		struct ebscrypt_bh *bh = per_cpu_ptr(ec->bh, cpu);
+
+		init_llist_head(&bh->ios);
+		tasklet_setup(&bh->tasklet, ebscrypt_bh_run);
 	}
 
 	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table), &ec->dev);
