@@ -146,6 +146,7 @@ struct ebscrypt_io {
 	blk_status_t status;
 	bool write;
 	struct llist_node bh_node;	/* read waiting for the softirq */
+	struct work_struct submit_work;	/* write converted in atomic context */
 	/* Small writes bounce through this bio instead of a bio_set one. */
 	struct bio inline_clone;
 	struct bio_vec inline_vecs[EBSCRYPT_INLINE_VECS];
@@ -285,8 +286,21 @@ static void ebscrypt_read_complete(struct ebscrypt_io *io)
 	bio_endio(bio);
 }
 
-/* All fragments are converted: send the write down, or finish the read. */
-static void ebscrypt_io_converted(struct ebscrypt_io *io)
+static void ebscrypt_submit_work(struct work_struct *work)
+{
+	struct ebscrypt_io *io = container_of(work, struct ebscrypt_io,
+					      submit_work);
+
+	submit_bio_noacct(io->clone);
+}
+
+/*
+ * All fragments are converted: send the write down, or finish the read.
+ * Submitting may sleep (a tag, a lower device's allocation), which the
+ * completion callback of an asynchronous driver must not (cryptd calls it
+ * with bottom halves off): from there a write goes down from the workqueue.
+ */
+static void ebscrypt_io_converted(struct ebscrypt_io *io, bool may_sleep)
 {
 	struct bio *base = io->base;
 
@@ -297,7 +311,12 @@ static void ebscrypt_io_converted(struct ebscrypt_io *io)
 			bio_endio(base);
 			return;
 		}
-		submit_bio_noacct(io->clone);
+		if (may_sleep) {
+			submit_bio_noacct(io->clone);
+			return;
+		}
+		INIT_WORK(&io->submit_work, ebscrypt_submit_work);
+		queue_work(io->ec->crypt_wq, &io->submit_work);
 		return;
 	}
 
@@ -309,7 +328,7 @@ static void ebscrypt_io_converted(struct ebscrypt_io *io)
 static void ebscrypt_frag_done(struct ebscrypt_frag *frag)
 {
 	if (atomic_dec_and_test(&frag->io->pending))
-		ebscrypt_io_converted(frag->io);
+		ebscrypt_io_converted(frag->io, frag->may_sleep);
 }
 
 static void ebscrypt_frag_fail(struct ebscrypt_frag *frag, int err)
@@ -411,6 +430,7 @@ static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
 	if (err == -EINPROGRESS)
 		return;
 
+	frag->may_sleep = false;
 	if (unlikely(err)) {
 		ebscrypt_frag_fail(frag, err);
 		ebscrypt_frag_done(frag);
@@ -424,7 +444,6 @@ static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
 		queue_work(io->ec->crypt_wq, &frag->work);
 		return;
 	}
-	frag->may_sleep = false;
 	ebscrypt_frag_run(frag);
 }
 
