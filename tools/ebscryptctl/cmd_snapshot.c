@@ -339,7 +339,7 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	uint64_t cow_bytes = 0;
 	const char *vol;
 	struct json_object *rec;
-	int o, rc;
+	int o, rc, lock_fd;
 
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -364,11 +364,21 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	if (rc)
 		return ctl_fail("volume record %s has no backing path", vol);
 	dm_setup();
-	/* Under the lock no other snapshot runs: any capture mapping is a leftover. */
-	capture_clean_stale();
+	/*
+	 * Held until exit, from before the repair to after the switch back:
+	 * waits only for an attach or detach repairing this volume.
+	 */
+	lock_fd = capture_lock(c, vol, 1);
+	if (lock_fd < 0)
+		return ctl_fail("cannot take the capture lock of %s in %s/locks: %s", vol, c->state_dir,
+				strerror(-lock_fd));
+	if (repair_locked(vol))
+		return 1;
+	repair_others(c, vol);
 	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
 	rc = snapshot_take(c, path, dm_find_uuid(uuid, NULL, 0) ? NULL : vol, NULL, cow_bytes, snap,
 			   sizeof(snap));
+	close(lock_fd);
 	if (!rc && !c->json)
 		printf("%s\n", snap);
 	return rc;
