@@ -100,9 +100,9 @@ bench: deps
 bench-smoke: all
 	tests/bench/run --smoke
 
-# Snapshot/restore/copy throughput against dd on the same store (SIZE=MiB).
+# Snapshot/restore/copy throughput against dd on the same store (SIZE=MiB, BEFORE=REV).
 bench-snapshot: all
-	tests/bench/run-snapshot $(SIZE)
+	tests/bench/run-snapshot $(if $(BEFORE),--before $(BEFORE)) $(SIZE)
 
 lint:
 	scripts/lint-module

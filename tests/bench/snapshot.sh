@@ -15,6 +15,9 @@
 set -euo pipefail
 
 SIZE=${1:-384}
+# ebscryptctl as of another revision, when run-snapshot --before lent one.
+BEFORE=/files/ebscryptctl
+ctl_before() { "$BEFORE" --state-dir "$STATE" --config "$E2E/ctl.conf" --agent-socket "$SOCK" "$@"; }
 STORE=/mnt/store
 STATE=$STORE/state
 
@@ -31,7 +34,7 @@ timed() {
 }
 mbs() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / s / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-row() { printf '%-44s %8s s %8s MB/s %7s\n' "$1" "$2" "$(mbs "$BYTES" "$2")" "$3"; }
+row() { printf '%-52s %8s s %8s MB/s %7s\n' "$1" "$2" "$(mbs "$BYTES" "$2")" "$3"; }
 
 mkfs.ext4 -q -F /dev/vda
 mkdir -p "$STORE"
@@ -54,19 +57,24 @@ t_sha=$(timed sha256sum "$img")
 # The reference: the faster of the two dd copies.
 ref=$(awk -v a="$t_copy" -v b="$t_copyd" 'BEGIN { print (a < b) ? a : b }')
 
-t_det=$(timed ctl snapshot create "$vol"); s1=$(cat /tmp/bench.out)
-dev=$(ctl volume attach "$vol")
-t_att=$(timed ctl snapshot create "$vol"); s2=$(cat /tmp/bench.out)
-ctl volume detach "$vol" > /dev/null
-d1=$(ctl snapshot describe "$s1" --json | jq -c '{copy, copy_ms}')
-d2=$(ctl snapshot describe "$s2" --json | jq -c '{copy, copy_ms, pause_ms}')
-t_res=$(timed ctl volume create --snapshot-id "$s1"); r1=$(cat /tmp/bench.out)
-ctl volume delete "$r1" > /dev/null
-ctl snapshot delete "$s2" > /dev/null
-t_cp=$(timed ctl snapshot copy "$s1" --kms-key-id "$other"); s3=$(cat /tmp/bench.out)
-ctl snapshot delete "$s3" > /dev/null
-t_rk=$(timed ctl volume create --snapshot-id "$s1" --kms-key-id "$other"); r2=$(cat /tmp/bench.out)
-ctl volume delete "$r2" > /dev/null
+# paths CTL: every path that moves a volume's bytes, timed; sets t_det t_att t_res t_rk t_cp.
+paths() {
+	local c=$1 s1 s2 s3 r
+	t_det=$(timed "$c" snapshot create "$vol"); s1=$(cat /tmp/bench.out)
+	ctl volume attach "$vol" > /dev/null
+	t_att=$(timed "$c" snapshot create "$vol"); s2=$(cat /tmp/bench.out)
+	ctl volume detach "$vol" > /dev/null
+	d1=$(ctl snapshot describe "$s1" --json | jq -c '{copy, copy_ms}')
+	d2=$(ctl snapshot describe "$s2" --json | jq -c '{copy, copy_ms, pause_ms}')
+	ctl snapshot delete "$s2" > /dev/null
+	t_res=$(timed "$c" volume create --snapshot-id "$s1"); r=$(cat /tmp/bench.out)
+	ctl volume delete "$r" > /dev/null
+	t_rk=$(timed "$c" volume create --snapshot-id "$s1" --kms-key-id "$other"); r=$(cat /tmp/bench.out)
+	ctl volume delete "$r" > /dev/null
+	t_cp=$(timed "$c" snapshot copy "$s1" --kms-key-id "$other"); s3=$(cat /tmp/bench.out)
+	ctl snapshot delete "$s3" > /dev/null
+	ctl snapshot delete "$s1" > /dev/null
+}
 
 # The cipher alone, through the kernel crypto API (AF_ALG), MiB/s.
 cb=$(cryptsetup benchmark -c aes-xts-plain64 -s 512 2>/dev/null | awk '/aes-xts/ { print $3, $5 }')
@@ -74,28 +82,45 @@ enc=${cb% *} dec=${cb#* }
 # One CPU decrypting then encrypting every byte, in MB/s.
 cipher=$(awk -v e="$enc" -v d="$dec" 'BEGIN { printf "%.1f", 1048576 / 1e6 / (1 / e + 1 / d) }')
 
+# table LABEL: the ebscryptctl rows of the last paths() run.
+table() {
+	local l=$1
+	row "$l snapshot create, detached" "$t_det" "$(ratio "$ref" "$t_det")"
+	row "$l snapshot create, attached (dm-snapshot)" "$t_att" "$(ratio "$ref" "$t_att")"
+	row "$l volume create --snapshot-id (restore)" "$t_res" "$(ratio "$ref" "$t_res")"
+	row "$l volume create --snapshot-id --kms-key-id" "$t_rk" "$(ratio "$(mbs "$BYTES" "$t_rk")" "$cipher")c"
+	row "$l snapshot copy --kms-key-id" "$t_cp" "$(ratio "$(mbs "$BYTES" "$t_cp")" "$cipher")c"
+	echo "# $l detached: $d1; attached: $d2"
+}
+
+# SHA-256 through OpenSSL (what ebscryptctl uses), one stream, when the host lent its openssl.
+sha="n/a"
+if [ -x /files/openssl ]; then
+	sha=$(/files/openssl speed -evp sha256 -bytes 1048576 -seconds 3 2>/dev/null |
+		awk '/^sha256/ { printf "%.1f", $2 / 1000 }')
+fi
+# The cipher alone, through the kernel crypto API (AF_ALG), MiB/s.
+cb=$(cryptsetup benchmark -c aes-xts-plain64 -s 512 2>/dev/null | awk '/aes-xts/ { print $3, $5 }')
+enc=${cb% *} dec=${cb#* }
+# One CPU decrypting then encrypting every byte, in MB/s.
+cipher=$(awk -v e="$enc" -v d="$dec" 'BEGIN { printf "%.1f", 1048576 / 1e6 / (1 / e + 1 / d) }')
+
 echo "# snapshot copy throughput: $((BYTES >> 20)) MiB image (random data), ext4 on virtio /dev/vda, $(nproc) vCPUs"
-printf '%-44s %10s %13s %7s\n' "path" "time" "rate" "vs dd"
+echo "# ratios: to the faster dd copy; with a c, to the cipher (decrypt + encrypt on one CPU)"
+printf '%-52s %10s %13s %7s\n' "path" "time" "rate" "ratio"
 row "dd read, buffered" "$t_read" "-"
 row "dd read, O_DIRECT" "$t_readd" "-"
 row "sha256sum (read + hash)" "$t_sha" "-"
 row "dd copy, buffered, conv=sparse,fsync" "$t_copy" "$(ratio "$ref" "$t_copy")"
 row "dd copy, O_DIRECT, conv=fsync" "$t_copyd" "$(ratio "$ref" "$t_copyd")"
-row "snapshot create, detached" "$t_det" "$(ratio "$ref" "$t_det")"
-row "snapshot create, attached (dm-snapshot)" "$t_att" "$(ratio "$ref" "$t_att")"
-row "volume create --snapshot-id (restore)" "$t_res" "$(ratio "$ref" "$t_res")"
-row "volume create --snapshot-id --kms-key-id" "$t_rk" "-"
-row "snapshot copy --kms-key-id (re-encrypt)" "$t_cp" "-"
-echo "# cipher (cryptsetup benchmark aes-xts 512b): encrypt $enc MiB/s, decrypt $dec MiB/s;" \
-     "decrypt+encrypt on one CPU: $cipher MB/s"
-echo "# re-encrypting restore vs that: $(ratio "$(mbs "$BYTES" "$t_rk")" "$cipher");" \
-     "snapshot copy --kms-key-id vs that: $(ratio "$(mbs "$BYTES" "$t_cp")" "$cipher")"
-echo "# detached snapshot: $d1; attached snapshot: $d2"
-# SHA-256 through OpenSSL (what ebscryptctl uses), one stream, when the host lent its openssl.
-if [ -x /files/openssl ]; then
-	echo "# openssl sha256, 1 MiB blocks: $(/files/openssl speed -evp sha256 -bytes 1048576 -seconds 3 2>/dev/null |
-		awk '/^sha256/ { printf "%.1f MB/s", $2 / 1000 }')"
+if [ -x "$BEFORE" ]; then
+	paths ctl_before
+	table "before:"
 fi
-ctl snapshot delete "$s1" > /dev/null
+paths ctl
+table "after:"
+echo "# OpenSSL SHA-256, one stream, 1 MiB blocks: $sha MB/s (every ebscryptctl copy hashes all it reads)"
+echo "# cipher (cryptsetup benchmark aes-xts 512b): encrypt $enc MiB/s, decrypt $dec MiB/s;" \
+     "decrypt + encrypt on one CPU: $cipher MB/s"
 e2e_teardown
 umount "$STORE"
