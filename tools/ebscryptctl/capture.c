@@ -288,8 +288,15 @@ int capture_repair(const char *vol, char *did, size_t len)
 	top = !dm_state_uuid(cp.top_uuid, &tsus, &tin);
 	base = !dm_state_uuid(cp.base_uuid, &bsus, &bin);
 	cap = !dm_state_uuid(cp.snap_uuid, &csus, &cin);
-	if (!base && !cap)
-		return 0;
+	if (!base && !cap) {
+		/* No base: attached by an older agent, snapshotted by suspending it for the copy. */
+		if (!top || !tsus)
+			return 0;
+		rc = dm_suspend_uuid(cp.top_uuid, 0);
+		if (!rc)
+			snprintf(did, len, "resumed %s (left suspended)", vol);
+		return rc;
+	}
 	rc = stack_origin(&cp, &linear);
 	/*
 	 * The base first: the volume above may be frozen, and thawing it

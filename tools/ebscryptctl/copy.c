@@ -49,6 +49,7 @@ struct pipe {
 	struct copy_job *j;
 	int in, out;              /* the fds in use: O_DIRECT reopens, or the caller's */
 	int in_direct, out_direct;
+	int in_dfd, out_dfd;      /* the O_DIRECT reopens, closed at the end even after a fallback */
 	uint64_t chunks, written; /* bytes through the writer, for progress */
 	struct slot slot[COPY_SLOTS];
 	pthread_mutex_t mu;
@@ -280,20 +281,20 @@ static int pipe_init(struct pipe *p, struct copy_job *j)
 
 	memset(p, 0, sizeof(*p));
 	p->j = j;
-	p->in = p->out = -1;
+	p->in = p->out = p->in_dfd = p->out_dfd = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->chunks = (j->len + COPY_CHUNK - 1) / COPY_CHUNK;
 	for (i = 0; i < COPY_SLOTS; i++)
 		if (posix_memalign((void **)&p->slot[i].buf, COPY_ALIGN, COPY_CHUNK))
 			return -ENOMEM;
-	p->in = reopen_direct(j->in, O_RDONLY);
+	p->in = p->in_dfd = reopen_direct(j->in, O_RDONLY);
 	p->in_direct = p->in >= 0;
 	if (!p->in_direct) {
 		p->in = j->in;
 		posix_fadvise(p->in, (off_t)j->in_off, (off_t)j->len, POSIX_FADV_SEQUENTIAL);
 	}
-	p->out = j->out >= 0 ? reopen_direct(j->out, O_WRONLY) : -1;
+	p->out = p->out_dfd = j->out >= 0 ? reopen_direct(j->out, O_WRONLY) : -1;
 	p->out_direct = p->out >= 0;
 	if (!p->out_direct)
 		p->out = j->out;
@@ -306,10 +307,10 @@ static void pipe_free(struct pipe *p)
 
 	for (i = 0; i < COPY_SLOTS; i++)
 		free(p->slot[i].buf);
-	if (p->in_direct)
-		close(p->in);
-	if (p->out_direct)
-		close(p->out);
+	if (p->in_dfd >= 0)
+		close(p->in_dfd);
+	if (p->out_dfd >= 0)
+		close(p->out_dfd);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 }
