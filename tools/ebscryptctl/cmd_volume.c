@@ -571,7 +571,8 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 		json_object_object_add(req, "name", json_object_new_string(name));
 	rc = ctl_agent(c, req, &rep);
 	json_object_put(req);
-	close(lock_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (rc)
 		return rc;
 	if (c->json) {
