@@ -36,7 +36,7 @@ USER_DIRS := lib kms-agent tools
 
 .PHONY: all module userspace install clean check check-unit check-vm check-debug check-e2e \
         demo demo-kernel \
-        bench bench-smoke lint deps
+        bench bench-smoke bench-snapshot lint deps
 
 all: module userspace
 
@@ -99,6 +99,10 @@ bench: deps
 
 bench-smoke: all
 	tests/bench/run --smoke
+
+# Snapshot/restore/copy throughput against dd on the same store (SIZE=MiB, BEFORE=REV).
+bench-snapshot: all
+	tests/bench/run-snapshot $(if $(BEFORE),--before $(BEFORE)) $(SIZE)
 
 lint:
 	scripts/lint-module

@@ -249,6 +249,23 @@ int dm_status_uuid(const char *uuid, char *status, size_t len)
 	return one_target(DM_DEVICE_STATUS, uuid, NULL, 0, status, len, NULL);
 }
 
+int dm_state_uuid(const char *uuid, int *suspended, int *inactive_table)
+{
+	struct dm_task *dmt;
+	struct dm_info info;
+	int rc = info_task(NULL, uuid, &dmt);
+
+	if (rc)
+		return rc;
+	rc = dm_task_get_info(dmt, &info) ? 0 : -EIO;
+	if (!rc) {
+		*suspended = !!info.suspended;
+		*inactive_table = !!info.inactive_table;
+	}
+	dm_task_destroy(dmt);
+	return rc;
+}
+
 int dm_devno_uuid(const char *uuid, char *devno, size_t len)
 {
 	struct dm_task *dmt;

@@ -34,6 +34,8 @@ int dm_table_uuid(const char *uuid, char *target, size_t target_len, char *param
 		  uint64_t *sectors);
 /* The live target's status line (what `dmsetup status` prints after the type). */
 int dm_status_uuid(const char *uuid, char *status, size_t len);
+/* Whether the mapping is suspended, and whether a loaded table waits for the next resume. */
+int dm_state_uuid(const char *uuid, int *suspended, int *inactive_table);
 /* "major:minor" of the mapping's own block device. */
 int dm_devno_uuid(const char *uuid, char *devno, size_t len);
 /* Calls fn for every mapping whose uuid starts with prefix. */

@@ -327,6 +327,107 @@ t_killed_capture_cleaned_by_next() {
 	ctl volume delete "$vol"
 }
 
+# An attached, mounted ext4 volume with files, for the leftover tests: sets the caller's vol.
+mounted_volume() {
+	local dev
+	vol=$(ctl volume create --size 64M --encrypted)
+	dev=$(ctl volume attach "$vol")
+	mkfs.ext4 -q "$dev"
+	mount -t ext4 "$dev" "$MNT"
+	write_files "$MNT"
+}
+
+# What a SIGKILL inside the capture switch can leave, made by hand:
+#   top      the volume suspended (killed after its suspend)
+#   base     the base suspended as well (killed after the second suspend)
+#   origin   capture created, base suspended with snapshot-origin loaded but
+#            not live, the volume suspended (killed just after the reload)
+make_leftover() {
+	local how=$1 vol=$2 lmm sectors cow
+	case "$how" in
+	top) dmsetup suspend "$vol" ;;
+	base) dmsetup suspend "$vol"; dmsetup suspend "$vol-base" ;;
+	origin)
+		lmm=$(loop_of "$(vol_image "$vol")")
+		sectors=$(blockdev --getsz "/dev/mapper/$vol-base")
+		truncate -s 64M /tmp/leftover-cow
+		cow=$(losetup -f --show /tmp/leftover-cow)
+		echo "$cow" > /tmp/leftover-loop
+		dmsetup suspend "$vol"
+		dmsetup suspend "$vol-base"
+		dmsetup create "$vol-capture" -u "EBSSNAP-$vol" \
+			--table "0 $sectors snapshot $lmm $(cat "/sys/block/${cow#/dev/}/dev") N 8"
+		dmsetup reload "$vol-base" --table "0 $sectors snapshot-origin $lmm"
+		;;
+	esac
+	dmsetup info "$vol" | grep -q 'State: *SUSPENDED'
+}
+
+# After a repair: at rest, files intact (read from the device, not the cache), a new snapshot works.
+after_repair() {
+	local vol=$1 snap
+	stack_at_rest "$vol"
+	no_capture_left
+	echo 3 > /proc/sys/vm/drop_caches
+	check_files "$MNT"
+	snap=$(ctl snapshot create "$vol")
+	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .copy)" dm-snapshot
+	stack_at_rest "$vol"
+	umount "$MNT"
+	ctl volume detach "$vol" >/dev/null
+	ctl snapshot delete "$snap" >/dev/null
+	ctl volume delete "$vol" >/dev/null
+	if [ -e /tmp/leftover-loop ]; then losetup -d "$(cat /tmp/leftover-loop)"; rm -f /tmp/leftover-loop /tmp/leftover-cow; fi
+}
+
+# snapshot create repairs volume $1's leftover $2 and says so.
+t_snapshot_repairs() {
+	local vol snap
+	mounted_volume
+	make_leftover "$1" "$vol"
+	snap=$(ctl snapshot create "$vol" 2> /tmp/repair.err) || { cat /tmp/repair.err; return 1; }
+	cat /tmp/repair.err
+	grep -q "$vol: repaired what an interrupted snapshot left" /tmp/repair.err
+	ctl snapshot delete "$snap" >/dev/null
+	after_repair "$vol"
+}
+
+# volume detach repairs first: with the filesystem still mounted the detach
+# itself is refused, but the volume is running again.
+t_detach_repairs() {
+	local vol rc=0
+	mounted_volume
+	make_leftover "$1" "$vol"
+	ctl volume detach "$vol" > /tmp/repair.out 2>&1 || rc=$?
+	cat /tmp/repair.out
+	[ "$rc" -ne 0 ] || { echo "detached a mounted volume"; return 1; }
+	grep -q "$vol: repaired what an interrupted snapshot left" /tmp/repair.out
+	grep -qi "unmount it first" /tmp/repair.out
+	after_repair "$vol"
+}
+
+# A snapshot in progress holds the volume's capture lock: detach refuses and leaves it alone.
+t_live_capture_not_repaired() {
+	local vol dev pid i out rc=0
+	vol=$(ctl volume create --size 160M --encrypted)
+	dev=$(ctl volume attach "$vol")
+	dd if=/dev/urandom of="$dev" bs=1M count=150 oflag=direct 2>/dev/null
+	ctl_exec snapshot create "$vol" > /tmp/live.out 2>&1 &
+	pid=$!
+	for i in $(seq 1 500); do dmsetup info "$vol-capture" >/dev/null 2>&1 && break; sleep 0.01; done
+	dmsetup info "$vol-capture" >/dev/null 2>&1 || { echo "no capture in progress to test with"; return 1; }
+	out=$(ctl volume detach "$vol" 2>&1) || rc=$?
+	echo "$out"
+	[ "$rc" -ne 0 ] || { echo "detached under a live snapshot"; return 1; }
+	echo "$out" | grep -q "a snapshot of $vol is in progress (ebscryptctl pid $pid)"
+	refute grep -q repaired <<< "$out"
+	wait "$pid" || { cat /tmp/live.out; return 1; }
+	stack_at_rest "$vol"
+	ctl snapshot delete "$(cat /tmp/live.out)" >/dev/null
+	ctl volume detach "$vol" >/dev/null
+	ctl volume delete "$vol" >/dev/null
+}
+
 e2e_setup || { echo "Bail out! e2e setup failed"; exit 1; }
 test_that "a snapshot under fio load restores to a clean filesystem with the files intact" t_snapshot_under_load
 test_that "snapshot and restored volume share the source's lineage and KCV; a fresh one does not" t_same_lineage_and_kcv
@@ -340,5 +441,11 @@ test_that "the pause of a snapshot of a busy 256 MiB volume is under a tenth of 
 test_that "a snapshot whose copy-on-write store overflows fails and leaves no mappings or loop devices" t_cow_overflow_fails_cleanly
 test_that "a snapshot into a full store fails and puts the volume back on its loop device" t_full_store_fails_cleanly
 test_that "a killed snapshot's capture mapping is reported by list and removed by the next snapshot" t_killed_capture_cleaned_by_next
+test_that "snapshot create resumes a volume a killed snapshot left suspended" t_snapshot_repairs top
+test_that "snapshot create resumes a volume and base a killed snapshot left suspended" t_snapshot_repairs base
+test_that "snapshot create puts back a base left suspended with snapshot-origin loaded and a capture present" t_snapshot_repairs origin
+test_that "volume detach resumes a suspended volume and base before refusing a mounted one" t_detach_repairs base
+test_that "volume detach puts back a half-switched base and capture" t_detach_repairs origin
+test_that "volume detach refuses while a snapshot of the volume is in progress, and leaves it alone" t_live_capture_not_repaired
 e2e_teardown
 tap_done

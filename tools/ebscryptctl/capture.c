@@ -222,10 +222,11 @@ int capture_end(struct capture *cp)
 	 */
 	rc2 = dm_remove_uuid(cp->snap_uuid);
 	if (rc)
-		ctl_warn("could not switch %s back to linear: %s (the next `snapshot create` retries)",
+		ctl_warn("could not switch %s back to linear: %s (the next `snapshot create` or `volume detach` repairs it)",
 			 cp->base_uuid, strerror(-rc));
 	if (rc2)
-		ctl_warn("could not remove the capture mapping %s: %s (the next `snapshot create` retries)",
+		ctl_warn("could not remove the capture mapping %s: %s (the next `snapshot create` or "
+			 "`volume detach` removes it)",
 			 cp->snap_name, strerror(-rc2));
 	cp->active = 0;
 	return rc ?: rc2;
@@ -245,72 +246,103 @@ static int capture_origin(const char *snap_uuid, char *origin, size_t len, uint6
 	return 0;
 }
 
-struct stale {
-	int found, failed;
-};
-
-static void clean_capture(const char *name, const char *uuid, void *arg)
+/* Appends one repair to the list the caller prints. */
+static void did_add(char *did, size_t len, const char *what)
 {
-	struct stale *st = arg;
-	const char *vol = uuid + strlen(DM_UUID_CAPTURE);
-	char origin[32], target[32], params[128];
+	size_t n = strlen(did);
+
+	snprintf(did + n, len - n, "%s%s", n ? "; " : "", what);
+}
+
+/*
+ * The device under the stack, from whichever mapping still names it: the
+ * base's live table (linear or snapshot-origin) or the capture's.
+ */
+static int stack_origin(struct capture *cp, int *base_linear)
+{
+	char target[32], params[160];
+	unsigned int ma, mi;
+	unsigned long long off;
+
+	*base_linear = 0;
+	if (!dm_table_uuid(cp->base_uuid, target, sizeof(target), params, sizeof(params), &cp->sectors)) {
+		if (!strcmp(target, "linear") && sscanf(params, "%u:%u %llu", &ma, &mi, &off) == 3 && !off) {
+			*base_linear = 1;
+			snprintf(cp->origin, sizeof(cp->origin), "%u:%u", ma, mi);
+			return 0;
+		}
+		if (!strcmp(target, "snapshot-origin") && sscanf(params, "%31s", cp->origin) == 1)
+			return 0;
+	}
+	return capture_origin(cp->snap_uuid, cp->origin, sizeof(cp->origin), &cp->sectors);
+}
+
+int capture_repair(const char *vol, char *did, size_t len)
+{
 	struct capture cp;
-	uint64_t sectors;
-	int rc;
+	int top, base, cap, tsus = 0, tin = 0, bsus = 0, bin = 0, csus, cin, linear, rc;
+	char what[256];
 
 	set_uuids(&cp, vol);
-	st->found++;
-	rc = capture_origin(uuid, origin, sizeof(origin), &sectors);
+	did[0] = '\0';
+	top = !dm_state_uuid(cp.top_uuid, &tsus, &tin);
+	base = !dm_state_uuid(cp.base_uuid, &bsus, &bin);
+	cap = !dm_state_uuid(cp.snap_uuid, &csus, &cin);
+	if (!base && !cap) {
+		/* No base: attached by an older agent, snapshotted by suspending it for the copy. */
+		if (!top || !tsus)
+			return 0;
+		rc = dm_suspend_uuid(cp.top_uuid, 0);
+		if (!rc)
+			snprintf(did, len, "resumed %s (left suspended)", vol);
+		return rc;
+	}
+	rc = stack_origin(&cp, &linear);
 	/*
-	 * Unconditionally: killed inside the pause, the base may be suspended
-	 * with the origin table loaded but not live; the reload replaces it.
+	 * The base first: the volume above may be frozen, and thawing it
+	 * writes through the base. The reload also replaces a table a killed
+	 * switch loaded but never resumed, which a plain resume would swap in.
 	 */
-	if (!rc && !dm_table_uuid(cp.base_uuid, target, sizeof(target), params, sizeof(params), NULL))
-		rc = base_restore(cp.base_uuid, origin, sectors);
-	/* Killed inside the pause: the volume would stay suspended. */
-	dm_suspend_uuid(cp.top_uuid, 0);
-	if (!rc)
-		rc = dm_remove_uuid(uuid);
-	if (rc) {
-		st->failed++;
-		ctl_warn("cannot clean up the capture mapping %s of an interrupted snapshot of %s: %s "
-			 "(detaching the volume removes it)", name, vol, strerror(-rc));
-	} else {
-		ctl_warn("removed the capture mapping %s of an interrupted snapshot of %s", name, vol);
+	if (base && (bsus || bin || !linear)) {
+		if (rc)
+			return rc;
+		rc = base_restore(cp.base_uuid, cp.origin, cp.sectors);
+		if (rc)
+			return rc;
+		snprintf(what, sizeof(what), "%s-base back to linear over %s and resumed (it was %s%s)",
+			 vol, cp.origin, linear ? "linear" : "snapshot-origin", bsus ? ", suspended" : "");
+		did_add(did, len, what);
 	}
-}
-
-/* A base still on snapshot-origin with no capture above: the switch back failed. */
-static void clean_base(const char *name, const char *uuid, void *arg)
-{
-	struct stale *st = arg;
-	char target[32], params[128], origin[32];
-	uint64_t sectors;
-
-	if (dm_table_uuid(uuid, target, sizeof(target), params, sizeof(params), &sectors) ||
-	    strcmp(target, "snapshot-origin") || sscanf(params, "%31s", origin) != 1)
-		return;
-	st->found++;
-	if (base_restore(uuid, origin, sectors)) {
-		st->failed++;
-		ctl_warn("cannot switch %s back to linear", name);
+	if (top && tsus) {
+		rc = dm_suspend_uuid(cp.top_uuid, 0);
+		if (rc)
+			return rc;
+		snprintf(what, sizeof(what), "resumed %s (left suspended)", vol);
+		did_add(did, len, what);
 	}
-}
-
-int capture_clean_stale(void)
-{
-	struct stale st = { 0 };
-
-	dm_each(DM_UUID_CAPTURE, clean_capture, &st);
-	dm_each(DM_UUID_BASE, clean_base, &st);
-	return st.failed ? -EBUSY : 0;
+	if (cap) {
+		rc = dm_remove_uuid(cp.snap_uuid);
+		if (rc)
+			return rc;
+		snprintf(what, sizeof(what), "removed the capture mapping %s", cp.snap_name);
+		did_add(did, len, what);
+	}
+	/* A base without its volume: a detach that stopped halfway. */
+	if (!top && base) {
+		rc = dm_remove_uuid(cp.base_uuid);
+		if (rc)
+			return rc;
+		snprintf(what, sizeof(what), "removed %s-base, which had no volume above it", vol);
+		did_add(did, len, what);
+	}
+	return 0;
 }
 
 static void count_one(const char *name, const char *uuid, void *arg)
 {
 	ctl_warn("device-mapper mapping %s belongs to a snapshot of %s that is running or was "
-		 "interrupted: if interrupted, the next `ebscryptctl snapshot create` (or detaching "
-		 "the volume) removes it", name, uuid + strlen(DM_UUID_CAPTURE));
+		 "interrupted: if interrupted, the next `ebscryptctl snapshot create`, `volume "
+		 "attach` or `volume detach` of it removes it", name, uuid + strlen(DM_UUID_CAPTURE));
 	(*(int *)arg)++;
 }
 

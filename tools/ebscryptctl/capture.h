@@ -32,8 +32,15 @@ int capture_begin(struct capture *cp, const char *vol, const char *cow_path, uin
 int capture_valid(struct capture *cp);
 /* Switches the volume back onto its device and removes the capture. */
 int capture_end(struct capture *cp);
-/* Undoes what an interrupted snapshot left; call under the state lock. */
-int capture_clean_stale(void);
+/*
+ * Brings the volume's stack back to rest from whatever a killed capture left
+ * (volume or base suspended, base on snapshot-origin or with a table loaded
+ * but not live, capture mapping present, base without its volume): base
+ * linear over its device, everything resumed, capture removed. did gets
+ * what was repaired ("" when nothing was). Call with the volume's capture
+ * lock held (repair.c), so a live capture is never "repaired".
+ */
+int capture_repair(const char *vol, char *did, size_t len);
 /* Warns about each such mapping (read-only); returns how many. */
 int capture_list_stale(void);
 

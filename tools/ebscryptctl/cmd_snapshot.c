@@ -46,15 +46,25 @@ static int show_progress(struct ctl *c)
 	return !c->json && isatty(STDERR_FILENO);
 }
 
-static int read_header_path(const char *path, struct ebs_header *h)
+/* 0, -errno (open) or the parser's error with info saying why; no message. */
+static int header_of(const char *path, struct ebs_header *h, struct ebs_header_read_info *info)
 {
-	struct ebs_header_read_info info;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
 	if (fd < 0)
-		return ctl_fail("cannot open %s: %m", path);
-	rc = ebs_header_read(fd, h, &info);
+		return -errno;
+	rc = ebs_header_read(fd, h, info);
 	close(fd);
+	return rc ? rc : 0;
+}
+
+static int read_header_path(const char *path, struct ebs_header *h)
+{
+	struct ebs_header_read_info info;
+	int rc = header_of(path, h, &info);
+
+	if (rc == -ENOENT || rc == -EACCES)
+		return ctl_fail("cannot open %s: %s", path, strerror(-rc));
 	if (rc)
 		return ctl_fail("no valid header on %s: primary copy: %s; backup copy: %s", path,
 				info.primary_why, info.backup_why);
@@ -329,7 +339,7 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	uint64_t cow_bytes = 0;
 	const char *vol;
 	struct json_object *rec;
-	int o, rc;
+	int o, rc, lock_fd;
 
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -354,11 +364,21 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	if (rc)
 		return ctl_fail("volume record %s has no backing path", vol);
 	dm_setup();
-	/* Under the lock no other snapshot runs: any capture mapping is a leftover. */
-	capture_clean_stale();
+	/*
+	 * Held until exit, from before the repair to after the switch back:
+	 * waits only for an attach or detach repairing this volume.
+	 */
+	lock_fd = capture_lock(c, vol, 1);
+	if (lock_fd < 0)
+		return ctl_fail("cannot take the capture lock of %s in %s/locks: %s", vol, c->state_dir,
+				strerror(-lock_fd));
+	if (repair_locked(vol))
+		return 1;
+	repair_others(c, vol);
 	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
 	rc = snapshot_take(c, path, dm_find_uuid(uuid, NULL, 0) ? NULL : vol, NULL, cow_bytes, snap,
 			   sizeof(snap));
+	close(lock_fd);
 	if (!rc && !c->json)
 		printf("%s\n", snap);
 	return rc;
@@ -417,9 +437,11 @@ static void ctx_pairs(const struct ebs_header *h, struct kms_context_pair *pairs
  * with ReEncrypt under the same key with the new volume's context, so the
  * audit trail names the volume that uses it; the lineage stays.
  */
-static int restore_same_key(struct ctl *c, const char *snap, const char *img, struct ebs_header *h,
-			    const struct vol_spec *sp, struct vol_new *nv)
+static int restore_same_key(struct ctl *c, const char *snap, const char *img, const char *want_sha,
+			    struct ebs_header *h, const struct vol_spec *sp, struct vol_new *nv)
 {
+	uint8_t sha[32];
+	char sha_hex[65];
 	struct kms_context_pair op[EBS_HDR_CTX_MAX], np[EBS_HDR_CTX_MAX];
 	struct kms_context octx, nctx;
 	struct ebs_header *old = malloc(sizeof(*old));
@@ -448,12 +470,18 @@ static int restore_same_key(struct ctl *c, const char *snap, const char *img, st
 		goto fail_io;
 	{
 		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = !sp->device,
-				      .what = snap, .show = show_progress(c) };
+				      .sha256 = sha, .what = snap, .show = show_progress(c) };
 
 		if ((rc = copy_run(&j))) {
 			rc = ctl_fail("copying %s failed: %s", snap, strerror(-rc));
 			goto out;
 		}
+	}
+	/* Verified on the way, not in a pass of its own: a mismatch discards the copy. */
+	ebs_hex(sha, sizeof(sha), sha_hex);
+	if (!want_sha || strcmp(sha_hex, want_sha)) {
+		rc = ctl_fail("snapshot %s is damaged: its checksum does not match (content changed)", snap);
+		goto out;
 	}
 	snprintf(h->volume_id, sizeof(h->volume_id), "%s", nv->vol);
 	h->seqno = 1;
@@ -523,7 +551,7 @@ out:
 static int restore_new_key(struct ctl *c, const char *snap, const char *img, struct ebs_header *h,
 			   struct vol_spec *sp, struct vol_new *nv)
 {
-	char dst[160], src[160], srcname[64];
+	char dst[160], src[4096], srcname[64];
 	int in = -1, out = -1, rc, src_mapped = 0, dst_mapped = 0;
 	uint64_t in_off = 0;
 
@@ -580,8 +608,9 @@ static int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, in
 {
 	struct ebs_header *h = malloc(sizeof(*h));
 	char img[4096], arn[EBS_HDR_ARN_MAX + 1];
+	struct ebs_header_read_info info;
 	struct json_object *meta = NULL;
-	int rc = 1;
+	int rc = 1, same;
 
 	if (!h || load_meta(c, snap, &meta, img, sizeof(img)))
 		goto out;
@@ -595,22 +624,30 @@ static int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, in
 			      (long long)jint(meta, "size"));
 		goto out;
 	}
-	if (verify_image(c, snap, meta, img) || read_header_path(img, h))
+	/*
+	 * The checksum is checked before anything is trusted. A copy of the
+	 * bytes as they are hashes them on the way (one pass instead of two);
+	 * a re-encryption reads through a mapping, so the image is verified
+	 * first. An unreadable header is reported as damage when the checksum
+	 * says so.
+	 */
+	if (header_of(img, h, &info)) {
+		if (!verify_image(c, snap, meta, img))
+			read_header_path(img, h);
 		goto out;
+	}
 	if (ebs_header_encrypted(h)) {
 		if (key_given && ctl_resolve_key(c, key, 0, arn, sizeof(arn)))
 			goto out;
-		if (!key_given || !strcmp(arn, h->kms_key_arn))
-			rc = restore_same_key(c, snap, img, h, sp, nv);
-		else {
-			sp->key = arn;
-			rc = restore_new_key(c, snap, img, h, sp, nv);
-		}
-	} else if (want_enc) {
-		sp->key = key;
-		rc = restore_new_key(c, snap, img, h, sp, nv);
+		same = !key_given || !strcmp(arn, h->kms_key_arn);
 	} else {
-		rc = restore_same_key(c, snap, img, h, sp, nv);
+		same = !want_enc;
+	}
+	if (same) {
+		rc = restore_same_key(c, snap, img, jstr(meta, "sha256"), h, sp, nv);
+	} else if (!verify_image(c, snap, meta, img)) {
+		sp->key = ebs_header_encrypted(h) ? arn : key;
+		rc = restore_new_key(c, snap, img, h, sp, nv);
 	}
 out:
 	json_object_put(meta);

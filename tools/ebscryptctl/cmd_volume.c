@@ -23,6 +23,7 @@
 
 #include "base64.h"
 #include "ctl.h"
+#include "dmmap.h"
 #include "header.h"
 
 static int hex_to_bytes(const char *hex, uint8_t *out, size_t len)
@@ -538,7 +539,7 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 	struct json_object *rec, *req, *rep;
 	const char *name = NULL, *vol;
 	char path[4096];
-	int o, rc;
+	int o, rc, lock_fd;
 
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -556,6 +557,12 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 		return ctl_fail("no volume %s in %s", vol, c->state_dir);
 	volume_backing_path(rec, path, sizeof(path));
 	json_object_put(rec);
+	/* Held through the attach: no snapshot starts on a half-built stack. */
+	if (repair_volume(c, vol, &lock_fd)) {
+		if (lock_fd >= 0)
+			close(lock_fd);
+		return 1;
+	}
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("attach"));
 	json_object_object_add(req, "volume_id", json_object_new_string(vol));
@@ -564,6 +571,8 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 		json_object_object_add(req, "name", json_object_new_string(name));
 	rc = ctl_agent(c, req, &rep);
 	json_object_put(req);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -577,21 +586,51 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* The volume id behind a detach argument (an id, or the name of its mapping). */
+static int detach_volume_id(const char *what, char *vol, size_t len)
+{
+	char uuid[160];
+
+	if (ebs_id_valid(what, "vol")) {
+		snprintf(vol, len, "%s", what);
+		return 0;
+	}
+	dm_setup();
+	if (dm_uuid_of(what, uuid, sizeof(uuid)) || strncmp(uuid, "EBSCRYPT-", 9) ||
+	    !ebs_id_valid(uuid + 9, "vol"))
+		return -ENODEV;
+	snprintf(vol, len, "%s", uuid + 9);
+	return 0;
+}
+
 int cmd_volume_detach(struct ctl *c, int argc, char **argv)
 {
 	struct json_object *req, *rep;
 	const char *what;
-	int rc;
+	char vol[160];
+	int rc, lock_fd = -1;
 
 	if (json_flag(c, argc, argv, &what))
 		return 1;
 	if (!what)
 		return ctl_fail("which volume? (vol-... or its mapping name)");
+	/*
+	 * A stack a killed snapshot left suspended would hang or fail the
+	 * detach: repaired first, under the capture lock, which also keeps a
+	 * running snapshot's stack from being taken apart under it.
+	 */
+	if (!detach_volume_id(what, vol, sizeof(vol)) && repair_volume(c, vol, &lock_fd)) {
+		if (lock_fd >= 0)
+			close(lock_fd);
+		return 1;
+	}
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("detach"));
 	json_object_object_add(req, "volume", json_object_new_string(what));
 	rc = ctl_agent(c, req, &rep);
 	json_object_put(req);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (!rc) {
 		printf("detached %s\n", jstr(rep, "volume_id") ?: what);
 		json_object_put(rep);

@@ -1,14 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The one copy loop behind snapshots, restores and re-encryption: fixed 1 MiB
- * buffer (memory independent of volume size), optional SHA-256 of what it
- * read, holes kept when the destination is a fresh file, and progress on a
- * terminal (bytes, rate, ETA), silent otherwise or in --json mode.
+ * The one copy loop behind snapshots, restores and re-encryption, built as a
+ * three-stage pipeline so reading, hashing and writing overlap:
+ *
+ *   reader thread -> [ring of COPY_SLOTS fixed buffers] -> hasher (the caller's
+ *   thread: SHA-256, zero test, cancel, progress) -> writer thread
+ *
+ * Memory is the ring, COPY_SLOTS * COPY_CHUNK = 8 MiB whatever the length.
+ * SHA-256 is one sequential stream, so the hasher must see chunks in order;
+ * the reader and writer run ahead of and behind it, which is all the overlap
+ * a single checksum allows. Both ends are reopened O_DIRECT where the kernel
+ * takes it (block devices, most disk filesystems; not tmpfs), so a big copy
+ * neither floods nor pays for the page cache; where it is refused, the
+ * buffered fds get fadvise/sync_file_range so the cache stays small anyway.
+ * Holes are kept when the destination is a fresh file, progress (bytes,
+ * rate, ETA) goes to a terminal, and the destination is fsync'd at the end.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,7 +31,31 @@
 
 #include "ctl.h"
 
-#define COPY_CHUNK (1u << 20)
+#define COPY_CHUNK (2u << 20)
+#define COPY_SLOTS 4
+/* O_DIRECT wants buffers aligned to the logical block; a page covers any. */
+#define COPY_ALIGN 4096
+
+enum slot_state { SLOT_FREE, SLOT_READ, SLOT_HASHED };
+
+struct slot {
+	uint8_t *buf;
+	size_t len;
+	int skip;                 /* all zero and the destination keeps holes */
+	enum slot_state state;
+};
+
+struct pipe {
+	struct copy_job *j;
+	int in, out;              /* the fds in use: O_DIRECT reopens, or the caller's */
+	int in_direct, out_direct;
+	int in_dfd, out_dfd;      /* the O_DIRECT reopens, closed at the end even after a fallback */
+	uint64_t chunks, written; /* bytes through the writer, for progress */
+	struct slot slot[COPY_SLOTS];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int err;                  /* first failure, -errno; stops every stage */
+};
 
 static double now_s(void)
 {
@@ -28,12 +67,7 @@ static double now_s(void)
 
 static int all_zero(const uint8_t *p, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
+	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
 }
 
 static void progress(const struct copy_job *j, uint64_t done, double t0, int final)
@@ -47,74 +81,283 @@ static void progress(const struct copy_job *j, uint64_t done, double t0, int fin
 		rate > 0 ? (j->len - done) / rate : 0.0, final ? "\n" : "");
 }
 
-int copy_run(struct copy_job *j)
+/* A second open of the same file or device with O_DIRECT, or -1. */
+static int reopen_direct(int fd, int flags)
 {
-	uint8_t *buf = malloc(COPY_CHUNK);
-	EVP_MD_CTX *md = NULL;
-	uint64_t done = 0;
-	double t0 = now_s(), last = 0;
-	int rc = 0;
+	char p[64];
+	struct stat st;
 
-	if (!buf)
-		return -ENOMEM;
-	if (j->sha256 && (!(md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))) {
-		rc = -ENOMEM;
-		goto out;
+	if (fd < 0 || fstat(fd, &st) || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+		return -1;
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	return open(p, flags | O_DIRECT | O_CLOEXEC);
+}
+
+static size_t chunk_len(const struct pipe *p, uint64_t k)
+{
+	uint64_t left = p->j->len - k * COPY_CHUNK;
+
+	return left < COPY_CHUNK ? (size_t)left : COPY_CHUNK;
+}
+
+static void fail(struct pipe *p, int err)
+{
+	pthread_mutex_lock(&p->mu);
+	if (!p->err)
+		p->err = err;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits until slot s is in state want; 0, or the pipeline's error. */
+static int wait_slot(struct pipe *p, struct slot *s, enum slot_state want)
+{
+	int err;
+
+	pthread_mutex_lock(&p->mu);
+	while (s->state != want && !p->err)
+		pthread_cond_wait(&p->cv, &p->mu);
+	err = p->err;
+	pthread_mutex_unlock(&p->mu);
+	return err;
+}
+
+static void pass_slot(struct pipe *p, struct slot *s, enum slot_state to, uint64_t wrote)
+{
+	pthread_mutex_lock(&p->mu);
+	s->state = to;
+	p->written += wrote;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* A refused O_DIRECT transfer (alignment: EINVAL) falls back to the buffered fd for good. */
+static int read_full(struct pipe *p, uint8_t *buf, size_t want, uint64_t off)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < want) {
+		n = pread(p->in, buf + got, want - got, off + got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && p->in_direct) {
+			p->in_direct = 0;
+			p->in = p->j->in;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		got += n;
 	}
-	while (done < j->len) {
-		size_t want = j->len - done < COPY_CHUNK ? (size_t)(j->len - done) : COPY_CHUNK, got = 0;
-		ssize_t n;
+	if (!p->in_direct) {
+		/* Read once and never again: the cache need not keep it. */
+		posix_fadvise(p->in, (off_t)off, (off_t)want, POSIX_FADV_DONTNEED);
+	}
+	return 0;
+}
+
+static int write_full(struct pipe *p, const uint8_t *buf, size_t want, uint64_t off)
+{
+	size_t put = 0;
+	ssize_t n;
+
+	while (put < want) {
+		n = pwrite(p->out, buf + put, want - put, off + put);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && p->out_direct) {
+			p->out_direct = 0;
+			p->out = p->j->out;
+			continue;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : -ENOSPC;
+		put += n;
+	}
+	if (!p->out_direct) {
+		/*
+		 * Start writeback now, and drop what the ring wrote a lap ago
+		 * (written back by then): dirty pages stay a few chunks, not
+		 * the whole copy. Errors surface at the final fsync.
+		 */
+		uint64_t lap = (uint64_t)COPY_SLOTS * COPY_CHUNK;
+
+		sync_file_range(p->out, (off_t)off, (off_t)want, SYNC_FILE_RANGE_WRITE);
+		if (off >= lap) {
+			sync_file_range(p->out, (off_t)(off - lap), COPY_CHUNK, SYNC_FILE_RANGE_WAIT_BEFORE |
+					SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+			posix_fadvise(p->out, (off_t)(off - lap), COPY_CHUNK, POSIX_FADV_DONTNEED);
+		}
+	}
+	return 0;
+}
+
+static void *reader(void *arg)
+{
+	struct pipe *p = arg;
+	uint64_t k;
+	int rc;
+
+	for (k = 0; k < p->chunks; k++) {
+		struct slot *s = &p->slot[k % COPY_SLOTS];
+
+		if (wait_slot(p, s, SLOT_FREE))
+			break;
+		s->len = chunk_len(p, k);
+		rc = read_full(p, s->buf, s->len, p->j->in_off + k * COPY_CHUNK);
+		if (rc) {
+			fail(p, rc);
+			break;
+		}
+		pass_slot(p, s, SLOT_READ, 0);
+	}
+	return NULL;
+}
+
+static void *writer(void *arg)
+{
+	struct pipe *p = arg;
+	uint64_t k;
+	int rc;
+
+	for (k = 0; k < p->chunks; k++) {
+		struct slot *s = &p->slot[k % COPY_SLOTS];
+
+		if (wait_slot(p, s, SLOT_HASHED))
+			break;
+		if (p->out >= 0 && !s->skip) {
+			rc = write_full(p, s->buf, s->len, p->j->out_off + k * COPY_CHUNK);
+			if (rc) {
+				fail(p, rc);
+				break;
+			}
+		}
+		pass_slot(p, s, SLOT_FREE, s->len);
+	}
+	return NULL;
+}
+
+/* The middle stage, on the caller's thread (the cancel callback is not ours to move). */
+static int hasher(struct pipe *p, EVP_MD_CTX *md)
+{
+	struct copy_job *j = p->j;
+	double t0 = now_s(), last = t0;
+	uint64_t k, done;
+	int rc;
+
+	for (k = 0; k < p->chunks; k++) {
+		struct slot *s = &p->slot[k % COPY_SLOTS];
 
 		if (j->cancel && j->cancel()) {
-			rc = -ECANCELED;
-			goto out;
+			fail(p, -ECANCELED);
+			return -ECANCELED;
 		}
-		while (got < want) {
-			n = pread(j->in, buf + got, want - got, j->in_off + done + got);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				rc = -errno;
-				goto out;
-			}
-			if (n == 0) {
-				rc = -ENODATA;
-				goto out;
-			}
-			got += n;
+		rc = wait_slot(p, s, SLOT_READ);
+		if (rc)
+			return rc;
+		if (md && !EVP_DigestUpdate(md, s->buf, s->len)) {
+			fail(p, -EIO);
+			return -EIO;
 		}
-		if (md)
-			EVP_DigestUpdate(md, buf, want);
-		if (j->out >= 0 && !(j->sparse && all_zero(buf, want))) {
-			size_t put = 0;
-
-			while (put < want) {
-				n = pwrite(j->out, buf + put, want - put, j->out_off + done + put);
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					rc = n < 0 ? -errno : -ENOSPC;
-					goto out;
-				}
-				put += n;
-			}
-		}
-		done += want;
+		s->skip = j->sparse && all_zero(s->buf, s->len);
+		pass_slot(p, s, SLOT_HASHED, 0);
 		if (now_s() - last > 0.5) {
 			last = now_s();
+			pthread_mutex_lock(&p->mu);
+			done = p->written;
+			pthread_mutex_unlock(&p->mu);
 			progress(j, done, t0, 0);
 		}
 	}
-	if (j->out >= 0 && fsync(j->out))
+	return 0;
+}
+
+static int pipe_init(struct pipe *p, struct copy_job *j)
+{
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	p->j = j;
+	p->in = p->out = p->in_dfd = p->out_dfd = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->chunks = (j->len + COPY_CHUNK - 1) / COPY_CHUNK;
+	for (i = 0; i < COPY_SLOTS; i++)
+		if (posix_memalign((void **)&p->slot[i].buf, COPY_ALIGN, COPY_CHUNK))
+			return -ENOMEM;
+	p->in = p->in_dfd = reopen_direct(j->in, O_RDONLY);
+	p->in_direct = p->in >= 0;
+	if (!p->in_direct) {
+		p->in = j->in;
+		posix_fadvise(p->in, (off_t)j->in_off, (off_t)j->len, POSIX_FADV_SEQUENTIAL);
+	}
+	p->out = p->out_dfd = j->out >= 0 ? reopen_direct(j->out, O_WRONLY) : -1;
+	p->out_direct = p->out >= 0;
+	if (!p->out_direct)
+		p->out = j->out;
+	return 0;
+}
+
+static void pipe_free(struct pipe *p)
+{
+	int i;
+
+	for (i = 0; i < COPY_SLOTS; i++)
+		free(p->slot[i].buf);
+	if (p->in_dfd >= 0)
+		close(p->in_dfd);
+	if (p->out_dfd >= 0)
+		close(p->out_dfd);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+}
+
+int copy_run(struct copy_job *j)
+{
+	double t0 = now_s();
+	pthread_t rd, wr;
+	sigset_t all, old;
+	EVP_MD_CTX *md = NULL;
+	struct pipe p;
+	int rc, rrc, wrc;
+
+	rc = pipe_init(&p, j);
+	if (!rc && j->sha256 && (!(md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)))
+		rc = -ENOMEM;
+	if (rc)
+		goto out;
+	/* Signals stay with the caller's thread, where its handlers and masks expect them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rrc = pthread_create(&rd, NULL, reader, &p);
+	wrc = rrc ? rrc : pthread_create(&wr, NULL, writer, &p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rrc || wrc) {
+		fail(&p, -(rrc ?: wrc));
+		if (!rrc)
+			pthread_join(rd, NULL);
+		rc = -(rrc ?: wrc);
+		goto out;
+	}
+	hasher(&p, md);
+	pthread_join(rd, NULL);
+	pthread_join(wr, NULL);
+	/* The first failure of any stage, whoever noticed it. */
+	rc = p.err;
+	if (!rc && j->out >= 0 && fsync(j->out))
 		rc = -errno;
 	if (!rc && md) {
 		unsigned int l = 32;
 
 		EVP_DigestFinal_ex(md, j->sha256, &l);
 	}
-	progress(j, done, t0, 1);
+	if (!rc)
+		progress(j, j->len, t0, 1);
 out:
 	EVP_MD_CTX_free(md);
-	free(buf);
+	pipe_free(&p);
 	return rc;
 }

@@ -119,6 +119,16 @@ struct copy_job {
 };
 int copy_run(struct copy_job *j);
 
+/* repair.c: leftovers of killed snapshots, never under a live one. */
+/* The volume's capture lock: an fd to close when done, -EBUSY when held and !wait. */
+int capture_lock(struct ctl *c, const char *vol, int wait);
+/* Repairs vol's stack (lock held by the caller); 0, or 1 after saying why not. */
+int repair_locked(const char *vol);
+/* Takes vol's capture lock (refusing if a snapshot holds it) and repairs; 0 or 1. */
+int repair_volume(struct ctl *c, const char *vol, int *lock_fd);
+/* Repairs every other volume whose capture lock is free. */
+void repair_others(struct ctl *c, const char *except);
+
 /* cmd_volume.c: making a new volume in steps (restores fill it in between). */
 struct vol_spec {
 	uint64_t size;            /* bytes; 0 with a device: all of it */
