@@ -224,9 +224,11 @@ snapshot() { # NAME WHEN
 	cat /proc/slabinfo > "/tmp/slab.$1.$2"
 	cat /proc/meminfo > "/tmp/mem.$1.$2"
 	cat /proc/vmstat > "/tmp/vmstat.$1.$2"
+	cat /proc/zoneinfo > "/tmp/zoneinfo.$1.$2"
 	cp "/tmp/slab.$1.$2" "$OUT/mem/$1.$2.slabinfo"
 	cp "/tmp/mem.$1.$2" "$OUT/mem/$1.$2.meminfo"
 	cp "/tmp/vmstat.$1.$2" "$OUT/mem/$1.$2.vmstat"
+	cp "/tmp/zoneinfo.$1.$2" "$OUT/mem/$1.$2.zoneinfo"
 }
 soak_fio() { # DEV SECONDS
 	fio --name=soak --filename="$1" --direct=1 --ioengine=libaio --rw=randrw \
