@@ -226,8 +226,9 @@ tree_sum() {
 data_sum() { dd if="$(vol_image "$1")" bs=1M skip=1 2>/dev/null | sha256sum | cut -c1-64; }
 
 t_checksum_recorded_as_the_tree() {
-	local vol snap
-	read -r vol snap < <(random_volume_and_snapshot)
+	local vol snap vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
 	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .checksum_alg)" sha256-tree-2MiB
 	# The recipe of docs/volumes.md, with coreutils alone.
 	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .checksum)" "$(tree_sum "$STATE/snapshots/$snap/image")"
@@ -238,8 +239,9 @@ t_checksum_recorded_as_the_tree() {
 }
 
 t_old_sha256_snapshot_restores() {
-	local vol snap new
-	read -r vol snap < <(random_volume_and_snapshot)
+	local vol snap new vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
 	to_old_checksum "$snap"
 	new=$(ctl volume create --snapshot-id "$snap")
 	assert_eq "$(data_sum "$new")" "$(data_sum "$vol")"
@@ -249,8 +251,9 @@ t_old_sha256_snapshot_restores() {
 }
 
 t_old_sha256_snapshot_damaged_refused() {
-	local vol snap before
-	read -r vol snap < <(random_volume_and_snapshot)
+	local vol snap before vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
 	to_old_checksum "$snap"
 	printf 'X' | dd of="$STATE/snapshots/$snap/image" bs=1 seek=$((3 << 20)) conv=notrunc 2>/dev/null
 	before=$(ctl volume list --json | jq '.volumes | length')
@@ -262,8 +265,9 @@ t_old_sha256_snapshot_damaged_refused() {
 }
 
 t_unknown_checksum_alg_refused() {
-	local vol snap dir
-	read -r vol snap < <(random_volume_and_snapshot)
+	local vol snap dir vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
 	dir=$STATE/snapshots/$snap
 	jq '.checksum_alg = "sha512-tree-9MiB"' "$dir/meta.json" > "$dir/meta.new"
 	mv "$dir/meta.new" "$dir/meta.json"
