@@ -201,6 +201,82 @@ t_damaged_snapshot_refused() {
 	ctl snapshot delete "$snap"
 }
 
+# Snapshot $1's meta.json rewritten the way snapshots were recorded before the
+# tree checksum: one "sha256" of the whole image (here from sha256sum).
+to_old_checksum() {
+	local dir=$STATE/snapshots/$1 sum
+	sum=$(sha256sum "$dir/image" | cut -c1-64)
+	jq --arg s "$sum" 'del(.checksum_alg, .checksum) + {sha256: $s}' "$dir/meta.json" > "$dir/meta.new"
+	mv "$dir/meta.new" "$dir/meta.json"
+}
+
+# A detached encrypted volume of random data and a snapshot of it: "vol snap".
+random_volume_and_snapshot() {
+	local vol
+	vol=$(ctl volume create --size 24M --encrypted)
+	dd if=/dev/urandom of="$(vol_image "$vol")" bs=1M seek=1 count=20 conv=notrunc 2>/dev/null
+	echo "$vol $(ctl snapshot create "$vol")"
+}
+
+tree_sum() {
+	{ printf 'ebscrypt-sha256-tree-v1\0'; printf '%016x%016x' 2097152 "$(stat -c %s "$1")" | xxd -r -p
+	  split -b 2M --filter='sha256sum | cut -c1-64 | xxd -r -p' "$1"; } | sha256sum | cut -c1-64
+}
+
+data_sum() { dd if="$(vol_image "$1")" bs=1M skip=1 2>/dev/null | sha256sum | cut -c1-64; }
+
+t_checksum_recorded_as_the_tree() {
+	local vol snap vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
+	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .checksum_alg)" sha256-tree-2MiB
+	# The recipe of docs/volumes.md, with coreutils alone.
+	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .checksum)" "$(tree_sum "$STATE/snapshots/$snap/image")"
+	# The root is not the plain SHA-256, so no field may call it that.
+	assert_eq "$(ctl snapshot describe "$snap" --json | jq -r .sha256)" null
+	ctl snapshot delete "$snap" >/dev/null
+	ctl volume delete "$vol" >/dev/null
+}
+
+t_old_sha256_snapshot_restores() {
+	local vol snap new vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
+	to_old_checksum "$snap"
+	new=$(ctl volume create --snapshot-id "$snap")
+	assert_eq "$(data_sum "$new")" "$(data_sum "$vol")"
+	ctl volume delete "$new" >/dev/null
+	ctl snapshot delete "$snap" >/dev/null
+	ctl volume delete "$vol" >/dev/null
+}
+
+t_old_sha256_snapshot_damaged_refused() {
+	local vol snap before vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
+	to_old_checksum "$snap"
+	printf 'X' | dd of="$STATE/snapshots/$snap/image" bs=1 seek=$((3 << 20)) conv=notrunc 2>/dev/null
+	before=$(ctl volume list --json | jq '.volumes | length')
+	must_fail ctl volume create --snapshot-id "$snap"
+	ctl volume create --snapshot-id "$snap" 2>&1 | grep -q "damaged"
+	assert_eq "$(ctl volume list --json | jq '.volumes | length')" "$before"
+	ctl snapshot delete "$snap" >/dev/null
+	ctl volume delete "$vol" >/dev/null
+}
+
+t_unknown_checksum_alg_refused() {
+	local vol snap dir vs
+	vs=$(random_volume_and_snapshot)
+	vol=${vs% *} snap=${vs#* }
+	dir=$STATE/snapshots/$snap
+	jq '.checksum_alg = "sha512-tree-9MiB"' "$dir/meta.json" > "$dir/meta.new"
+	mv "$dir/meta.new" "$dir/meta.json"
+	must_fail ctl volume create --snapshot-id "$snap"
+	ctl volume create --snapshot-id "$snap" 2>&1 | grep -q "sha512-tree-9MiB"
+	ctl snapshot delete "$snap" >/dev/null
+	ctl volume delete "$vol" >/dev/null
+}
+
 t_interrupted_copy() {
 	local vol pid before
 	vol=$(ctl volume create --size 160M)
@@ -436,6 +512,10 @@ test_that "unencrypted snapshot copied --encrypted restores encrypted, without p
 test_that "paths that would drop encryption are refused and leave nothing" t_refusals_leave_nothing
 test_that "encrypt-by-default encrypts a copy of an unencrypted snapshot" t_encrypt_by_default_encrypts_copies
 test_that "a damaged snapshot is refused by its checksum" t_damaged_snapshot_refused
+test_that "a new snapshot records its checksum as sha256-tree-2MiB and nothing named sha256" t_checksum_recorded_as_the_tree
+test_that "a snapshot recorded with only the old sha256 field still verifies and restores" t_old_sha256_snapshot_restores
+test_that "a damaged snapshot recorded with only the old sha256 field is refused" t_old_sha256_snapshot_damaged_refused
+test_that "a snapshot whose checksum algorithm is unknown is refused, naming it" t_unknown_checksum_alg_refused
 test_that "a killed snapshot leaves nothing that looks complete and the next list says what to clean" t_interrupted_copy
 test_that "the pause of a snapshot of a busy 256 MiB volume is under a tenth of the create time" t_pause_small_against_copy
 test_that "a snapshot whose copy-on-write store overflows fails and leaves no mappings or loop devices" t_cow_overflow_fails_cleanly

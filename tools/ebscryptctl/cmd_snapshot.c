@@ -32,6 +32,7 @@
 #include "ctl.h"
 #include "dmmap.h"
 #include "header.h"
+#include "treehash.h"
 
 static double now_s(void)
 {
@@ -92,8 +93,8 @@ static int term_pending(void)
 static int copy_whole(struct ctl *c, int in, int out, uint64_t total, const char *what,
 		      struct capture_res *res)
 {
-	struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sha256 = res->sha,
-			      .what = what, .show = show_progress(c), .cancel = term_pending };
+	struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sum = COPY_SUM_TREE,
+			      .digest = res->sha, .what = what, .show = show_progress(c), .cancel = term_pending };
 	double t0 = now_s();
 	int rc = copy_run(&j);
 
@@ -146,8 +147,8 @@ static int capture_suspended(struct ctl *c, const char *src, const char *vol, in
 	t0 = now_s();
 	cloned = !ioctl(out, FICLONE, in);
 	if (!cloned) {
-		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sha256 = res->sha,
-				      .what = snap, .show = show_progress(c) };
+		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sum = COPY_SUM_TREE,
+				      .digest = res->sha, .what = snap, .show = show_progress(c) };
 
 		rc = copy_run(&j);
 	}
@@ -235,8 +236,10 @@ static struct json_object *snapshot_meta(const struct ebs_header *h, const char 
 	format_time((uint64_t)time(NULL), tbuf, sizeof(tbuf));
 	json_object_object_add(meta, "start_time", json_object_new_string(tbuf));
 	json_object_object_add(meta, "state", json_object_new_string("completed"));
+	/* Named, so a later algorithm cannot be mistaken for this one (old snapshots: "sha256"). */
 	ebs_hex(res->sha, sizeof(res->sha), hex);
-	json_object_object_add(meta, "sha256", json_object_new_string(hex));
+	json_object_object_add(meta, "checksum_alg", json_object_new_string(TREEHASH_ALG));
+	json_object_object_add(meta, "checksum", json_object_new_string(hex));
 	json_object_object_add(meta, "image_bytes", json_object_new_int64((int64_t)total));
 	/* Whole ms, rounded up: a pause that happened never reads as 0. */
 	json_object_object_add(meta, "pause_ms", json_object_new_int64((int64_t)(pause_ms + 0.999)));
@@ -397,23 +400,45 @@ static int load_meta(struct ctl *c, const char *snap, struct json_object **meta,
 	return 0;
 }
 
+/*
+ * The checksum the metadata records: the tree (checksum_alg, checksum), or
+ * the one SHA-256 stream of snapshots taken before it (sha256), which still
+ * verify. 0, or 1 after saying why not.
+ */
+static int meta_checksum(const char *snap, struct json_object *meta, enum copy_sum *sum, const char **want)
+{
+	const char *alg = jstr(meta, "checksum_alg");
+
+	*sum = alg ? COPY_SUM_TREE : COPY_SUM_SHA256;
+	*want = jstr(meta, alg ? "checksum" : "sha256");
+	if (alg && strcmp(alg, TREEHASH_ALG))
+		return ctl_fail("snapshot %s has a checksum of a kind this ebscryptctl does not know (%s): "
+				"it cannot be verified, so it is not used", snap, alg);
+	if (!*want)
+		return ctl_fail("snapshot %s is damaged: its metadata records no checksum", snap);
+	return 0;
+}
+
 /* The checksum is verified on every use: a damaged snapshot is never restored. */
 static int verify_image(struct ctl *c, const char *snap, struct json_object *meta, const char *img)
 {
 	struct copy_job j = { .out = -1, .what = "verifying", .show = show_progress(c) };
+	const char *want;
 	uint8_t sha[32];
 	char hex[65];
 	int rc;
 
+	if (meta_checksum(snap, meta, &j.sum, &want))
+		return 1;
 	j.in = open(img, O_RDONLY | O_CLOEXEC);
 	j.len = (uint64_t)jint(meta, "image_bytes");
-	j.sha256 = sha;
+	j.digest = sha;
 	if (j.in < 0)
 		return ctl_fail("cannot open %s: %m", img);
 	rc = copy_run(&j);
 	close(j.in);
 	ebs_hex(sha, sizeof(sha), hex);
-	if (rc || !jstr(meta, "sha256") || strcmp(hex, jstr(meta, "sha256")))
+	if (rc || strcmp(hex, want))
 		return ctl_fail("snapshot %s is damaged: its checksum does not match (%s)", snap,
 				rc ? strerror(-rc) : "content changed");
 	return 0;
@@ -437,11 +462,13 @@ static void ctx_pairs(const struct ebs_header *h, struct kms_context_pair *pairs
  * with ReEncrypt under the same key with the new volume's context, so the
  * audit trail names the volume that uses it; the lineage stays.
  */
-static int restore_same_key(struct ctl *c, const char *snap, const char *img, const char *want_sha,
+static int restore_same_key(struct ctl *c, const char *snap, const char *img, struct json_object *meta,
 			    struct ebs_header *h, const struct vol_spec *sp, struct vol_new *nv)
 {
 	uint8_t sha[32];
 	char sha_hex[65];
+	const char *want_sha;
+	enum copy_sum sum;
 	struct kms_context_pair op[EBS_HDR_CTX_MAX], np[EBS_HDR_CTX_MAX];
 	struct kms_context octx, nctx;
 	struct ebs_header *old = malloc(sizeof(*old));
@@ -452,7 +479,7 @@ static int restore_same_key(struct ctl *c, const char *snap, const char *img, co
 	int in = -1, out = -1, rc = 1;
 
 	memset(nv, 0, sizeof(*nv));
-	if (!old || random_hex_id("vol", nv->vol, sizeof(nv->vol)))
+	if (!old || meta_checksum(snap, meta, &sum, &want_sha) || random_hex_id("vol", nv->vol, sizeof(nv->vol)))
 		goto out;
 	memcpy(old, h, sizeof(*old));
 	if (sp->device) {
@@ -470,7 +497,7 @@ static int restore_same_key(struct ctl *c, const char *snap, const char *img, co
 		goto fail_io;
 	{
 		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = !sp->device,
-				      .sha256 = sha, .what = snap, .show = show_progress(c) };
+				      .sum = sum, .digest = sha, .what = snap, .show = show_progress(c) };
 
 		if ((rc = copy_run(&j))) {
 			rc = ctl_fail("copying %s failed: %s", snap, strerror(-rc));
@@ -479,7 +506,7 @@ static int restore_same_key(struct ctl *c, const char *snap, const char *img, co
 	}
 	/* Verified on the way, not in a pass of its own: a mismatch discards the copy. */
 	ebs_hex(sha, sizeof(sha), sha_hex);
-	if (!want_sha || strcmp(sha_hex, want_sha)) {
+	if (strcmp(sha_hex, want_sha)) {
 		rc = ctl_fail("snapshot %s is damaged: its checksum does not match (content changed)", snap);
 		goto out;
 	}
@@ -644,7 +671,7 @@ static int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, in
 		same = !want_enc;
 	}
 	if (same) {
-		rc = restore_same_key(c, snap, img, jstr(meta, "sha256"), h, sp, nv);
+		rc = restore_same_key(c, snap, img, meta, h, sp, nv);
 	} else if (!verify_image(c, snap, meta, img)) {
 		sp->key = ebs_header_encrypted(h) ? arn : key;
 		rc = restore_new_key(c, snap, img, h, sp, nv);

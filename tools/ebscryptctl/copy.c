@@ -1,20 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The one copy loop behind snapshots, restores and re-encryption, built as a
- * three-stage pipeline so reading, hashing and writing overlap:
+ * pipeline so reading, hashing and writing overlap:
  *
- *   reader thread -> [ring of COPY_SLOTS fixed buffers] -> hasher (the caller's
- *   thread: SHA-256, zero test, cancel, progress) -> writer thread
+ *   reader thread -> [ring of COPY_SLOTS fixed buffers] -> gate (the caller's
+ *   thread: cancel, progress) -> hasher threads (leaf SHA-256, zero test, any
+ *   order) -> writer thread (in order: root digest, write)
  *
- * Memory is the ring, COPY_SLOTS * COPY_CHUNK = 8 MiB whatever the length.
- * SHA-256 is one sequential stream, so the hasher must see chunks in order;
- * the reader and writer run ahead of and behind it, which is all the overlap
- * a single checksum allows. Both ends are reopened O_DIRECT where the kernel
- * takes it (block devices, most disk filesystems; not tmpfs), so a big copy
- * neither floods nor pays for the page cache; where it is refused, the
- * buffered fds get fadvise/sync_file_range so the cache stays small anyway.
- * Holes are kept when the destination is a fresh file, progress (bytes,
- * rate, ETA) goes to a terminal, and the destination is fsync'd at the end.
+ * Memory is the ring, COPY_SLOTS * COPY_CHUNK = 16 MiB whatever the length.
+ * The tree checksum (treehash.h) hashes each chunk on its own, so up to
+ * min(online CPUs, 4) hashers work on different slots at once; only the 32
+ * byte leaf digests have to meet in order, and the writer, which goes in
+ * order anyway, folds them into the root. The old single-stream SHA-256
+ * (snapshots taken before the tree) gets one hasher, which then takes the
+ * chunks in order. Both ends are reopened O_DIRECT where the kernel takes it
+ * (block devices, most disk filesystems; not tmpfs), so a big copy neither
+ * floods nor pays for the page cache; where it is refused, the buffered fds
+ * get fadvise/sync_file_range so the cache stays small anyway. Holes are
+ * kept when the destination is a fresh file, progress (bytes, rate, ETA)
+ * goes to a terminal, and the destination is fsync'd at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,18 +34,23 @@
 #include <openssl/evp.h>
 
 #include "ctl.h"
+#include "treehash.h"
 
-#define COPY_CHUNK (2u << 20)
-#define COPY_SLOTS 4
+#define COPY_CHUNK TREEHASH_LEAF  /* one slot is one leaf of the tree checksum */
+#define COPY_SLOTS 8              /* reading, up to 4 hashing, writing, and slack */
+#define COPY_HASHERS_MAX 4
 /* O_DIRECT wants buffers aligned to the logical block; a page covers any. */
 #define COPY_ALIGN 4096
 
-enum slot_state { SLOT_FREE, SLOT_READ, SLOT_HASHED };
+/* A slot goes round FREE -> READ -> QUEUED -> HASHING -> HASHED -> FREE. */
+enum slot_state { SLOT_FREE, SLOT_READ, SLOT_QUEUED, SLOT_HASHING, SLOT_HASHED };
 
 struct slot {
 	uint8_t *buf;
 	size_t len;
+	uint64_t k;               /* chunk number */
 	int skip;                 /* all zero and the destination keeps holes */
+	uint8_t leaf[32];         /* the chunk's digest (tree checksum) */
 	enum slot_state state;
 };
 
@@ -51,6 +60,8 @@ struct pipe {
 	int in_direct, out_direct;
 	int in_dfd, out_dfd;      /* the O_DIRECT reopens, closed at the end even after a fallback */
 	uint64_t chunks, written; /* bytes through the writer, for progress */
+	uint64_t claimed;         /* chunks taken by a hasher */
+	EVP_MD_CTX *md;           /* the single stream (hashers) or the tree's root (writer) */
 	struct slot slot[COPY_SLOTS];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -206,6 +217,7 @@ static void *reader(void *arg)
 
 		if (wait_slot(p, s, SLOT_FREE))
 			break;
+		s->k = k;
 		s->len = chunk_len(p, k);
 		rc = read_full(p, s->buf, s->len, p->j->in_off + k * COPY_CHUNK);
 		if (rc) {
@@ -213,6 +225,59 @@ static void *reader(void *arg)
 			break;
 		}
 		pass_slot(p, s, SLOT_READ, 0);
+	}
+	return NULL;
+}
+
+/*
+ * The lowest queued chunk, so the writer is never kept waiting by a chunk
+ * nobody took; with one hasher that is strictly in order. NULL when all are
+ * claimed or the pipeline failed. Called with mu held.
+ */
+static struct slot *claim(struct pipe *p)
+{
+	struct slot *best;
+	int i;
+
+	for (;;) {
+		if (p->err || p->claimed == p->chunks)
+			return NULL;
+		best = NULL;
+		for (i = 0; i < COPY_SLOTS; i++)
+			if (p->slot[i].state == SLOT_QUEUED && (!best || p->slot[i].k < best->k))
+				best = &p->slot[i];
+		if (best) {
+			best->state = SLOT_HASHING;
+			p->claimed++;
+			return best;
+		}
+		pthread_cond_wait(&p->cv, &p->mu);
+	}
+}
+
+static void *hasher(void *arg)
+{
+	struct pipe *p = arg;
+	struct slot *s;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		s = claim(p);
+		pthread_mutex_unlock(&p->mu);
+		if (!s)
+			break;
+		rc = 0;
+		if (p->j->sum == COPY_SUM_TREE)
+			rc = treehash_leaf(s->buf, s->len, s->leaf);
+		else if (p->j->sum == COPY_SUM_SHA256 && !EVP_DigestUpdate(p->md, s->buf, s->len))
+			rc = -EIO;
+		if (rc) {
+			fail(p, rc);
+			break;
+		}
+		s->skip = p->j->sparse && all_zero(s->buf, s->len);
+		pass_slot(p, s, SLOT_HASHED, 0);
 	}
 	return NULL;
 }
@@ -228,20 +293,24 @@ static void *writer(void *arg)
 
 		if (wait_slot(p, s, SLOT_HASHED))
 			break;
-		if (p->out >= 0 && !s->skip) {
+		rc = p->j->sum == COPY_SUM_TREE ? treehash_add(p->md, s->leaf) : 0;
+		if (!rc && p->out >= 0 && !s->skip)
 			rc = write_full(p, s->buf, s->len, p->j->out_off + k * COPY_CHUNK);
-			if (rc) {
-				fail(p, rc);
-				break;
-			}
+		if (rc) {
+			fail(p, rc);
+			break;
 		}
 		pass_slot(p, s, SLOT_FREE, s->len);
 	}
 	return NULL;
 }
 
-/* The middle stage, on the caller's thread (the cancel callback is not ours to move). */
-static int hasher(struct pipe *p, EVP_MD_CTX *md)
+/*
+ * On the caller's thread, because the cancel callback is not ours to move:
+ * checks it once per chunk, in order, before the chunk may be hashed (so
+ * nothing goes on after a stop), and shows progress.
+ */
+static int gate(struct pipe *p)
 {
 	struct copy_job *j = p->j;
 	double t0 = now_s(), last = t0;
@@ -258,12 +327,7 @@ static int hasher(struct pipe *p, EVP_MD_CTX *md)
 		rc = wait_slot(p, s, SLOT_READ);
 		if (rc)
 			return rc;
-		if (md && !EVP_DigestUpdate(md, s->buf, s->len)) {
-			fail(p, -EIO);
-			return -EIO;
-		}
-		s->skip = j->sparse && all_zero(s->buf, s->len);
-		pass_slot(p, s, SLOT_HASHED, 0);
+		pass_slot(p, s, SLOT_QUEUED, 0);
 		if (now_s() - last > 0.5) {
 			last = now_s();
 			pthread_mutex_lock(&p->mu);
@@ -273,6 +337,16 @@ static int hasher(struct pipe *p, EVP_MD_CTX *md)
 		}
 	}
 	return 0;
+}
+
+static int hasher_count(const struct copy_job *j)
+{
+	long n = j->hashers > 0 ? j->hashers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* One stream is one sequence: a second hasher could only reorder it. */
+	if (j->sum == COPY_SUM_SHA256 || n < 1)
+		return 1;
+	return n > COPY_HASHERS_MAX ? COPY_HASHERS_MAX : (int)n;
 }
 
 static int pipe_init(struct pipe *p, struct copy_job *j)
@@ -288,6 +362,15 @@ static int pipe_init(struct pipe *p, struct copy_job *j)
 	for (i = 0; i < COPY_SLOTS; i++)
 		if (posix_memalign((void **)&p->slot[i].buf, COPY_ALIGN, COPY_CHUNK))
 			return -ENOMEM;
+	if (j->sum != COPY_SUM_NONE) {
+		if (!j->digest || j->sum > COPY_SUM_SHA256)
+			return -EINVAL;
+		if (!(p->md = EVP_MD_CTX_new()))
+			return -ENOMEM;
+		if (j->sum == COPY_SUM_TREE ? treehash_begin(p->md, j->len) :
+		    !EVP_DigestInit_ex(p->md, EVP_sha256(), NULL))
+			return -ENOMEM;
+	}
 	p->in = p->in_dfd = reopen_direct(j->in, O_RDONLY);
 	p->in_direct = p->in >= 0;
 	if (!p->in_direct) {
@@ -311,6 +394,7 @@ static void pipe_free(struct pipe *p)
 		close(p->in_dfd);
 	if (p->out_dfd >= 0)
 		close(p->out_dfd);
+	EVP_MD_CTX_free(p->md);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 }
@@ -318,46 +402,44 @@ static void pipe_free(struct pipe *p)
 int copy_run(struct copy_job *j)
 {
 	double t0 = now_s();
-	pthread_t rd, wr;
+	pthread_t th[2 + COPY_HASHERS_MAX];
+	void *(*const stage[2])(void *) = { reader, writer };
+	int n = 2 + hasher_count(j), started = 0, rc, i;
 	sigset_t all, old;
-	EVP_MD_CTX *md = NULL;
 	struct pipe p;
-	int rc, rrc, wrc;
 
 	rc = pipe_init(&p, j);
-	if (!rc && j->sha256 && (!(md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)))
-		rc = -ENOMEM;
 	if (rc)
 		goto out;
 	/* Signals stay with the caller's thread, where its handlers and masks expect them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rrc = pthread_create(&rd, NULL, reader, &p);
-	wrc = rrc ? rrc : pthread_create(&wr, NULL, writer, &p);
+	for (; started < n && !rc; started++)
+		rc = -pthread_create(&th[started], NULL, started < 2 ? stage[started] : hasher, &p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rrc || wrc) {
-		fail(&p, -(rrc ?: wrc));
-		if (!rrc)
-			pthread_join(rd, NULL);
-		rc = -(rrc ?: wrc);
-		goto out;
+	if (rc) {
+		started--;
+		fail(&p, rc);
+	} else {
+		gate(&p);
 	}
-	hasher(&p, md);
-	pthread_join(rd, NULL);
-	pthread_join(wr, NULL);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
 	/* The first failure of any stage, whoever noticed it. */
 	rc = p.err;
 	if (!rc && j->out >= 0 && fsync(j->out))
 		rc = -errno;
-	if (!rc && md) {
+	if (!rc && p.md) {
 		unsigned int l = 32;
 
-		EVP_DigestFinal_ex(md, j->sha256, &l);
+		if (j->sum == COPY_SUM_TREE)
+			rc = treehash_end(p.md, j->digest);
+		else if (!EVP_DigestFinal_ex(p.md, j->digest, &l))
+			rc = -EIO;
 	}
 	if (!rc)
 		progress(j, j->len, t0, 1);
 out:
-	EVP_MD_CTX_free(md);
 	pipe_free(&p);
 	return rc;
 }

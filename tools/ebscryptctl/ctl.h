@@ -112,7 +112,13 @@ struct copy_job {
 	int in, out;              /* out < 0: only hash */
 	uint64_t in_off, out_off, len;
 	int sparse;               /* leave zero chunks unwritten (fresh file destination) */
-	uint8_t *sha256;          /* 32 bytes, or NULL */
+	enum copy_sum {
+		COPY_SUM_NONE,
+		COPY_SUM_TREE,    /* treehash.h: leaves hashed in parallel */
+		COPY_SUM_SHA256,  /* one SHA-256 stream: snapshots from before the tree */
+	} sum;
+	uint8_t *digest;          /* 32 bytes, with a sum */
+	int hashers;              /* 0: min(online CPUs, 4); the single stream always uses one */
 	const char *what;         /* progress label */
 	int show;                 /* progress on stderr */
 	int (*cancel)(void);      /* checked every chunk: nonzero stops with -ECANCELED */
