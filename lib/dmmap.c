@@ -78,7 +78,9 @@ out:
 	return rc;
 }
 
-static int info_task(const char *name, const char *uuid, struct dm_task **out)
+/* An INFO task for an existing device; its info too, when info is not NULL. */
+static int info_task(const char *name, const char *uuid, struct dm_task **out,
+		     struct dm_info *info_out)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
 	struct dm_info info;
@@ -94,6 +96,8 @@ static int info_task(const char *name, const char *uuid, struct dm_task **out)
 		dm_task_destroy(dmt);
 		return -ENODEV;
 	}
+	if (info_out)
+		*info_out = info;
 	*out = dmt;
 	return 0;
 }
@@ -101,7 +105,7 @@ static int info_task(const char *name, const char *uuid, struct dm_task **out)
 int dm_find_uuid(const char *uuid, char *name, size_t name_len)
 {
 	struct dm_task *dmt;
-	int rc = info_task(NULL, uuid, &dmt);
+	int rc = info_task(NULL, uuid, &dmt, NULL);
 
 	if (rc)
 		return rc;
@@ -114,7 +118,7 @@ int dm_find_uuid(const char *uuid, char *name, size_t name_len)
 int dm_uuid_of(const char *name, char *uuid, size_t uuid_len)
 {
 	struct dm_task *dmt;
-	int rc = info_task(name, NULL, &dmt);
+	int rc = info_task(name, NULL, &dmt, NULL);
 
 	if (rc)
 		return rc;
@@ -253,30 +257,25 @@ int dm_state_uuid(const char *uuid, int *suspended, int *inactive_table)
 {
 	struct dm_task *dmt;
 	struct dm_info info;
-	int rc = info_task(NULL, uuid, &dmt);
+	int rc = info_task(NULL, uuid, &dmt, &info);
 
 	if (rc)
 		return rc;
-	rc = dm_task_get_info(dmt, &info) ? 0 : -EIO;
-	if (!rc) {
-		*suspended = !!info.suspended;
-		*inactive_table = !!info.inactive_table;
-	}
+	*suspended = !!info.suspended;
+	*inactive_table = !!info.inactive_table;
 	dm_task_destroy(dmt);
-	return rc;
+	return 0;
 }
 
 int dm_devno_uuid(const char *uuid, char *devno, size_t len)
 {
 	struct dm_task *dmt;
 	struct dm_info info;
-	int rc = info_task(NULL, uuid, &dmt);
+	int rc = info_task(NULL, uuid, &dmt, &info);
 
 	if (rc)
 		return rc;
-	rc = dm_task_get_info(dmt, &info) ? 0 : -EIO;
-	if (!rc)
-		snprintf(devno, len, "%u:%u", info.major, info.minor);
+	snprintf(devno, len, "%u:%u", info.major, info.minor);
 	dm_task_destroy(dmt);
-	return rc;
+	return 0;
 }
