@@ -105,6 +105,16 @@ static void ssl_reason(char *out, size_t len)
 	ERR_clear_error();
 }
 
+/* What the socket must become ready for before OpenSSL can go on; 0: it cannot. */
+static short tls_wanted_events(int ssl_error)
+{
+	if (ssl_error == SSL_ERROR_WANT_READ)
+		return POLLIN;
+	if (ssl_error == SSL_ERROR_WANT_WRITE)
+		return POLLOUT;
+	return 0;
+}
+
 static void peer_name(const struct tls_conn *c, char *out, size_t len)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
@@ -332,6 +342,7 @@ static int handshake(struct tls_server *t, SSL *ssl, const struct tls_conn *c)
 	char who[INET6_ADDRSTRLEN + 16], why[256];
 
 	for (;;) {
+		short want;
 		int r, e, rc;
 
 		ERR_clear_error();
@@ -341,8 +352,9 @@ static int handshake(struct tls_server *t, SSL *ssl, const struct tls_conn *c)
 			return 0;
 		e = SSL_get_error(ssl, r);
 		peer_name(c, who, sizeof(who));
-		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			rc = wait_io(t, c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+		want = tls_wanted_events(e);
+		if (want) {
+			rc = wait_io(t, c->fd, want, deadline);
 			if (!rc)
 				continue;
 			if (rc == -ETIMEDOUT)
@@ -394,14 +406,11 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 				up->len = done;
 				progress = 1;
 			} else {
-				int e = SSL_get_error(ssl, 0);
+				short want = tls_wanted_events(SSL_get_error(ssl, 0));
 
-				if (e == SSL_ERROR_WANT_READ)
-					net_ev |= POLLIN;
-				else if (e == SSL_ERROR_WANT_WRITE)
-					net_ev |= POLLOUT;
-				else
+				if (!want)
 					goto out;  /* client closed or broke the stream */
+				net_ev |= want;
 			}
 		}
 		if (app_reading && up->len) {
@@ -443,14 +452,11 @@ static void pump(struct tls_server *t, SSL *ssl, int net, int app)
 				down->len -= done;
 				progress = 1;
 			} else {
-				int e = SSL_get_error(ssl, 0);
+				short want = tls_wanted_events(SSL_get_error(ssl, 0));
 
-				if (e == SSL_ERROR_WANT_READ)
-					net_ev |= POLLIN;
-				else if (e == SSL_ERROR_WANT_WRITE)
-					net_ev |= POLLOUT;
-				else
+				if (!want)
 					goto out;
+				net_ev |= want;
 			}
 		}
 		if (app_eof && !down->len) {
