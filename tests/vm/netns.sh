@@ -145,12 +145,13 @@ testnet_nbd_start() {
 		printf '[generic]\nuser = root\ngroup = root\nlistenaddr = %s\nport = 10809\n' "$TESTNET_HOST_IP"
 		for e in "$@"; do printf '[%s]\nexportname = %s\n' "${e%%=*}" "${e#*=}"; done
 	} > "$dir/nbd.conf"
-	# -d: stay in the foreground, so the test owns (and can kill) it.
-	testnet_exec "$ns" nbd-server -d -C "$dir/nbd.conf" < /dev/null > "$dir/nbd.log" 2>&1 &
-	echo $! > "$dir/nbd.pid"
+	# It detaches (its -d mode would serve one connection only) and says
+	# where it went in the pid file.
+	rm -f "$dir/nbd.pid"
+	testnet_exec "$ns" nbd-server -C "$dir/nbd.conf" -p "$dir/nbd.pid" < /dev/null > "$dir/nbd.log" 2>&1 ||
+		{ cat "$dir/nbd.log" >&2; return 1; }
 	for i in $(seq 1 50); do
-		testnet_exec "$ns" ss -Htln "sport = :10809" | grep -q . && return 0
-		kill -0 "$(cat "$dir/nbd.pid")" 2>/dev/null || break
+		testnet_exec "$ns" ss -Htln "sport = :10809" | grep -q . && [ -s "$dir/nbd.pid" ] && return 0
 		sleep 0.1
 	done
 	cat "$dir/nbd.log" >&2
