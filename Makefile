@@ -104,6 +104,17 @@ bench-smoke: all
 bench-snapshot: all
 	tests/bench/run-snapshot $(if $(BEFORE),--before $(BEFORE)) $(SIZE)
 
+# The harness's own tests: guests on private networks, the systemd guest.
+check-harness: all
+	tests/run-vm-suite harness/
+
+# The README's two commands, each the first time on a fresh Debian 12
+# machine (a chroot made by mmdebstrap; REV= picks the commit to clone).
+check-fresh:
+	tests/fresh-machine $(if $(REV),--rev $(REV)) both
+
+.PHONY: check-harness check-fresh
+
 lint:
 	scripts/lint-module
 
