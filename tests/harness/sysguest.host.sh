@@ -9,19 +9,28 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
+. "$top/tests/vm/netns.sh"
 S=$top/tests/vm/sysguest
 work=$(mktemp -d)
 G=$work/vm
-trap '"$S" kill "$G" 2>/dev/null; rm -rf "$work"' EXIT
+NS=ebssys-$$
+GUEST_IP=192.0.2.20
+trap '"$S" kill "$G" 2>/dev/null; testnet_destroy "$NS"; rm -rf "$work"' EXIT
 
 start=$SECONDS
 base=$("$S" image) || { echo "not ok 1 - the systemd guest image builds"; exit 1; }
 echo "# image ready after $((SECONDS - start))s"
 base_mtime=$(stat -c %Y "$base")
+# A KMS on the host side of a private network, for the guest to reach.
+if ! { testnet_create "$NS" && testnet_tap "$NS" tapg && testnet_pki "$work/pki" "$TESTNET_HOST_IP" &&
+	KMS_URL=$(testnet_kmsd_start "$NS" "$work/kms" "$work/pki"); } > "$work/net.log" 2>&1; then
+	echo "not ok 1 - a test network with kmsd is set up for the guest"; tap_diag < "$work/net.log"; exit 1
+fi
 
 boots_to_multi_user() {
-	"$S" start "$G"
+	"$S" start "$G" --netns "$NS" --net "tapg,ip=$GUEST_IP/24" --hostname host-a
 	assert_eq "$("$S" exec "$G" 'systemctl is-system-running --wait')" running
+	assert_eq "$("$S" exec "$G" hostname)" host-a
 	assert_eq "$("$S" exec "$G" 'systemctl is-active multi-user.target; cat /proc/1/comm')" "active
 systemd"
 	local rc=0
@@ -29,6 +38,17 @@ systemd"
 	assert_eq "$rc" 4
 	assert_eq "$(cat "$work/out")" "out
 err"
+}
+
+kmsd_reachable_over_tls() {
+	# networkd configured the address at boot, and there is no way out.
+	"$S" exec "$G" 'ip -4 -o addr show dev eth0' | grep -q "inet $GUEST_IP/24"
+	assert_eq "$("$S" exec "$G" 'ip route show default')" ""
+	"$S" put "$G" "$work/pki/ca.crt" /etc/ebscrypt-test/ca.crt
+	"$S" exec "$G" "curl -sS --cacert /etc/ebscrypt-test/ca.crt -o /dev/null -w '%{http_code}' -d '{}' \
+		-H 'X-Amz-Target: TrentService.ListKeys' $KMS_URL" > "$work/code" || true
+	# Reached and verified; unsigned, so the service refuses it as KMS would.
+	assert_eq "$(cat "$work/code")" 400
 }
 
 file_goes_in_and_out() {
@@ -83,6 +103,7 @@ warning_fails_stop() {
 }
 
 test_that "a Debian guest with systemd boots to multi-user and returns a command's output and status" boots_to_multi_user
+test_that "the systemd guest gets its test-network address at boot and reaches kmsd over TLS" kmsd_reachable_over_tls
 test_that "a file copied into the systemd guest arrives intact and comes back out" file_goes_in_and_out
 test_that "a unit's output is readable in the guest's journal" unit_journal_is_readable
 test_that "the guest reboots on the same disk, keeps its journal and answers again" reboot_keeps_disk_and_control
