@@ -113,7 +113,11 @@ check-harness: all
 check-fresh:
 	tests/fresh-machine $(if $(REV),--rev $(REV)) both
 
-.PHONY: check-harness check-fresh
+# Slower harness self-tests: the systemd guest booting its own kernel.
+check-harness-heavy: all
+	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
+
+.PHONY: check-harness check-harness-heavy check-fresh
 
 lint:
 	scripts/lint-module
