@@ -104,6 +104,21 @@ bench-smoke: all
 bench-snapshot: all
 	tests/bench/run-snapshot $(if $(BEFORE),--before $(BEFORE)) $(SIZE)
 
+# The harness's own tests: guests on private networks, the systemd guest.
+check-harness: all
+	tests/run-vm-suite harness/
+
+# The README's two commands, each the first time on a fresh Debian 12
+# machine (a chroot made by mmdebstrap; REV= picks the commit to clone).
+check-fresh:
+	tests/fresh-machine $(if $(REV),--rev $(REV)) both
+
+# Slower harness self-tests: the systemd guest booting its own kernel.
+check-harness-heavy: all
+	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
+
+.PHONY: check-harness check-harness-heavy check-fresh
+
 lint:
 	scripts/lint-module
 
