@@ -107,10 +107,10 @@ kernels:
 
 bench: deps
 	$(MAKE) all
-	tests/bench/run
+	$(if $(K),EBSCRYPT_KERNEL=$(K)) tests/bench/run
 
 bench-smoke: all
-	tests/bench/run --smoke
+	$(if $(K),EBSCRYPT_KERNEL=$(K)) tests/bench/run --smoke
 
 # Snapshot/restore/copy throughput against dd on the same store (SIZE=MiB, BEFORE=REV).
 bench-snapshot: all

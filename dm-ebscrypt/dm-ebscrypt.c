@@ -386,6 +386,49 @@ static struct bio *ebscrypt_alloc_bounce(struct ebscrypt_io *io)
 	return clone;
 }
 
+/*
+ * Bounce memory for a REQ_NOWAIT write, which must not wait for anything
+ * (device-mapper maps it under rcu_read_lock()): the fast path only, or
+ * NULL, and the caller fails the bio with BLK_STS_AGAIN for its submitter
+ * to retry where it may block.
+ */
+static struct bio *ebscrypt_alloc_bounce_nowait(struct ebscrypt_io *io)
+{
+	struct ebscrypt_c *ec = io->ec;
+	unsigned int nr_pages = DIV_ROUND_UP(io->iter.bi_size, PAGE_SIZE);
+	struct bio *clone;
+
+	if (atomic_read(&ec->bounce_waiters))
+		return NULL;
+	if (nr_pages <= EBSCRYPT_INLINE_VECS) {
+		clone = ebscrypt_bounce_bio(io, nr_pages);
+	} else {
+		clone = bio_alloc_bioset(ec->dev->bdev, nr_pages, io->base->bi_opf,
+					 GFP_NOWAIT | __GFP_NOWARN, &ec->bs);
+		if (!clone)
+			return NULL;
+		bio_clear_polled(clone);
+		clone->bi_private = io;
+		clone->bi_ioprio = io->base->bi_ioprio;
+	}
+	io->clone = clone;
+	if (!ebscrypt_bounce_reserve(ec, nr_pages)) {
+		ebscrypt_free_bounce_pages(ec, clone);
+		goto put;
+	}
+	if (!ebscrypt_fill_bounce(io, clone, true)) {
+		ebscrypt_free_bounce(io);
+		return NULL;
+	}
+	return clone;
+put:
+	if (clone->bi_pool)
+		bio_put(clone);
+	else
+		bio_uninit(clone);
+	return NULL;
+}
+
 static void ebscrypt_write_endio(struct bio *clone)
 {
 	struct ebscrypt_io *io = clone->bi_private;
@@ -789,10 +832,23 @@ static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
 		return DM_MAPIO_REMAPPED;
 	}
 
-	io->clone = ebscrypt_alloc_bounce(io);
+	/*
+	 * A REQ_NOWAIT bio is mapped where nothing may sleep: no blocking
+	 * allocation, and the conversion hands off to the workqueue rather
+	 * than sleep.
+	 */
+	if (unlikely(bio->bi_opf & REQ_NOWAIT)) {
+		io->clone = ebscrypt_alloc_bounce_nowait(io);
+		if (!io->clone) {
+			bio_wouldblock_error(bio);
+			return DM_MAPIO_SUBMITTED;
+		}
+	} else {
+		io->clone = ebscrypt_alloc_bounce(io);
+	}
 	io->clone->bi_iter.bi_sector = ec->start + sector;
 	io->clone->bi_end_io = ebscrypt_write_endio;
-	ebscrypt_io_convert(io, true, true);
+	ebscrypt_io_convert(io, true, !(bio->bi_opf & REQ_NOWAIT));
 	return DM_MAPIO_SUBMITTED;
 }
 
@@ -1377,6 +1433,7 @@ static void ebscrypt_io_hints(struct dm_target *ti,
 static struct target_type ebscrypt_target = {
 	.name		 = "ebscrypt",
 	.version	 = {1, 1, 0},
+	.features	 = DM_TARGET_NOWAIT,
 	.module		 = THIS_MODULE,
 	.ctr		 = ebscrypt_ctr,
 	.dtr		 = ebscrypt_dtr,

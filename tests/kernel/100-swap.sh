@@ -8,7 +8,7 @@
 # everything finishes, no task hangs (the hung-task detector runs with a
 # short timeout; the harness fails the run on its report), and what came
 # back from the encrypted swap is what went out.
-# vm-args: --slim --mem 256 --disk 448M --timeout 420
+# vm-args: --slim --mem 256 --disk 448M --timeout 600
 . /tests/kernel/lib.sh
 
 HUNG=/proc/sys/kernel/hung_task_timeout_secs
@@ -28,17 +28,19 @@ hog_finishes_and_data_comes_back() {
 	out0=$(vmstat pswpout); in0=$(vmstat pswpin)
 	mkdir -p /hog
 	mount -t tmpfs -o size=320m tmpfs /hog
-	# 192 MiB of non-zero data in 1 MiB blocks that all differ (zero pages
+	# 128 MiB of non-zero data in 1 MiB blocks that all differ (zero pages
 	# are not written to swap by newer kernels).
 	head -c 1048576 /dev/urandom > /tmp/block
-	want=$(for i in $(seq 1 192); do printf '%08d' "$i"; tail -c +9 /tmp/block; done |
+	want=$(for i in $(seq 1 128); do printf '%08d' "$i"; tail -c +9 /tmp/block; done |
 		tee /hog/fill | sha)
-	# Anonymous memory on top, touched twice over, in two processes.
-	timeout 300 dd if=/dev/zero of=/dev/null bs=96M count=3 2>/dev/null &
+	echo "filled at $(cut -d' ' -f1 /proc/uptime)s"
+	# Anonymous memory on top, 2 x 112 MiB touched once: 352 MiB in all.
+	timeout 400 dd if=/dev/zero of=/dev/null bs=112M count=1 2>/dev/null &
 	a=$!
-	timeout 300 dd if=/dev/zero of=/dev/null bs=96M count=3 2>/dev/null &
+	timeout 400 dd if=/dev/zero of=/dev/null bs=112M count=1 2>/dev/null &
 	b=$!
 	wait "$a"; wait "$b"
+	echo "hogs done at $(cut -d' ' -f1 /proc/uptime)s"
 	got=$(sha < /hog/fill)
 	assert_eq "$got" "$want" "tmpfs data after swap-out and swap-in"
 	echo "pswpout +$(( $(vmstat pswpout) - out0 )) pswpin +$(( $(vmstat pswpin) - in0 ))"

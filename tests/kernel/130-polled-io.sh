@@ -18,7 +18,7 @@ poll_queue_enabled() {
 	assert_eq "$(cat /sys/block/vda/queue/io_poll)" 1 "virtio-blk polling"
 	ebs_key poll
 	ebs_create eb /dev/vda 2048 poll 4096
-	dm=$(basename "$(readlink -f /dev/mapper/eb)")
+	dm=$(dmsetup info -c --noheadings -o blkdevname eb)
 	assert_eq "$(cat "/sys/block/$dm/queue/io_poll")" 1 "ebscrypt inherits polling"
 }
 

@@ -6,7 +6,7 @@
 # (whose completions arrive in interrupt context, hundreds per interrupt),
 # decrypted with the slowest driver the kernel has, finish and verify with
 # no RCU stall (detector at its 3 s minimum) and no softirq warning.
-# vm-args: --disk 192M --timeout 420
+# vm-args: --disk 128M --timeout 420
 . /tests/kernel/lib.sh
 
 STALL=/sys/module/rcupdate/parameters/rcu_cpu_stall_timeout
@@ -28,14 +28,14 @@ queued_reads_finish_and_verify() {
 	ebs_create eb /dev/vda 2048 sirq 4096 $(slow_driver)
 	dmsetup status eb | awk '{ print "# driver " $6 }'
 	fio --name=fill --filename=/dev/mapper/eb --direct=1 --ioengine=libaio --iodepth=16 \
-		--rw=write --bs=64k --size=128M --verify=crc32c --do_verify=0 \
+		--rw=write --bs=64k --size=96M --verify=crc32c --do_verify=0 \
 		--output-format=terse > /tmp/fio.fill
 	dmesg -c > /dev/null
-	# The same job again, verifying only: 2048 reads of 64 KiB, 1024 at once.
+	# The same job again, verifying only: 1536 reads of 64 KiB, 1024 at once.
 	for pass in 1 2; do
 		timeout 300 fio --name=fill --filename=/dev/mapper/eb --direct=1 --ioengine=libaio \
 			--iodepth=1024 --iodepth_batch_submit=1024 --iodepth_batch_complete_min=1 \
-			--rw=write --bs=64k --size=128M --verify=crc32c --verify_only=1 \
+			--rw=write --bs=64k --size=96M --verify=crc32c --verify_only=1 \
 			--verify_fatal=1 --output-format=terse > /tmp/fio.reads.$pass
 	done
 }

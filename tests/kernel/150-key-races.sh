@@ -13,8 +13,8 @@
 . /tests/kernel/lib.sh
 
 KEY=:64:logon:ebscrypt:race
-RUNTIME=30	# seconds of racing
-CYCLES=120	# most suspend/resume cycles in that time
+RUNTIME=15	# seconds of racing
+CYCLES=60	# most suspend/resume cycles in that time
 
 # Suspend, maybe set the key again (as a rotation would), resume; a resume
 # refused for want of a key (a racing wipe got in) gets the key set again.

@@ -28,7 +28,7 @@ fragments_never_run_on_an_isolated_cpu() {
 	: > "$T/trace"
 	echo 1 > "$T/events/workqueue/workqueue_execute_start/enable"
 	echo 1 > "$T/tracing_on"
-	big_writes --io_size=64M
+	big_writes --io_size=48M
 	echo 0 > "$T/tracing_on"
 	echo 0 > "$T/events/workqueue/workqueue_execute_start/enable"
 	grep ebscrypt_frag_work "$T/trace" | sed -n 's/.*\[\([0-9]*\)\].*/\1/p' | sort | uniq -c > /tmp/cpus
@@ -41,10 +41,10 @@ fragments_never_run_on_an_isolated_cpu() {
 
 cpus_going_offline_under_load_lose_nothing() {
 	[ -w /sys/devices/system/cpu/cpu1/online ] || { echo "CPU 1 cannot go offline here"; return 0; }
-	big_writes --time_based --runtime=20 &
+	big_writes --time_based --runtime=12 &
 	f=$!
-	for _ in 1 2 3; do
-		sleep 3
+	for _ in 1 2; do
+		sleep 2
 		echo 0 > /sys/devices/system/cpu/cpu1/online
 		sleep 2
 		echo 1 > /sys/devices/system/cpu/cpu1/online

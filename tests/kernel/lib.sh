@@ -52,6 +52,19 @@ pattern() {
 
 sha() { sha256sum | cut -d' ' -f1; }
 
+# An asynchronous xts(aes) driver for the cipher_driver option: cryptd in
+# front of a synchronous one. cryptd wraps only synchronous algorithms, and
+# which exist differs: the generic C AES up to 6.x, the crypto library's
+# xts-aes-lib in 7.x.
+async_cipher() {
+	modprobe aes_generic 2>/dev/null || true
+	if grep -qE '^driver +: aes-generic$' /proc/crypto; then
+		echo "cryptd(xts(ecb(aes-generic)))"
+	else
+		echo "cryptd(xts-aes-lib)"
+	fi
+}
+
 cleanup_maps() {
 	dmsetup remove_all > /dev/null 2>&1 || true
 }
