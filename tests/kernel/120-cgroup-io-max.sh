@@ -19,9 +19,9 @@ cgroup_setup() {
 	mkdir -p "$CG/limited"
 }
 
-# rate DEV MAPPED LIMIT MIB: bytes/s of a buffered write of MIB MiB plus
-# fsync, through ext4 on MAPPED, by a process in a cgroup whose io.max
-# limits writes to DEV at LIMIT bytes/s (0: no limit).
+# rate DEV MAPPED LIMIT MIB: bytes/s of a buffered write of MIB MiB, until
+# written back, through ext4 on MAPPED, by a process in a cgroup whose
+# io.max limits writes to DEV at LIMIT bytes/s (0: no limit).
 rate() {
 	local dev=$1 mapped=$2 limit=$3 mib=$4 t0 t1 majmin
 	majmin=$(cat "/sys/class/block/${dev#/dev/}/dev")
@@ -32,7 +32,11 @@ rate() {
 	head -c $((mib * 1048576)) /dev/urandom > /tmp/data
 	sync
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	sh -c 'echo $$ > '"$CG"'/limited/cgroup.procs; exec dd if=/tmp/data of=/mnt/t/f bs=1M conv=fsync status=none'
+	# The writer only dirties the page cache; sync, from outside its
+	# cgroup, has the flusher write it back: the writes ebscrypt then
+	# sees are submitted by a kernel worker, not by the writer.
+	sh -c 'echo $$ > '"$CG"'/limited/cgroup.procs; exec dd if=/tmp/data of=/mnt/t/f bs=1M status=none'
+	sync
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	echo "$majmin wbps=max" > "$CG/limited/io.max"
 	umount /mnt/t
