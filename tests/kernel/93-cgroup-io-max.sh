@@ -49,7 +49,8 @@ within_20_percent() {
 
 # The limit is a quarter of what ebscrypt writes unthrottled in this boot
 # (at most 4 MiB/s), so it binds however fast or slow the emulation runs,
-# and writes of about 8 s at the limit.
+# and writes of about 12 s at the limit, long enough that the throttle's
+# first slice and the journal's own writes do not count.
 calibrate() {
 	cgroup_setup
 	ebs_key cg
@@ -59,7 +60,7 @@ calibrate() {
 	limit=$((free / 4 / 65536 * 65536))
 	[ "$limit" -le $((4 * 1048576)) ] || limit=$((4 * 1048576))
 	[ "$limit" -ge 262144 ] || limit=262144
-	mib=$((limit * 8 / 1048576)); [ "$mib" -ge 2 ] || mib=2
+	mib=$((limit * 12 / 1048576)); [ "$mib" -ge 3 ] || mib=3
 	echo "$limit $mib" > /tmp/cg.limit
 	echo "unthrottled $((free / 1024)) KiB/s; limit $((limit / 1024)) KiB/s, $mib MiB per write"
 }

@@ -3,8 +3,8 @@
 #
 # Key messages race with nothing: suspend, resume, "key wipe", "key set" and
 # other messages are fired at the device from several processes at once,
-# with fio writing and verifying underneath and ext4 frozen and thawed by
-# each suspend. A wipe or set must land only while the device is suspended,
+# with fio writing and verifying underneath and a fixed pattern rewritten
+# pass after pass. A wipe or set must land only while the device is suspended,
 # and a device resumed without a key must be refused, so no block is ever
 # written or read under a wrong key: fio verifies throughout, and at the
 # end dm-crypt reads back exactly what fio wrote. Also: a key the cipher
