@@ -104,7 +104,7 @@ for rep in $(seq 1 "$BENCH_CIPHER_REPS"); do
 done
 # What the crypto API hands out for xts(aes): the highest-priority driver,
 # which dm-crypt and ebscrypt both get by asking for "xts(aes)".
-awk -v RS= '/name *: xts\(aes\)/' /proc/crypto > "$OUT/cipher/proc-crypto.txt"
+awk -v RS= -v ORS='\n\n' '/name *: xts\(aes\)/' /proc/crypto > "$OUT/cipher/proc-crypto.txt"
 
 # ---- configurations
 ebs_key "$KEYNAME"

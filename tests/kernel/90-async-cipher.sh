@@ -9,14 +9,14 @@
 # vm-args: --disk 128M
 . /tests/kernel/lib.sh
 
-ASYNC="cipher_driver:$(async_cipher)"
 # cryptd's queue length is a load-time parameter: this only takes effect
 # when nothing has loaded cryptd yet in this boot (nothing does before us).
 if grep -q '^cryptd ' /proc/modules; then
 	echo "# cryptd already loaded: the backlog path may not be exercised"
 else
-	modprobe cryptd cryptd_max_cpu_qlen=2
+	modprobe cryptd cryptd_max_cpu_qlen=2 2>/dev/null || true
 fi
+ASYNC="cipher_driver:$(async_cipher)"
 
 status_names_the_async_driver() {
 	cleanup_maps
@@ -81,10 +81,19 @@ non_xts_driver_refused() {
 	! dmsetup info eb 2>/dev/null
 }
 
-test_that "dmsetup status names the asynchronous driver in use" status_names_the_async_driver
-test_that "the table's cipher_driver option shows in dmsetup table and round-trips" table_names_the_driver_and_round_trips
-test_that "an asynchronous cipher driver writes what dm-crypt reads" async_matches_dm_crypt
-test_that "fio verification holds on an asynchronous driver with a backlogged queue" async_fio_verify_with_backlog
+if [ "$ASYNC" = "cipher_driver:" ]; then
+	for t in "dmsetup status names the asynchronous driver in use" \
+		 "the table's cipher_driver option shows in dmsetup table and round-trips" \
+		 "an asynchronous cipher driver writes what dm-crypt reads" \
+		 "fio verification holds on an asynchronous driver with a backlogged queue"; do
+		tap_skip "$t" "this kernel has no asynchronous xts(aes) driver (no cryptd)"
+	done
+else
+	test_that "dmsetup status names the asynchronous driver in use" status_names_the_async_driver
+	test_that "the table's cipher_driver option shows in dmsetup table and round-trips" table_names_the_driver_and_round_trips
+	test_that "an asynchronous cipher driver writes what dm-crypt reads" async_matches_dm_crypt
+	test_that "fio verification holds on an asynchronous driver with a backlogged queue" async_fio_verify_with_backlog
+fi
 test_that "a cipher_driver that is not xts(aes) is refused" non_xts_driver_refused
 cleanup_maps
 tap_done
