@@ -8,15 +8,17 @@
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
 #   make install DESTDIR=... KVER=...
 #
-# KDIR: kernel build tree. Defaults to the running kernel's when it exists,
-# else the newest installed Debian linux-headers-*-amd64 (the test VM's kernel).
+# KDIR: kernel build tree. Defaults to the headers of Debian 12's kernel,
+# the one the installed linux-headers-amd64 depends on (the test VM's
+# kernel), whatever else is installed; without that package, the running
+# kernel's. Other kernels of the test matrix: scripts/kernels.
 # KVER: the kernel release the module is for; derived from KDIR.
 
 TOP := $(CURDIR)
 export TOP
 
-KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
-          $(lastword $(sort $(wildcard /usr/src/linux-headers-*-amd64))))
+KDIR ?= $(firstword $(shell $(TOP)/scripts/kernels kdir 6.1 2>/dev/null) \
+          $(wildcard /lib/modules/$(shell uname -r)/build))
 # From the tree's utsrelease.h: Debian's headers answer `make kernelrelease`
 # with the upstream version (6.1.192), not the release (6.1.0-56-amd64).
 KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
@@ -36,7 +38,7 @@ USER_DIRS := lib kms-agent tools
 
 .PHONY: all module userspace install clean check check-unit check-vm check-debug check-e2e \
         demo demo-kernel \
-        bench bench-smoke bench-snapshot lint deps
+        bench bench-smoke bench-snapshot lint deps check-kernels kernels
 
 all: module userspace
 
@@ -93,12 +95,22 @@ check-e2e: all
 check-debug: all
 	tests/run-debug $(T)
 
+# The kernel and end-to-end suites on every kernel of the matrix (6.1,
+# 6.1-rt, 6.12, 7.x; K="6.12 7.x" for some), fetched into the cache first.
+check-kernels: deps
+	$(MAKE) all
+	tests/run-kernels $(K)
+
+# Fetch and unpack the matrix's kernels into the cache (no tests).
+kernels:
+	scripts/kernels fetch
+
 bench: deps
 	$(MAKE) all
-	tests/bench/run
+	$(if $(K),EBSCRYPT_KERNEL=$(K)) tests/bench/run
 
 bench-smoke: all
-	tests/bench/run --smoke
+	$(if $(K),EBSCRYPT_KERNEL=$(K)) tests/bench/run --smoke
 
 # Snapshot/restore/copy throughput against dd on the same store (SIZE=MiB, BEFORE=REV).
 bench-snapshot: all

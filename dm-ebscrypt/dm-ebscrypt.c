@@ -21,54 +21,67 @@
 #include <linux/kernel.h>
 #include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/cpumask.h>
 #include <linux/mempool.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
-#include <linux/interrupt.h>
 #include <linux/llist.h>
 #include <linux/percpu.h>
+#include <linux/rcupdate.h>
 #include <linux/key.h>
 #include <linux/key-type.h>
 #include <linux/random.h>
 #include <linux/scatterlist.h>
+#include <linux/sched.h>
+#include <linux/sched/isolation.h>
 #include <linux/string.h>
 #include <linux/device-mapper.h>
 #include <crypto/skcipher.h>
-#include <asm/unaligned.h>
 #include <keys/user-type.h>
+
+#include "dm-ebscrypt-compat.h"
 
 #define DM_MSG_PREFIX "ebscrypt"
 
 #define EBSCRYPT_KEY_SIZE	64	/* two AES-256 keys for XTS */
-#define EBSCRYPT_IV_SIZE	16
 #define EBSCRYPT_MAX_FRAGS	4
 /*
  * Below this size a bio is converted by one CPU: handing a fragment to
  * another CPU costs more than encrypting a few pages inline.
  */
 #define EBSCRYPT_FRAG_MIN_BYTES	(64 * 1024)
-#define EBSCRYPT_MAX_OPT_PARAMS	2
+/*
+ * Most bytes converted in one go where nothing may sleep (a softirq, an
+ * async driver's callback with bottom halves off); the rest of such a
+ * fragment goes to the workqueue. Reads completed in interrupt context are
+ * at most this large, so they never need the hand-off.
+ */
+#define EBSCRYPT_ATOMIC_BUDGET	EBSCRYPT_FRAG_MIN_BYTES
+/* Most bytes the softirq drain decrypts before it yields to other work. */
+#define EBSCRYPT_SOFTIRQ_BUDGET	(256 * 1024)
+#define EBSCRYPT_MAX_OPT_PARAMS	3
 #define EBSCRYPT_MAX_WRITE_SECTORS (BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
 /* Largest bounce chunk from the page allocator: 32 KiB, the costly order. */
 #define EBSCRYPT_BOUNCE_ORDER	3
 /* Bounce pages a write's own per-bio data holds a bio for (up to 16 KiB). */
 #define EBSCRYPT_INLINE_VECS	4
-
 /*
- * Which implementation of xts(aes) to use. The default lets the crypto API
- * pick its best (aesni where present); naming a driver such as
- * "cryptd(xts(ecb(aes-generic)))" forces an asynchronous one, which the selftests
- * use to exercise the async completion path. Read when a table is loaded.
+ * Bounce pages in flight, all ebscrypt devices together, are capped at this
+ * share of RAM (as dm-crypt caps its own), split evenly between the devices
+ * but never below what one maximal write needs.
  */
-static char ebscrypt_cipher_driver[CRYPTO_MAX_ALG_NAME] = "xts(aes)";
-module_param_string(cipher_driver, ebscrypt_cipher_driver,
-		    sizeof(ebscrypt_cipher_driver), 0644);
-MODULE_PARM_DESC(cipher_driver, "xts(aes) implementation for new tables (default: best available)");
+#define EBSCRYPT_MEMORY_PERCENT	2
+#define EBSCRYPT_MIN_PAGES_PER_CLIENT	BIO_MAX_VECS
 
 enum ebscrypt_flags {
 	EBSCRYPT_KEY_LOADED,
 	EBSCRYPT_ALLOW_DISCARDS,
 	EBSCRYPT_SECTOR_SIZE_SET,
+	EBSCRYPT_CLIENT,		/* counted in ebscrypt_clients */
+	EBSCRYPT_SUSPENDED,		/* postsuspend ran; preresume not yet */
 };
 
 struct ebscrypt_stats {
@@ -83,12 +96,13 @@ struct ebscrypt_stats {
 /*
  * Reads that complete in hard interrupt context are decrypted in a softirq
  * on the same CPU, as the block layer completes requests: no context switch
- * to a worker for every small read. One tasklet per CPU, never per io, so
- * nothing a running tasklet touches is freed under it.
+ * to a worker for every small read. One drain per CPU, never per io, so
+ * nothing a running drain touches is freed under it.
  */
 struct ebscrypt_bh {
-	struct llist_head ios;
-	struct tasklet_struct tasklet;
+	struct llist_head ios;		/* added to from hard interrupts */
+	struct llist_node *backlog;	/* taken, not converted yet, oldest first */
+	struct ebscrypt_softirq softirq;
 };
 
 struct ebscrypt_c {
@@ -98,22 +112,40 @@ struct ebscrypt_c {
 	unsigned long flags;
 
 	char *key_string;		/* ":64:logon:<desc>", never key bytes */
+	char *cipher_driver;		/* as the table named it, or NULL */
 	struct crypto_skcipher *tfm;
+	/*
+	 * Serialises key changes with resume: a key message is accepted only
+	 * while EBSCRYPT_SUSPENDED is set, and preresume clears it under this
+	 * lock, so no message can land between preresume and the first I/O.
+	 */
+	struct mutex key_lock;
 
 	unsigned int nr_frags;		/* fragments a large bio is cut into */
 	unsigned int frag_offset;	/* first fragment's place in per-bio data */
 	unsigned int frag_stride;	/* bytes per fragment in per-bio data */
 
-	struct workqueue_struct *crypt_wq;
-	atomic_t next_cpu;		/* where the next fragment goes */
+	struct workqueue_struct *crypt_wq;	/* per CPU, high priority */
+	cpumask_var_t crypt_cpus;	/* housekeeping CPUs fragments may use */
+	int last_cpu;			/* where the last fragment went */
+
 	mempool_t page_pool;
 	struct bio_set bs;
 	/* Serialises blocking page allocation so the pool cannot deadlock. */
 	struct mutex bio_alloc_lock;
+	atomic_t bounce_waiters;	/* writers in the blocking path */
+	atomic_long_t bounce_pages;	/* bounce pages held by writes in flight */
+	atomic_long_t bounce_peak;	/* most bounce_pages ever held at once */
+	wait_queue_head_t bounce_wait;
 
 	struct ebscrypt_stats __percpu *stats;
 	struct ebscrypt_bh __percpu *bh;
 };
+
+/* Bounce pages each device may hold; see EBSCRYPT_MEMORY_PERCENT. */
+static DEFINE_MUTEX(ebscrypt_clients_lock);
+static unsigned int ebscrypt_clients;
+static unsigned long ebscrypt_pages_per_client = EBSCRYPT_MIN_PAGES_PER_CLIENT;
 
 struct ebscrypt_io;
 
@@ -128,7 +160,7 @@ struct ebscrypt_frag {
 	struct work_struct work;
 	struct scatterlist sg_in;
 	struct scatterlist sg_out;
-	u8 iv[EBSCRYPT_IV_SIZE];
+	__le64 iv[2];			/* plain64: the sector, then zeros */
 	/* Must be last: the crypto driver's context follows it. */
 	struct skcipher_request req;
 };
@@ -158,23 +190,72 @@ static struct ebscrypt_frag *ebscrypt_io_frag(struct ebscrypt_io *io,
 	return (void *)((u8 *)io + io->ec->frag_offset + i * io->ec->frag_stride);
 }
 
+/*
+ * The counters are bumped from process context (map) and from hard
+ * interrupts (completions) on the same CPU: this_cpu ops are safe against
+ * both, a read-modify-write through get_cpu_ptr() is not.
+ */
 static void ebscrypt_count_error(struct ebscrypt_c *ec, bool crypt)
 {
-	struct ebscrypt_stats *s = get_cpu_ptr(ec->stats);
-
 	if (crypt)
-		s->crypt_errors++;
+		this_cpu_inc(ec->stats->crypt_errors);
 	else
-		s->io_errors++;
-	put_cpu_ptr(ec->stats);
+		this_cpu_inc(ec->stats->io_errors);
+}
+
+/* Recompute every device's share of bounce memory (clients_lock held). */
+static void ebscrypt_update_pages_per_client(void)
+{
+	unsigned long pages = totalram_pages() * EBSCRYPT_MEMORY_PERCENT / 100;
+
+	if (ebscrypt_clients)
+		pages /= ebscrypt_clients;
+	WRITE_ONCE(ebscrypt_pages_per_client,
+		   max_t(unsigned long, pages, EBSCRYPT_MIN_PAGES_PER_CLIENT));
 }
 
 /*
- * Free a bounce bio. Each bvec is one allocation: a compound page from the
- * page allocator when it spans more than a page, else a mempool page. The
- * bio is the io's own when it came from no bio_set.
+ * Claim nr bounce pages against the device's cap. Exact, not approximate:
+ * the sum of what the writes in flight hold never exceeds the cap.
  */
-static void ebscrypt_free_bounce(struct ebscrypt_c *ec, struct bio *clone)
+static bool ebscrypt_bounce_reserve(struct ebscrypt_c *ec, unsigned int nr)
+{
+	long cap = READ_ONCE(ebscrypt_pages_per_client);
+	long cur = atomic_long_read(&ec->bounce_pages);
+	long peak;
+
+	do {
+		if (cur + nr > cap)
+			return false;
+	} while (!atomic_long_try_cmpxchg(&ec->bounce_pages, &cur, cur + nr));
+
+	cur += nr;
+	peak = atomic_long_read(&ec->bounce_peak);
+	while (cur > peak && !atomic_long_try_cmpxchg(&ec->bounce_peak, &peak, cur))
+		;
+	return true;
+}
+
+static void ebscrypt_bounce_unreserve(struct ebscrypt_c *ec, unsigned int nr)
+{
+	atomic_long_sub(nr, &ec->bounce_pages);
+	/*
+	 * The release must be visible before the lockless waitqueue check;
+	 * the waiter's prepare_to_wait() orders its queueing before its look
+	 * at the count, so one of the two always sees the other.
+	 */
+	smp_mb__after_atomic();
+	/* Lockless: see the barrier above. */
+	if (waitqueue_active(&ec->bounce_wait))
+		wake_up(&ec->bounce_wait);
+}
+
+/*
+ * Give a bounce bio's pages back. Each bvec is one allocation: a compound
+ * page from the page allocator when it spans more than a page, else a
+ * mempool page.
+ */
+static void ebscrypt_free_bounce_pages(struct ebscrypt_c *ec, struct bio *clone)
 {
 	unsigned short i;
 
@@ -186,6 +267,18 @@ static void ebscrypt_free_bounce(struct ebscrypt_c *ec, struct bio *clone)
 		else
 			mempool_free(bv->bv_page, &ec->page_pool);
 	}
+	clone->bi_vcnt = 0;
+	clone->bi_iter.bi_size = 0;
+}
+
+/* Free a bounce bio: its pages, its claim on the cap, and the bio itself. */
+static void ebscrypt_free_bounce(struct ebscrypt_io *io)
+{
+	struct ebscrypt_c *ec = io->ec;
+	struct bio *clone = io->clone;
+
+	ebscrypt_free_bounce_pages(ec, clone);
+	ebscrypt_bounce_unreserve(ec, DIV_ROUND_UP(io->iter.bi_size, PAGE_SIZE));
 	if (clone->bi_pool)
 		bio_put(clone);
 	else
@@ -193,31 +286,58 @@ static void ebscrypt_free_bounce(struct ebscrypt_c *ec, struct bio *clone)
 }
 
 /*
- * Bounce pages for a write. Large chunks come straight from the page
- * allocator when it has them at once: fewer, bigger allocations cost far
- * less than one per page. The rest comes from the mempool, first without
- * blocking; if the pool runs short, everything is given back and the
- * allocation retried blocking under bio_alloc_lock, so only one writer at a
- * time can sleep on the pool and its reserve of BIO_MAX_VECS pages always
- * lets that writer finish.
+ * Fill a bounce bio with pages for io->iter.bi_size bytes. Opportunistic
+ * large chunks first: fewer, bigger allocations cost far less than one per
+ * page, but only when the page allocator has them at once; a failed attempt
+ * must not wake kswapd or kcompactd, so it asks for no reclaim at all. Then
+ * mempool pages: without blocking (fails when the pool runs short), or, in
+ * the blocking path, waiting for the pool, which cannot fail.
  */
-static struct bio *ebscrypt_alloc_bounce(struct ebscrypt_io *io)
+static bool ebscrypt_fill_bounce(struct ebscrypt_io *io, struct bio *clone,
+				 bool nowait)
 {
 	struct ebscrypt_c *ec = io->ec;
-	unsigned int nr_pages = DIV_ROUND_UP(io->iter.bi_size, PAGE_SIZE);
-	gfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;
-	unsigned int size, len, order;
-	struct bio *clone;
+	unsigned int size = io->iter.bi_size;
+	unsigned int order = nowait ? EBSCRYPT_BOUNCE_ORDER : 0;
+	unsigned int len;
 	struct page *page;
 
-retry:
-	if (gfp & __GFP_DIRECT_RECLAIM)
-		mutex_lock(&ec->bio_alloc_lock);
+	while (size) {
+		while (order && size < (PAGE_SIZE << order))
+			order--;
+		if (order) {
+			page = alloc_pages(__GFP_NOWARN | __GFP_NORETRY |
+					   __GFP_NOMEMALLOC | __GFP_COMP, order);
+			if (!page) {
+				order--;
+				continue;
+			}
+		} else {
+			page = mempool_alloc(&ec->page_pool,
+					     nowait ? GFP_NOWAIT | __GFP_NOWARN : GFP_NOIO);
+			if (!page)
+				return false;
+		}
+		len = min_t(unsigned int, size, PAGE_SIZE << order);
+		__bio_add_page(clone, page, len, 0);
+		size -= len;
+	}
+	return true;
+}
 
-	/*
-	 * Most small writes need no bio_set allocation at all: the per-bio
-	 * data lives until the base bio completes, after the bounce bio.
-	 */
+/*
+ * The bounce bio of a write. Most small writes need no bio_set allocation:
+ * the per-bio data lives until the base bio completes, after the bounce bio.
+ * The bio goes to the backing device with the original's flags, but never
+ * polled: device-mapper polls only its own clone, never this one, so a
+ * polled bounce bio on a poll queue would never complete.
+ */
+static struct bio *ebscrypt_bounce_bio(struct ebscrypt_io *io,
+				       unsigned int nr_pages)
+{
+	struct ebscrypt_c *ec = io->ec;
+	struct bio *clone;
+
 	if (nr_pages <= EBSCRYPT_INLINE_VECS) {
 		clone = &io->inline_clone;
 		bio_init(clone, ec->dev->bdev, io->inline_vecs,
@@ -226,51 +346,98 @@ retry:
 		clone = bio_alloc_bioset(ec->dev->bdev, nr_pages,
 					 io->base->bi_opf, GFP_NOIO, &ec->bs);
 	}
+	bio_clear_polled(clone);
 	clone->bi_private = io;
 	clone->bi_ioprio = io->base->bi_ioprio;
+	return clone;
+}
 
-	size = io->iter.bi_size;
-	order = EBSCRYPT_BOUNCE_ORDER;
-	while (size) {
-		page = NULL;
-		while (order && size < (PAGE_SIZE << order))
-			order--;
-		if (order) {
-			page = alloc_pages(GFP_NOWAIT | __GFP_NOMEMALLOC |
-					   __GFP_NORETRY | __GFP_NOWARN |
-					   __GFP_COMP, order);
-			if (!page) {
-				order--;
-				continue;
-			}
-		} else {
-			page = mempool_alloc(&ec->page_pool, gfp);
-			if (!page) {
-				ebscrypt_free_bounce(ec, clone);
-				gfp = GFP_NOIO;
-				goto retry;
-			}
-		}
-		len = min_t(unsigned int, size, PAGE_SIZE << order);
-		__bio_add_page(clone, page, len, 0);
-		size -= len;
+/*
+ * Bounce memory for a write, within the device's cap. The fast path claims
+ * the pages and allocates without blocking. When the cap is reached or the
+ * pool runs short, the writer takes the blocking path: under bio_alloc_lock,
+ * so only one writer at a time waits on the cap or the pool, whose reserve
+ * of BIO_MAX_VECS pages always lets that writer finish; writes in flight
+ * release their claims as they complete, which needs no allocation. While
+ * anyone waits, newcomers queue behind it instead of taking the pages it
+ * waits for.
+ */
+static struct bio *ebscrypt_alloc_bounce(struct ebscrypt_io *io)
+{
+	struct ebscrypt_c *ec = io->ec;
+	unsigned int nr_pages = DIV_ROUND_UP(io->iter.bi_size, PAGE_SIZE);
+	struct bio *clone = ebscrypt_bounce_bio(io, nr_pages);
+	bool claimed = false;
+
+	if (likely(!atomic_read(&ec->bounce_waiters))) {
+		claimed = ebscrypt_bounce_reserve(ec, nr_pages);
+		if (likely(claimed) && likely(ebscrypt_fill_bounce(io, clone, true)))
+			return clone;
+		ebscrypt_free_bounce_pages(ec, clone);
 	}
 
-	if (gfp & __GFP_DIRECT_RECLAIM)
-		mutex_unlock(&ec->bio_alloc_lock);
+	atomic_inc(&ec->bounce_waiters);
+	mutex_lock(&ec->bio_alloc_lock);
+	if (!claimed)
+		wait_event(ec->bounce_wait, ebscrypt_bounce_reserve(ec, nr_pages));
+	ebscrypt_fill_bounce(io, clone, false);
+	mutex_unlock(&ec->bio_alloc_lock);
+	atomic_dec(&ec->bounce_waiters);
 	return clone;
+}
+
+/*
+ * Bounce memory for a REQ_NOWAIT write, which must not wait for anything
+ * (device-mapper maps it under rcu_read_lock()): the fast path only, or
+ * NULL, and the caller fails the bio with BLK_STS_AGAIN for its submitter
+ * to retry where it may block.
+ */
+static struct bio *ebscrypt_alloc_bounce_nowait(struct ebscrypt_io *io)
+{
+	struct ebscrypt_c *ec = io->ec;
+	unsigned int nr_pages = DIV_ROUND_UP(io->iter.bi_size, PAGE_SIZE);
+	struct bio *clone;
+
+	if (atomic_read(&ec->bounce_waiters))
+		return NULL;
+	if (nr_pages <= EBSCRYPT_INLINE_VECS) {
+		clone = ebscrypt_bounce_bio(io, nr_pages);
+	} else {
+		clone = bio_alloc_bioset(ec->dev->bdev, nr_pages, io->base->bi_opf,
+					 GFP_NOWAIT | __GFP_NOWARN, &ec->bs);
+		if (!clone)
+			return NULL;
+		bio_clear_polled(clone);
+		clone->bi_private = io;
+		clone->bi_ioprio = io->base->bi_ioprio;
+	}
+	io->clone = clone;
+	if (!ebscrypt_bounce_reserve(ec, nr_pages)) {
+		ebscrypt_free_bounce_pages(ec, clone);
+		goto put;
+	}
+	if (!ebscrypt_fill_bounce(io, clone, true)) {
+		ebscrypt_free_bounce(io);
+		return NULL;
+	}
+	return clone;
+put:
+	if (clone->bi_pool)
+		bio_put(clone);
+	else
+		bio_uninit(clone);
+	return NULL;
 }
 
 static void ebscrypt_write_endio(struct bio *clone)
 {
 	struct ebscrypt_io *io = clone->bi_private;
-	struct ebscrypt_c *ec = io->ec;
 	struct bio *base = io->base;
 
 	if (unlikely(clone->bi_status))
-		ebscrypt_count_error(ec, false);
+		ebscrypt_count_error(io->ec, false);
 	base->bi_status = clone->bi_status;
-	ebscrypt_free_bounce(ec, clone);
+	ebscrypt_free_bounce(io);
 	bio_endio(base);
 }
 
@@ -286,12 +453,20 @@ static void ebscrypt_read_complete(struct ebscrypt_io *io)
 	bio_endio(bio);
 }
 
+/*
+ * Send an encrypted write down through device-mapper, which charges it to
+ * the cgroup of the original bio (not to whichever task submits it: the
+ * flusher for writeback, a worker for large writes), accounts it and traces
+ * the remap.
+ */
+static void ebscrypt_submit_write(struct ebscrypt_io *io)
+{
+	dm_submit_bio_remap(io->base, io->clone);
+}
+
 static void ebscrypt_submit_work(struct work_struct *work)
 {
-	struct ebscrypt_io *io = container_of(work, struct ebscrypt_io,
-					      submit_work);
-
-	submit_bio_noacct(io->clone);
+	ebscrypt_submit_write(container_of(work, struct ebscrypt_io, submit_work));
 }
 
 /*
@@ -306,13 +481,13 @@ static void ebscrypt_io_converted(struct ebscrypt_io *io, bool may_sleep)
 
 	if (io->write) {
 		if (unlikely(io->status)) {
-			ebscrypt_free_bounce(io->ec, io->clone);
+			ebscrypt_free_bounce(io);
 			base->bi_status = io->status;
 			bio_endio(base);
 			return;
 		}
 		if (may_sleep) {
-			submit_bio_noacct(io->clone);
+			ebscrypt_submit_write(io);
 			return;
 		}
 		INIT_WORK(&io->submit_work, ebscrypt_submit_work);
@@ -343,8 +518,7 @@ static void ebscrypt_frag_fail(struct ebscrypt_frag *frag, int err)
 	frag->remaining = 0;
 }
 
-static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
-				int err);
+static void ebscrypt_crypt_done(EBSCRYPT_CRYPT_DONE_ARGS);
 
 /* Step past the crypto sector just converted, in both bios and the IV. */
 static void ebscrypt_frag_advance(struct ebscrypt_frag *frag)
@@ -361,7 +535,9 @@ static void ebscrypt_frag_advance(struct ebscrypt_frag *frag)
 
 /*
  * Convert the fragment's sectors one crypto request at a time. Returns early
- * when the driver went asynchronous; ebscrypt_crypt_done() resumes it.
+ * when the driver went asynchronous (ebscrypt_crypt_done() resumes it) and,
+ * where nothing may sleep, after EBSCRYPT_ATOMIC_BUDGET bytes: the worker
+ * converts the rest in process context.
  */
 static void ebscrypt_frag_run(struct ebscrypt_frag *frag)
 {
@@ -370,6 +546,7 @@ static void ebscrypt_frag_run(struct ebscrypt_frag *frag)
 	struct bio *in = io->base;
 	struct bio *out = io->write ? io->clone : io->base;
 	unsigned int ss = ec->sector_size;
+	unsigned int budget = EBSCRYPT_ATOMIC_BUDGET;
 	u32 req_flags = CRYPTO_TFM_REQ_MAY_BACKLOG;
 	struct bio_vec bv_in, bv_out;
 	int r;
@@ -378,6 +555,13 @@ static void ebscrypt_frag_run(struct ebscrypt_frag *frag)
 		req_flags |= CRYPTO_TFM_REQ_MAY_SLEEP;
 
 	while (frag->remaining) {
+		if (frag->may_sleep) {
+			cond_resched();
+		} else if (!budget) {
+			queue_work(ec->crypt_wq, &frag->work);
+			return;
+		}
+
 		bv_in = bio_iter_iovec(in, frag->iter_in);
 		bv_out = bio_iter_iovec(out, frag->iter_out);
 		/* io_hints make the block layer align I/O to the sector size. */
@@ -389,8 +573,8 @@ static void ebscrypt_frag_run(struct ebscrypt_frag *frag)
 
 		sg_set_page(&frag->sg_in, bv_in.bv_page, ss, bv_in.bv_offset);
 		sg_set_page(&frag->sg_out, bv_out.bv_page, ss, bv_out.bv_offset);
-		memset(frag->iv, 0, sizeof(frag->iv));
-		put_unaligned_le64(frag->iv_sector, frag->iv);
+		frag->iv[0] = cpu_to_le64(frag->iv_sector);
+		frag->iv[1] = 0;
 
 		skcipher_request_set_callback(&frag->req, req_flags,
 					      ebscrypt_crypt_done, frag);
@@ -406,6 +590,7 @@ static void ebscrypt_frag_run(struct ebscrypt_frag *frag)
 		}
 
 		ebscrypt_frag_advance(frag);
+		budget = budget > ss ? budget - ss : 0;
 	}
 
 	ebscrypt_frag_done(frag);
@@ -420,10 +605,9 @@ static void ebscrypt_frag_work(struct work_struct *work)
 	ebscrypt_frag_run(frag);
 }
 
-static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
-				int err)
+static void ebscrypt_crypt_done(EBSCRYPT_CRYPT_DONE_ARGS)
 {
-	struct ebscrypt_frag *frag = async_req->data;
+	struct ebscrypt_frag *frag = ebscrypt_crypt_done_data();
 	struct ebscrypt_io *io = frag->io;
 
 	/* A backlogged request was accepted: the real completion follows. */
@@ -444,33 +628,40 @@ static void ebscrypt_crypt_done(struct crypto_async_request *async_req,
 		queue_work(io->ec->crypt_wq, &frag->work);
 		return;
 	}
+	/* Bottom halves may be off here: at most a budget's worth inline. */
 	ebscrypt_frag_run(frag);
+}
+
+/*
+ * Fragments are dealt round-robin to the online housekeeping CPUs (never
+ * an isolated one) on the target's per-CPU workqueue: left to the
+ * scheduler, the workers of an unbound queue tend to pile up on one CPU
+ * while the others idle. Cost: a bitmap scan from the last CPU used. A CPU
+ * that goes offline after being picked is harmless: the workqueue runs the
+ * work elsewhere.
+ */
+static int ebscrypt_pick_cpu(struct ebscrypt_c *ec)
+{
+	unsigned int cpu;
+
+	cpu = cpumask_next_and(READ_ONCE(ec->last_cpu), ec->crypt_cpus,
+			       cpu_online_mask);
+	if (cpu >= nr_cpu_ids)
+		cpu = cpumask_first_and(ec->crypt_cpus, cpu_online_mask);
+	if (cpu >= nr_cpu_ids)
+		return WORK_CPU_UNBOUND;
+	WRITE_ONCE(ec->last_cpu, cpu);
+	return cpu;
 }
 
 /*
  * Cut the io into fragments of whole crypto sectors and convert them. One
  * fragment (most I/O) is converted right here when the context allows, which
  * is the cheapest path for small I/O. Several fragments all go to the
- * unbound workqueue: every CPU can then pick them up, and the submitter is
- * free to issue its next bio at once, so deep queues of large I/O keep all
- * CPUs busy and a single large bio still completes in parallel.
+ * workers, one CPU each: the submitter is free to issue its next bio at
+ * once, so deep queues of large I/O keep all CPUs busy and a single large
+ * bio still completes in parallel.
  */
-/*
- * Fragments are dealt to the online CPUs in turn, on a per-CPU workqueue:
- * left to the scheduler, the workers of an unbound queue tend to pile up on
- * one CPU while the others idle.
- */
-static unsigned int ebscrypt_next_cpu(struct ebscrypt_c *ec)
-{
-	unsigned int n = atomic_inc_return(&ec->next_cpu) % num_online_cpus();
-	unsigned int cpu;
-
-	for_each_online_cpu(cpu)
-		if (!n--)
-			return cpu;
-	return WORK_CPU_UNBOUND;
-}
-
 static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 				bool may_sleep)
 {
@@ -511,7 +702,7 @@ static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 
 		/* Once the last fragment is queued, io may already be gone. */
 		if (nr > 1)
-			queue_work_on(ebscrypt_next_cpu(ec), ec->crypt_wq,
+			queue_work_on(ebscrypt_pick_cpu(ec), ec->crypt_wq,
 				      &frag->work);
 		else if (!inline_ok)
 			queue_work(ec->crypt_wq, &frag->work);
@@ -524,14 +715,32 @@ static void ebscrypt_io_convert(struct ebscrypt_io *io, bool inline_ok,
 	}
 }
 
-static void ebscrypt_bh_run(struct tasklet_struct *t)
+/*
+ * Decrypt the reads this CPU completed in hard interrupt context, oldest
+ * first, at most EBSCRYPT_SOFTIRQ_BUDGET bytes per run: a burst of
+ * completions is spread over several softirq runs (and ksoftirqd) instead of
+ * holding this CPU for all of it.
+ */
+static void ebscrypt_bh_run(EBSCRYPT_SOFTIRQ_ARG)
 {
-	struct ebscrypt_bh *bh = from_tasklet(bh, t, tasklet);
-	struct llist_node *list = llist_reverse_order(llist_del_all(&bh->ios));
-	struct ebscrypt_io *io, *next;
+	struct ebscrypt_bh *bh = container_of(ebscrypt_softirq_of(),
+					      struct ebscrypt_bh, softirq);
+	struct llist_node *node = bh->backlog;
+	unsigned int done = 0;
+	struct ebscrypt_io *io;
 
-	llist_for_each_entry_safe(io, next, list, bh_node)
+	if (!node)
+		node = llist_reverse_order(llist_del_all(&bh->ios));
+	while (node && done < EBSCRYPT_SOFTIRQ_BUDGET) {
+		io = llist_entry(node, struct ebscrypt_io, bh_node);
+		/* The io is gone once converted. */
+		node = node->next;
+		done += io->iter.bi_size;
 		ebscrypt_io_convert(io, true, false);
+	}
+	bh->backlog = node;
+	if (node || !llist_empty(&bh->ios))
+		ebscrypt_softirq_schedule(&bh->softirq);
 }
 
 static void ebscrypt_read_endio(struct bio *bio)
@@ -557,7 +766,7 @@ static void ebscrypt_read_endio(struct bio *bio)
 	}
 	bh = this_cpu_ptr(io->ec->bh);
 	if (llist_add(&io->bh_node, &bh->ios))
-		tasklet_schedule(&bh->tasklet);
+		ebscrypt_softirq_schedule(&bh->softirq);
 }
 
 static void ebscrypt_init_io(struct ebscrypt_c *ec, struct ebscrypt_io *io,
@@ -576,7 +785,6 @@ static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
 {
 	struct ebscrypt_c *ec = ti->private;
 	struct ebscrypt_io *io;
-	struct ebscrypt_stats *s;
 	sector_t sector;
 
 	/* Flushes and discards carry no data: pass them to the device. */
@@ -606,15 +814,13 @@ static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
 	io = dm_per_bio_data(bio, ti->per_io_data_size);
 	ebscrypt_init_io(ec, io, bio, sector);
 
-	s = get_cpu_ptr(ec->stats);
 	if (io->write) {
-		s->writes++;
-		s->write_sectors += bio_sectors(bio);
+		this_cpu_inc(ec->stats->writes);
+		this_cpu_add(ec->stats->write_sectors, bio_sectors(bio));
 	} else {
-		s->reads++;
-		s->read_sectors += bio_sectors(bio);
+		this_cpu_inc(ec->stats->reads);
+		this_cpu_add(ec->stats->read_sectors, bio_sectors(bio));
 	}
-	put_cpu_ptr(ec->stats);
 
 	if (!io->write) {
 		io->orig_end_io = bio->bi_end_io;
@@ -626,23 +832,55 @@ static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
 		return DM_MAPIO_REMAPPED;
 	}
 
-	io->clone = ebscrypt_alloc_bounce(io);
+	/*
+	 * A REQ_NOWAIT bio is mapped where nothing may sleep: no blocking
+	 * allocation, and the conversion hands off to the workqueue rather
+	 * than sleep.
+	 */
+	if (unlikely(bio->bi_opf & REQ_NOWAIT)) {
+		io->clone = ebscrypt_alloc_bounce_nowait(io);
+		if (!io->clone) {
+			bio_wouldblock_error(bio);
+			return DM_MAPIO_SUBMITTED;
+		}
+	} else {
+		io->clone = ebscrypt_alloc_bounce(io);
+	}
 	io->clone->bi_iter.bi_sector = ec->start + sector;
 	io->clone->bi_end_io = ebscrypt_write_endio;
-	ebscrypt_io_convert(io, true, true);
+	ebscrypt_io_convert(io, true, !(bio->bi_opf & REQ_NOWAIT));
 	return DM_MAPIO_SUBMITTED;
 }
 
 /*
+ * Replace the key schedule with random bytes so no trace of the DEK stays
+ * (key_lock held, or the target not yet live).
+ */
+static int ebscrypt_wipe_key(struct ebscrypt_c *ec)
+{
+	u8 junk[EBSCRYPT_KEY_SIZE];
+	int r;
+
+	clear_bit(EBSCRYPT_KEY_LOADED, &ec->flags);
+	get_random_bytes(junk, sizeof(junk));
+	r = crypto_skcipher_setkey(ec->tfm, junk, sizeof(junk));
+	memzero_explicit(junk, sizeof(junk));
+	return r;
+}
+
+/*
  * Load the key named by a ":64:logon:<description>" string into the
- * transform. The payload is read under the key's semaphore and never
- * copied anywhere but the cipher's own key schedule.
+ * transform (key_lock held, or the target not yet live). The payload is
+ * read under the key's semaphore and never copied anywhere but the cipher's
+ * own key schedule. A key the cipher refuses leaves the schedule undefined,
+ * so it is wiped and the target has no key until the next key set: it
+ * refuses to resume rather than run on half a key.
  */
 static int ebscrypt_set_key(struct ebscrypt_c *ec, const char *key_string,
 			    char **error)
 {
 	const struct user_key_payload *ukp;
-	char *dup, *size, *type, *desc;
+	char *dup, *size, *type, *desc, *copy;
 	struct key *key;
 	int r;
 
@@ -651,9 +889,11 @@ static int ebscrypt_set_key(struct ebscrypt_c *ec, const char *key_string,
 		return -EINVAL;
 	}
 	dup = kstrdup(key_string + 1, GFP_KERNEL);
-	if (!dup) {
+	copy = kstrdup(key_string, GFP_KERNEL);
+	if (!dup || !copy) {
 		*error = "Cannot allocate key string";
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto out;
 	}
 	desc = dup;
 	size = strsep(&desc, ":");
@@ -696,40 +936,23 @@ static int ebscrypt_set_key(struct ebscrypt_c *ec, const char *key_string,
 		r = -EINVAL;
 	} else {
 		r = crypto_skcipher_setkey(ec->tfm, ukp->data, ukp->datalen);
-		if (r)
-			*error = "Cipher refused the key";
+		if (r) {
+			*error = "Cipher refused the key (two equal halves?)";
+			ebscrypt_wipe_key(ec);
+		}
 	}
 	up_read(&key->sem);
 	key_put(key);
 
 	if (!r) {
-		char *old = ec->key_string;
-
-		ec->key_string = kstrdup(key_string, GFP_KERNEL);
-		if (!ec->key_string) {
-			ec->key_string = old;
-			*error = "Cannot allocate key string";
-			r = -ENOMEM;
-			goto out;
-		}
-		kfree(old);
+		kfree(ec->key_string);
+		ec->key_string = copy;
+		copy = NULL;
 		set_bit(EBSCRYPT_KEY_LOADED, &ec->flags);
 	}
 out:
+	kfree(copy);
 	kfree_sensitive(dup);
-	return r;
-}
-
-/* Replace the key schedule with random bytes so no trace of the DEK stays. */
-static int ebscrypt_wipe_key(struct ebscrypt_c *ec)
-{
-	u8 junk[EBSCRYPT_KEY_SIZE];
-	int r;
-
-	clear_bit(EBSCRYPT_KEY_LOADED, &ec->flags);
-	get_random_bytes(junk, sizeof(junk));
-	r = crypto_skcipher_setkey(ec->tfm, junk, sizeof(junk));
-	memzero_explicit(junk, sizeof(junk));
 	return r;
 }
 
@@ -744,7 +967,7 @@ static void ebscrypt_dtr(struct dm_target *ti)
 
 	if (ec->bh) {
 		for_each_possible_cpu(cpu)
-			tasklet_kill(&per_cpu_ptr(ec->bh, cpu)->tasklet);
+			ebscrypt_softirq_kill(&per_cpu_ptr(ec->bh, cpu)->softirq);
 		free_percpu(ec->bh);
 	}
 	if (ec->crypt_wq)
@@ -755,26 +978,39 @@ static void ebscrypt_dtr(struct dm_target *ti)
 		crypto_free_skcipher(ec->tfm);
 	if (ec->dev)
 		dm_put_device(ti, ec->dev);
+	if (test_bit(EBSCRYPT_CLIENT, &ec->flags)) {
+		mutex_lock(&ebscrypt_clients_lock);
+		ebscrypt_clients--;
+		ebscrypt_update_pages_per_client();
+		mutex_unlock(&ebscrypt_clients_lock);
+	}
+	free_cpumask_var(ec->crypt_cpus);
 	free_percpu(ec->stats);
 	kfree(ec->key_string);
+	kfree(ec->cipher_driver);
 	mutex_destroy(&ec->bio_alloc_lock);
+	mutex_destroy(&ec->key_lock);
 	kfree_sensitive(ec);
 }
 
+/*
+ * The xts(aes) transform: the crypto API's best driver, or the one the table
+ * names. Drivers that allocate memory per request are never chosen: the
+ * write path must make progress when memory is short, as dm-crypt requires
+ * of its drivers too.
+ */
 static int ebscrypt_alloc_tfm(struct ebscrypt_c *ec, char **error)
 {
-	char driver[CRYPTO_MAX_ALG_NAME];
+	const char *name = ec->cipher_driver ?: "xts(aes)";
 
-	kernel_param_lock(THIS_MODULE);
-	strscpy(driver, ebscrypt_cipher_driver, sizeof(driver));
-	kernel_param_unlock(THIS_MODULE);
-
-	ec->tfm = crypto_alloc_skcipher(strim(driver), 0, 0);
+	ec->tfm = crypto_alloc_skcipher(name, 0, CRYPTO_ALG_ALLOCATES_MEMORY);
 	if (IS_ERR(ec->tfm)) {
 		int r = PTR_ERR(ec->tfm);
 
 		ec->tfm = NULL;
-		*error = "Cannot allocate xts(aes) cipher";
+		*error = r == -ENOENT ?
+			"No such xts(aes) driver, or it allocates memory per request" :
+			"Cannot allocate xts(aes) cipher";
 		return r;
 	}
 	/* Any driver will do, as long as it is AES-XTS. */
@@ -782,6 +1018,8 @@ static int ebscrypt_alloc_tfm(struct ebscrypt_c *ec, char **error)
 		*error = "cipher_driver does not implement xts(aes)";
 		return -EINVAL;
 	}
+	/* XTS with two equal key halves is weak: refuse such a key. */
+	crypto_skcipher_set_flags(ec->tfm, CRYPTO_TFM_REQ_FORBID_WEAK_KEYS);
 	return 0;
 }
 
@@ -792,7 +1030,7 @@ static int ebscrypt_parse_options(struct dm_arg_set *as, struct dm_target *ti)
 	};
 	struct ebscrypt_c *ec = ti->private;
 	unsigned int opt_params, val;
-	const char *opt;
+	const char *opt, *name;
 	char dummy;
 	int r;
 
@@ -821,6 +1059,21 @@ static int ebscrypt_parse_options(struct dm_arg_set *as, struct dm_target *ti)
 				return -EINVAL;
 			}
 			ec->sector_size = val;
+		} else if (!strncasecmp(opt, "cipher_driver:", 14)) {
+			name = opt + 14;
+			if (ec->cipher_driver) {
+				ti->error = "Duplicate cipher_driver";
+				return -EINVAL;
+			}
+			if (!*name || strlen(name) >= CRYPTO_MAX_ALG_NAME) {
+				ti->error = "Invalid cipher_driver name";
+				return -EINVAL;
+			}
+			ec->cipher_driver = kstrdup(name, GFP_KERNEL);
+			if (!ec->cipher_driver) {
+				ti->error = "Cannot allocate cipher_driver";
+				return -ENOMEM;
+			}
 		} else {
 			ti->error = "Unknown optional parameter";
 			return -EINVAL;
@@ -845,6 +1098,7 @@ static int ebscrypt_parse_options(struct dm_arg_set *as, struct dm_target *ti)
  *               keyrings of the process loading the table
  * <opt_params>  sector_size:<512|1024|2048|4096> (default 512)
  *               allow_discards
+ *               cipher_driver:<xts(aes) driver> (default: the best one)
  */
 static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
@@ -868,7 +1122,16 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	ti->private = ec;
 	ec->sector_size = SECTOR_SIZE;
+	ec->last_cpu = -1;
 	mutex_init(&ec->bio_alloc_lock);
+	mutex_init(&ec->key_lock);
+	init_waitqueue_head(&ec->bounce_wait);
+
+	mutex_lock(&ebscrypt_clients_lock);
+	ebscrypt_clients++;
+	ebscrypt_update_pages_per_client();
+	mutex_unlock(&ebscrypt_clients_lock);
+	set_bit(EBSCRYPT_CLIENT, &ec->flags);
 
 	ec->stats = alloc_percpu(struct ebscrypt_stats);
 	if (!ec->stats) {
@@ -876,6 +1139,19 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -ENOMEM;
 		goto bad;
 	}
+	if (!zalloc_cpumask_var(&ec->crypt_cpus, GFP_KERNEL)) {
+		ti->error = "Cannot allocate CPU mask";
+		r = -ENOMEM;
+		goto bad;
+	}
+	/*
+	 * Where the workqueue subsystem would run unbound work, too. Taken
+	 * once: isolation changed later applies from the next table load.
+	 */
+	rcu_read_lock();
+	cpumask_and(ec->crypt_cpus, housekeeping_cpumask(HK_TYPE_WQ),
+		    housekeeping_cpumask(HK_TYPE_DOMAIN));
+	rcu_read_unlock();
 	ec->bh = alloc_percpu(struct ebscrypt_bh);
 	if (!ec->bh) {
 		ti->error = "Cannot allocate completion lists";
@@ -886,7 +1162,7 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		struct ebscrypt_bh *bh = per_cpu_ptr(ec->bh, cpu);
 
 		init_llist_head(&bh->ios);
-		tasklet_setup(&bh->tasklet, ebscrypt_bh_run);
+		ebscrypt_softirq_init(&bh->softirq, ebscrypt_bh_run);
 	}
 
 	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table), &ec->dev);
@@ -953,7 +1229,8 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	}
 	ec->crypt_wq = alloc_workqueue("kebscryptd/%s",
-				       WQ_HIGHPRI | WQ_CPU_INTENSIVE | WQ_MEM_RECLAIM,
+				       WQ_HIGHPRI | WQ_CPU_INTENSIVE | WQ_MEM_RECLAIM |
+				       EBSCRYPT_WQ_PERCPU,
 				       0,
 				       dm_table_device_name(ti->table));
 	if (!ec->crypt_wq) {
@@ -962,13 +1239,17 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	}
 
-	ec->nr_frags = clamp_t(unsigned int, num_online_cpus(), 1,
-			       EBSCRYPT_MAX_FRAGS);
+	ec->nr_frags = clamp_t(unsigned int,
+			       cpumask_weight_and(ec->crypt_cpus, cpu_online_mask),
+			       1, EBSCRYPT_MAX_FRAGS);
+	/*
+	 * Per-bio data starts cacheline-aligned when its size is a multiple
+	 * of the line; fragments converted on different CPUs then never
+	 * share one.
+	 */
 	ec->frag_stride = ALIGN(sizeof(struct ebscrypt_frag) +
-				crypto_skcipher_reqsize(ec->tfm),
-				__alignof__(struct ebscrypt_frag));
-	ec->frag_offset = ALIGN(sizeof(struct ebscrypt_io),
-				__alignof__(struct ebscrypt_frag));
+				crypto_skcipher_reqsize(ec->tfm), L1_CACHE_BYTES);
+	ec->frag_offset = ALIGN(sizeof(struct ebscrypt_io), L1_CACHE_BYTES);
 	ti->per_io_data_size = ec->frag_offset + ec->nr_frags * ec->frag_stride;
 
 	/*
@@ -980,6 +1261,13 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_flush_bios = 1;
 	if (test_bit(EBSCRYPT_ALLOW_DISCARDS, &ec->flags))
 		ti->num_discard_bios = 1;
+	/*
+	 * Swapping to the device: device-mapper bounds the swap bios in
+	 * flight, so swap-out cannot use up the memory it is meant to free.
+	 */
+	ti->limit_swap_bios = true;
+	/* Writes go down through dm_submit_bio_remap(), which accounts them. */
+	ti->accounts_remapped_io = true;
 	return 0;
 
 bad:
@@ -1008,12 +1296,15 @@ static void ebscrypt_status(struct dm_target *ti, status_type_t type,
 			sum.io_errors += s->io_errors;
 			sum.crypt_errors += s->crypt_errors;
 		}
-		DMEMIT("%s %u %s %llu %llu %llu %llu %llu %llu",
+		DMEMIT("%s %u %s %llu %llu %llu %llu %llu %llu %ld %ld %lu",
 		       test_bit(EBSCRYPT_KEY_LOADED, &ec->flags) ? "key_loaded" : "key_wiped",
 		       ec->sector_size,
 		       crypto_skcipher_driver_name(ec->tfm),
 		       sum.reads, sum.writes, sum.read_sectors, sum.write_sectors,
-		       sum.io_errors, sum.crypt_errors);
+		       sum.io_errors, sum.crypt_errors,
+		       atomic_long_read(&ec->bounce_pages),
+		       atomic_long_read(&ec->bounce_peak),
+		       READ_ONCE(ebscrypt_pages_per_client));
 		break;
 
 	case STATUSTYPE_TABLE:
@@ -1021,12 +1312,15 @@ static void ebscrypt_status(struct dm_target *ti, status_type_t type,
 		       ec->key_string);
 		opts += test_bit(EBSCRYPT_ALLOW_DISCARDS, &ec->flags);
 		opts += test_bit(EBSCRYPT_SECTOR_SIZE_SET, &ec->flags);
+		opts += !!ec->cipher_driver;
 		if (opts) {
 			DMEMIT(" %u", opts);
 			if (test_bit(EBSCRYPT_ALLOW_DISCARDS, &ec->flags))
 				DMEMIT(" allow_discards");
 			if (test_bit(EBSCRYPT_SECTOR_SIZE_SET, &ec->flags))
 				DMEMIT(" sector_size:%u", ec->sector_size);
+			if (ec->cipher_driver)
+				DMEMIT(" cipher_driver:%s", ec->cipher_driver);
 		}
 		break;
 
@@ -1034,6 +1328,7 @@ static void ebscrypt_status(struct dm_target *ti, status_type_t type,
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
 		DMEMIT(",cipher=aes-xts-plain64,key_size=%u,sector_size=%u",
 		       EBSCRYPT_KEY_SIZE * 8, ec->sector_size);
+		DMEMIT(",cipher_driver=%s", crypto_skcipher_driver_name(ec->tfm));
 		DMEMIT(",allow_discards=%c,key_loaded=%c;",
 		       test_bit(EBSCRYPT_ALLOW_DISCARDS, &ec->flags) ? 'y' : 'n',
 		       test_bit(EBSCRYPT_KEY_LOADED, &ec->flags) ? 'y' : 'n');
@@ -1042,8 +1337,8 @@ static void ebscrypt_status(struct dm_target *ti, status_type_t type,
 }
 
 /*
- * Messages, accepted only while the device is suspended so no I/O can see
- * a half-changed key:
+ * Messages, accepted only while the device is suspended (no I/O in flight,
+ * none until resume), so no I/O can see a half-changed or random key:
  *   key wipe
  *   key set :64:logon:<description>
  */
@@ -1056,35 +1351,59 @@ static int ebscrypt_message(struct dm_target *ti, unsigned int argc,
 
 	if (argc < 2 || strcasecmp(argv[0], "key"))
 		goto invalid;
+	if (!(argc == 2 && !strcasecmp(argv[1], "wipe")) &&
+	    !(argc == 3 && !strcasecmp(argv[1], "set")))
+		goto invalid;
 
-	if (!dm_suspended(ti)) {
+	mutex_lock(&ec->key_lock);
+	if (!test_bit(EBSCRYPT_SUSPENDED, &ec->flags)) {
+		mutex_unlock(&ec->key_lock);
 		DMWARN("key messages are only accepted while suspended");
-		return -EINVAL;
+		return -EBUSY;
 	}
-
-	if (argc == 2 && !strcasecmp(argv[1], "wipe"))
-		return ebscrypt_wipe_key(ec);
-
-	if (argc == 3 && !strcasecmp(argv[1], "set")) {
+	if (argc == 2) {
+		r = ebscrypt_wipe_key(ec);
+	} else {
 		r = ebscrypt_set_key(ec, argv[2], &error);
 		if (r)
 			DMWARN("key set refused: %s (%d)", error, r);
-		return r;
 	}
+	mutex_unlock(&ec->key_lock);
+	return r;
 invalid:
 	DMWARN("unrecognised message received");
 	return -EINVAL;
 }
 
-static int ebscrypt_preresume(struct dm_target *ti)
+/* All I/O has drained: key messages are allowed from now until resume. */
+static void ebscrypt_postsuspend(struct dm_target *ti)
 {
 	struct ebscrypt_c *ec = ti->private;
 
+	mutex_lock(&ec->key_lock);
+	set_bit(EBSCRYPT_SUSPENDED, &ec->flags);
+	mutex_unlock(&ec->key_lock);
+}
+
+/*
+ * The last chance to refuse a resume without a key, and the end of key
+ * changes: device-mapper marks the device resumed only after this and
+ * ->resume have run, so the target closes the window itself.
+ */
+static int ebscrypt_preresume(struct dm_target *ti)
+{
+	struct ebscrypt_c *ec = ti->private;
+	int r = 0;
+
+	mutex_lock(&ec->key_lock);
 	if (!test_bit(EBSCRYPT_KEY_LOADED, &ec->flags)) {
 		DMERR("aborting resume: no key loaded (send 'key set' first)");
-		return -EAGAIN;
+		r = -EAGAIN;
+	} else {
+		clear_bit(EBSCRYPT_SUSPENDED, &ec->flags);
 	}
-	return 0;
+	mutex_unlock(&ec->key_lock);
+	return r;
 }
 
 static int ebscrypt_iterate_devices(struct dm_target *ti,
@@ -1113,13 +1432,15 @@ static void ebscrypt_io_hints(struct dm_target *ti,
 
 static struct target_type ebscrypt_target = {
 	.name		 = "ebscrypt",
-	.version	 = {1, 0, 0},
+	.version	 = {1, 1, 0},
+	.features	 = DM_TARGET_NOWAIT,
 	.module		 = THIS_MODULE,
 	.ctr		 = ebscrypt_ctr,
 	.dtr		 = ebscrypt_dtr,
 	.map		 = ebscrypt_map,
 	.status		 = ebscrypt_status,
 	.message	 = ebscrypt_message,
+	.postsuspend	 = ebscrypt_postsuspend,
 	.preresume	 = ebscrypt_preresume,
 	.iterate_devices = ebscrypt_iterate_devices,
 	.io_hints	 = ebscrypt_io_hints,

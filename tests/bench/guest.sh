@@ -38,7 +38,6 @@ log() { echo "# [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
 
 NCPU=$(nproc)
 KEYNAME=bench
-DEVPARAMS=/sys/module/dm_ebscrypt/parameters
 
 # ---- backing device
 case "$BENCH_PROFILE" in
@@ -105,7 +104,7 @@ for rep in $(seq 1 "$BENCH_CIPHER_REPS"); do
 done
 # What the crypto API hands out for xts(aes): the highest-priority driver,
 # which dm-crypt and ebscrypt both get by asking for "xts(aes)".
-awk -v RS= '/name *: xts\(aes\)/' /proc/crypto > "$OUT/cipher/proc-crypto.txt"
+awk -v RS= -v ORS='\n\n' '/name *: xts\(aes\)/' /proc/crypto > "$OUT/cipher/proc-crypto.txt"
 
 # ---- configurations
 ebs_key "$KEYNAME"
@@ -123,21 +122,11 @@ setup_dmcrypt() {
 }
 
 setup_ebscrypt() {
-	local name=$1 opts=() saved=() a p v len
+	local name=$1 len
 	shift
-	for a in "$@"; do
-		case "$a" in
-		param:*=*)
-			p=${a#param:}; v=${p#*=}; p=${p%%=*}
-			saved+=("$p=$(cat "$DEVPARAMS/$p")")
-			echo "$v" > "$DEVPARAMS/$p" ;;
-		*) opts+=("$a") ;;
-		esac
-	done
 	len=$(ebs_sectors "$DEV" 0 4096)
 	dmsetup create "bench-$name" --table \
-		"0 $len ebscrypt $DEV 0 :64:logon:ebscrypt:$KEYNAME ${#opts[@]} ${opts[*]}" >&2
-	for a in "${saved[@]+"${saved[@]}"}"; do echo "${a#*=}" > "$DEVPARAMS/${a%%=*}"; done
+		"0 $len ebscrypt $DEV 0 :64:logon:ebscrypt:$KEYNAME $# $*" >&2
 	echo "/dev/mapper/bench-$name"
 }
 

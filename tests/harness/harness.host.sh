@@ -42,7 +42,7 @@ oops_fails_the_run() {
 
 warning_fails_the_run() {
 	cp -r "$top/tests/harness/warnmod" "$work/warnmod"
-	make -s -C "${KDIR:-/lib/modules/$(. "$top/tests/vm/lib.sh"; echo "$VM_KVER")/build}" \
+	make -s -C "${KDIR:-$(. "$top/tests/vm/lib.sh"; echo "$VM_KDIR")}" \
 		M="$work/warnmod" modules >/dev/null 2>&1
 	guest 'insmod /files/ebscrypt_warn_test.ko; exit 0'
 	rc=0; "$RUN" --file "$work/warnmod/ebscrypt_warn_test.ko" "$work/script.sh" > "$work/out" 2>&1 || rc=$?
@@ -57,10 +57,25 @@ hang_is_killed_and_reported() {
 	assert_eq "$rc" 124 && grep -q "did not finish" "$work/out"
 }
 
+boot_stall_is_told_from_a_hang() {
+	# A kernel that never starts our /init (here: told to run another
+	# init, and to hang rather than reboot should it panic) is a boot
+	# failure, reported as such within the boot bound, not a test hang
+	# after the script's timeout.
+	guest 'exit 0'
+	t0=$SECONDS
+	rc=0; EBSCRYPT_VM_BOOT_STALL=15 "$RUN" --timeout 600 --append "rdinit=/nonexistent panic=0" \
+		"$work/script.sh" > "$work/out" 2>&1 || rc=$?
+	cat "$work/out"
+	echo "took $((SECONDS - t0))s"
+	assert_eq "$rc" 123 && grep -q "no boot progress" "$work/out" && [ $((SECONDS - t0)) -lt 300 ]
+}
+
 test_that "a guest script that exits 0 returns 0 and its disk writes reach the host image" status_zero_and_disk_written
 test_that "a guest script that exits 3 returns 3" status_three_is_returned
 test_that "arguments, files and output pass between host and guest intact" arguments_and_output_pass_intact
 test_that "a guest kernel oops fails the run" oops_fails_the_run
 test_that "a guest kernel WARNING fails the run even though the script exited 0" warning_fails_the_run
 test_that "a hung guest is killed by the timeout and reported as failed" hang_is_killed_and_reported
+test_that "a guest that makes no boot progress is reported as a boot failure within the boot bound" boot_stall_is_told_from_a_hang
 tap_done

@@ -81,7 +81,7 @@ a sector size below the device's logical block size|smaller than the device|0 8 
 an optional-parameter count larger than the parameters|Invalid number of optional parameters|0 $LEN ebscrypt $D 2048 $K 2 allow_discards
 an optional-parameter count smaller than the parameters|Too many arguments|0 $LEN ebscrypt $D 2048 $K 1 allow_discards sector_size:4096
 a non-numeric optional-parameter count|Invalid number of optional parameters|0 $LEN ebscrypt $D 2048 $K x allow_discards
-too many optional parameters|Invalid number of optional parameters|0 $LEN ebscrypt $D 2048 $K 3 allow_discards sector_size:4096 allow_discards
+too many optional parameters|Invalid number of optional parameters|0 $LEN ebscrypt $D 2048 $K 4 allow_discards sector_size:4096 cipher_driver:xts(aes) allow_discards
 LIST
 
 good_table_still_accepted() {

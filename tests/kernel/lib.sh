@@ -52,6 +52,18 @@ pattern() {
 
 sha() { sha256sum | cut -d' ' -f1; }
 
+# An asynchronous xts(aes) driver for the cipher_driver option: cryptd in
+# front of the generic C one (cryptd wraps only synchronous algorithms).
+# Empty where the kernel has no cryptd (Debian's 7.x builds none: its x86
+# ciphers no longer need it), and so no asynchronous xts(aes) at all.
+async_cipher() {
+	modprobe aes_generic 2>/dev/null || true
+	modprobe cryptd 2>/dev/null || true
+	if [ -d /sys/module/cryptd ] && grep -qE '^driver +: aes-generic$' /proc/crypto; then
+		echo "cryptd(xts(ecb(aes-generic)))"
+	fi
+}
+
 cleanup_maps() {
 	dmsetup remove_all > /dev/null 2>&1 || true
 }

@@ -1,28 +1,48 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Shared settings of the QEMU test harness.
+#
+# The guest kernel is one of the kernel matrix (scripts/kernels list),
+# chosen with EBSCRYPT_KERNEL=<name>; the default is 6.1, Debian 12's own
+# kernel: the one the installed linux-headers-amd64 depends on, whatever
+# else is installed or cached. A matrix kernel other than 6.1 is fetched
+# into the cache on first use, and the module is built against it in
+# build/kernels/<name>.
+#
+# Another kernel altogether (the debug kernel of `make check-debug`) is
+# chosen with EBSCRYPT_VM_KVER, EBSCRYPT_VM_KERNEL (its bzImage),
+# EBSCRYPT_VM_MODROOT (the root its modules were installed under),
+# EBSCRYPT_VM_MODULE (dm-ebscrypt.ko built against it) and EBSCRYPT_VM_KDIR.
 
 VM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-VM_BUILD=${EBSCRYPT_VM_BUILD:-$VM_TOP/build/vm}
 
-# The guest kernel: the newest installed Debian linux-image-*-amd64 that has
-# matching headers (the module is built against those), never `uname -r`.
-vm_pick_kver() {
-	local k best=""
-	for k in /lib/modules/*/build; do
-		k=${k%/build}; k=${k##*/}
-		[ -e "/boot/vmlinuz-$k" ] || continue
-		best=$k
-	done
-	[ -n "$best" ] || { echo "vm: no /boot/vmlinuz-* with matching headers (apt-get install linux-image-amd64 linux-headers-amd64)" >&2; return 1; }
-	echo "$best"
-}
-
-# Another kernel (the debug kernel of `make check-debug`) is chosen with
-# EBSCRYPT_VM_KVER, EBSCRYPT_VM_KERNEL (its bzImage), EBSCRYPT_VM_MODROOT (the root its
-# modules were installed under) and EBSCRYPT_VM_MODULE (dm-ebscrypt.ko built
-# against it).
-VM_KVER=${EBSCRYPT_VM_KVER:-$(vm_pick_kver)} || exit 1
-VM_KERNEL=${EBSCRYPT_VM_KERNEL:-/boot/vmlinuz-$VM_KVER}
-VM_MODROOT=${EBSCRYPT_VM_MODROOT:-/}
+if [ -n "${EBSCRYPT_VM_KVER:-}" ]; then
+	VM_NAME=${EBSCRYPT_KERNEL:-custom}
+	VM_KVER=$EBSCRYPT_VM_KVER
+	VM_KERNEL=${EBSCRYPT_VM_KERNEL:-/boot/vmlinuz-$VM_KVER}
+	VM_MODROOT=${EBSCRYPT_VM_MODROOT:-/}
+	VM_MODULE=${EBSCRYPT_VM_MODULE:-}
+	VM_KDIR=${EBSCRYPT_VM_KDIR:-/lib/modules/$VM_KVER/build}
+else
+	VM_NAME=${EBSCRYPT_KERNEL:-6.1}
+	if [ "$VM_NAME" != 6.1 ]; then
+		"$VM_TOP/scripts/kernels" fetch "$VM_NAME" || exit 1
+	fi
+	eval "$("$VM_TOP/scripts/kernels" env "$VM_NAME")" || exit 1
+	VM_KVER=$K_KVER
+	VM_KERNEL=$K_IMAGE
+	VM_MODROOT=$K_MODROOT
+	VM_KDIR=$K_KDIR
+	# 6.1's module is the one `make install` builds; the others are
+	# built against their own tree, out of the source directory.
+	VM_MODULE=
+	[ "$VM_NAME" = 6.1 ] || VM_MODULE=$K_MODULE
+fi
 VM_MODDIR=${VM_MODROOT%/}/lib/modules/$VM_KVER
+if [ -n "${EBSCRYPT_VM_BUILD:-}" ]; then
+	VM_BUILD=$EBSCRYPT_VM_BUILD
+elif [ "$VM_NAME" = 6.1 ]; then
+	VM_BUILD=$VM_TOP/build/vm
+else
+	VM_BUILD=$VM_TOP/build/vm-$VM_NAME
+fi
