@@ -7,20 +7,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "kmsd.h"
-
-static const char *hdr(const struct http_header_list *hl, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < hl->n; i++)
-		if (!strcasecmp(hl->h[i].name, name))
-			return hl->h[i].value;
-	return NULL;
-}
 
 static int has_signed(const char *list, const char *name)
 {
@@ -42,7 +31,7 @@ int auth_verify(struct kreq *r, const char *method, const char *path, const char
 		const struct http_header_list *hl, const char *body, size_t body_len)
 {
 	const struct kmsd_config *cfg = r->k->cfg;
-	const char *authz = hdr(hl, "Authorization"), *date = hdr(hl, "X-Amz-Date");
+	const char *authz = http_header_get(hl, "Authorization"), *date = http_header_get(hl, "X-Amz-Date");
 	const struct principal *p;
 	struct sigv4_request sr;
 	struct sigv4_scope sc;

@@ -3,10 +3,11 @@
  * ebscrypt-kmsd internals shared between its small single-purpose files:
  * config.c (config file), store.c (SQLite), crypto.c (root key, material
  * wrapping, ciphertext blobs), auth.c (SigV4 verification), policy.c
- * (key policy and grants), audit.c (audit trail), router.c (protocol and
- * dispatch), ops_*.c (one file per family of operations), http.c
- * (libmicrohttpd), tls.c (HTTPS with OpenSSL in front of it), init.c
- * (bootstrap), main.c.
+ * (key policy and grants), audit.c (audit trail), kreq.c (a request's
+ * fields and errors), router.c (protocol and dispatch), keys.c (key
+ * references, material, rotation), ops_*.c (one file per family of
+ * operations), http.c (libmicrohttpd), tls.c (HTTPS with OpenSSL in front
+ * of it), init.c (bootstrap), main.c.
  */
 #ifndef EBSCRYPT_KMSD_H
 #define EBSCRYPT_KMSD_H
@@ -181,10 +182,11 @@ struct kreq {
 	int sensitive;                  /* reply carries plaintext: wipe after use */
 };
 
+/* kreq.c: records the request's AWS error (the first one wins); returns -1. */
 int kfail(struct kreq *r, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Request field helpers (router.c): -1 after kfail(), 0 absent, 1 present. */
+/* Request field helpers (kreq.c): -1 after kfail(), 0 absent, 1 present. */
 int jget_str(struct kreq *r, const char *name, int required, size_t maxlen, const char **out);
 int jget_int(struct kreq *r, const char *name, int required, long long lo, long long hi,
 	     long long *out);
@@ -194,13 +196,15 @@ int jget_blob(struct kreq *r, const char *name, int required, size_t maxlen,
 	      uint8_t **out, size_t *len);
 int jget_str_array(struct kreq *r, const char *name, int required, struct json_object **out);
 
-/* Key references, states, ARNs (ops_keys.c). */
+/* Key references, states, ARNs, material and rotation (keys.c). */
 void key_arn(const struct kmsd *k, const char *id, char *out, size_t len);
 void alias_arn(const struct kmsd *k, const char *name, char *out, size_t len);
 /* Resolves key id / key ARN / alias / alias ARN; alias/aws/ebs is created on first use. */
 int key_resolve(struct kreq *r, const char *ref, int allow_alias, int create_managed,
 		struct kms_key *key);
 int key_usable(struct kreq *r, const struct kms_key *key);
+/* Creates and stores material version `version` of key id. */
+int key_new_material(struct kreq *r, const char *id, uint32_t version);
 int key_material(struct kreq *r, const struct kms_key *key, uint32_t version,
 		 uint8_t material[KMS_MATERIAL_LEN]);
 int key_maybe_auto_rotate(struct kreq *r, struct kms_key *key);
@@ -218,11 +222,14 @@ int grant_op_valid(const char *op);
 int audit_record(struct kmsd *k, const struct kreq *r);
 int audit_query(const char *state_dir, const char *since, const char *key, int json);
 
-/* auth.c: 0 with r->who set, or -1 after kfail. */
 struct http_header_list {
 	struct sigv4_header *h;
 	size_t n;
 };
+/* kreq.c: a header's value (names compare case-insensitively), or NULL. */
+const char *http_header_get(const struct http_header_list *hl, const char *name);
+
+/* auth.c: 0 with r->who set, or -1 after kfail. */
 int auth_verify(struct kreq *r, const char *method, const char *path, const char *query,
 		const struct http_header_list *hl, const char *body, size_t body_len);
 
