@@ -62,28 +62,6 @@ struct json_object *ctl_attachments(struct ctl *c)
 	return out;
 }
 
-int cmd_agent_status(struct ctl *c, int argc, char **argv)
-{
-	struct json_object *req = json_object_new_object(), *rep;
-	int rc;
-
-	if (argc == 2 && !strcmp(argv[1], "--json"))
-		c->json = 1;
-	json_object_object_add(req, "op", json_object_new_string("ping"));
-	rc = ctl_agent(c, req, &rep);
-	json_object_put(req);
-	if (rc)
-		return rc;
-	json_object_object_del(rep, "ok");
-	if (c->json)
-		print_json(rep);
-	else
-		printf("ebscrypt-agent pid %lld, KMS %s, %s\n", (long long)jint(rep, "pid"),
-		       jstr(rep, "kms_endpoint") ?: "?", jint(rep, "dumpable") ? "DUMPABLE" : "not dumpable");
-	json_object_put(rep);
-	return 0;
-}
-
 int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const char *name,
 		     const char *purpose, char *dev, size_t dev_len)
 {

@@ -24,16 +24,22 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/fs.h>
+
 #include "capture.h"
 #include "ctl.h"
 #include "dmmap.h"
 #include "loopdev.h"
+#include "treehash.h"
 
 /* 4 KiB chunks: a 4 KiB random write copies out no more than itself. */
 #define CAPTURE_CHUNK_SECTORS 8
@@ -57,7 +63,7 @@ static void set_uuids(struct capture *cp, const char *vol)
 	snprintf(cp->dev, sizeof(cp->dev), "/dev/mapper/%s", cp->snap_name);
 }
 
-int capture_has_base(const char *vol)
+static int capture_has_base(const char *vol)
 {
 	char u[64];
 
@@ -352,4 +358,203 @@ int capture_list_stale(void)
 
 	dm_each(DM_UUID_CAPTURE, count_one, &n);
 	return n;
+}
+
+/*
+ * Every snapshot holds <state>/locks/<vol>.capture (flock) from before it
+ * switches the volume until it has switched back. A SIGKILL releases the
+ * lock with the process, so a lock that can be taken means no capture of
+ * that volume is live and whatever capture state the kernel shows is a
+ * leftover; a lock that cannot be taken means one is. The state lock is no
+ * substitute: attach and detach do not take it.
+ */
+static void lock_path(struct ctl *c, const char *vol, char *p, size_t len)
+{
+	state_path(c, p, len, "locks/%s.capture", vol);
+}
+
+int capture_lock(struct ctl *c, const char *vol, int wait)
+{
+	char p[4096], pid[24];
+	int fd, n;
+
+	state_path(c, p, sizeof(p), "locks");
+	if (mkdir(p, 0700) && errno != EEXIST)
+		return -errno;
+	lock_path(c, vol, p, sizeof(p));
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) {
+		if (errno == EINTR)
+			continue;
+		n = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return n;
+	}
+	/* Only for the message another command prints when it finds the lock taken. */
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, n, 0) != n)
+		ctl_warn("cannot record the pid in %s: %m", p);
+	return fd;
+}
+
+/* The pid the lock file names, or 0. */
+int capture_lock_holder(struct ctl *c, const char *vol)
+{
+	char p[4096], buf[24] = "";
+	int fd, pid = 0;
+	ssize_t n;
+
+	lock_path(c, vol, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0)
+		pid = atoi(buf);
+	return pid;
+}
+
+/* SIGINT/TERM/HUP/QUIT are held during a capture; one pending stops the copy. */
+static int term_pending(void)
+{
+	sigset_t p;
+
+	if (sigpending(&p))
+		return 0;
+	return sigismember(&p, SIGINT) || sigismember(&p, SIGTERM) || sigismember(&p, SIGHUP) ||
+	       sigismember(&p, SIGQUIT);
+}
+
+static int copy_whole(struct ctl *c, int in, int out, uint64_t total, const char *what,
+		      struct capture_res *res)
+{
+	struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sum = COPY_SUM_TREE,
+			      .digest = res->sha, .what = what, .show = ctl_show_progress(c), .cancel = term_pending };
+	double t0 = mono_s();
+	int rc = copy_run(&j);
+
+	res->copy_s = mono_s() - t0;
+	return rc;
+}
+
+/* Not attached: nobody writes, so no pause. A reflink where the store can. */
+static int capture_detached(struct ctl *c, const char *src, int out, uint64_t total, const char *snap,
+			    struct capture_res *res)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), rc;
+
+	if (in < 0)
+		return ctl_fail("cannot open %s: %m", src);
+	if (!ioctl(out, FICLONE, in)) {
+		res->how = "reflink";
+		rc = copy_whole(c, out, -1, total, "checksum", res);
+	} else {
+		res->how = "sparse copy";
+		rc = copy_whole(c, in, out, total, snap, res);
+	}
+	close(in);
+	return rc ? ctl_fail("snapshot copy failed: %s", strerror(-rc)) : 0;
+}
+
+/*
+ * Attached through an agent that predates base mappings: the old way, the
+ * copy itself inside the pause (only a reflink keeps that short).
+ */
+static int capture_suspended(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
+			     const char *snap, struct capture_res *res)
+{
+	char uuid[64];
+	sigset_t all, old;
+	double t0;
+	int in = open(src, O_RDONLY | O_CLOEXEC), rc, cloned;
+
+	if (in < 0)
+		return ctl_fail("cannot open %s: %m", src);
+	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	rc = dm_suspend_uuid(uuid, 1);
+	if (rc) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(in);
+		return ctl_fail("cannot suspend the volume for a consistent snapshot: %s", strerror(-rc));
+	}
+	t0 = mono_s();
+	cloned = !ioctl(out, FICLONE, in);
+	if (!cloned) {
+		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sum = COPY_SUM_TREE,
+				      .digest = res->sha, .what = snap, .show = ctl_show_progress(c) };
+
+		rc = copy_run(&j);
+	}
+	res->pause_in = mono_s() - t0;
+	if (dm_suspend_uuid(uuid, 0))
+		ctl_warn("could not resume %s: run `dmsetup resume --uuid %s` now", vol, uuid);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	res->how = cloned ? "suspended reflink" : "suspended sparse copy";
+	if (!rc && cloned)
+		rc = copy_whole(c, out, -1, total, "checksum", res);
+	close(in);
+	return rc ? ctl_fail("snapshot copy failed: %s", strerror(-rc)) : 0;
+}
+
+static int capture_fail(const char *vol, int rc)
+{
+	if (rc == -EBUSY)
+		return ctl_fail("the base mapping of %s is not in its resting state (linear): another "
+				"snapshot is in progress, or a cleanup failed", vol);
+	if (rc == -ENOSPC || rc == -EFBIG)
+		return ctl_fail("cannot create the copy-on-write store for the snapshot of %s: %s", vol,
+				strerror(-rc));
+	return ctl_fail("cannot capture %s through dm-snapshot: %s", vol, strerror(-rc));
+}
+
+/* Attached: a dm-snapshot capture, copied while the volume keeps running. */
+static int capture_cow(struct ctl *c, const char *vol, int out, uint64_t total, const char *cow_path,
+		       uint64_t cow_bytes, const char *snap, struct capture_res *res)
+{
+	struct capture cp;
+	int in = -1, rc, overflow;
+
+	res->how = "dm-snapshot";
+	rc = capture_begin(&cp, vol, cow_path, cow_bytes);
+	res->pause_in = cp.pause_in;
+	if (rc) {
+		capture_fail(vol, rc);
+		capture_end(&cp);
+		res->pause_out = cp.pause_out;
+		return 1;
+	}
+	in = open(cp.dev, O_RDONLY | O_CLOEXEC);
+	rc = in < 0 ? -errno : copy_whole(c, in, out, total, snap, res);
+	/* A COW that filled up invalidates the capture: whatever was read is not the instant. */
+	overflow = capture_valid(&cp) == -ENOSPC;
+	if (in >= 0)
+		close(in);
+	/* A failure to switch back is warned about there; the snapshot itself is fine. */
+	capture_end(&cp);
+	res->pause_out = cp.pause_out;
+	if (overflow)
+		return ctl_fail("the copy-on-write store filled up while %s was being copied (the volume "
+				"overwrote more than its %llu bytes, or the snapshot store ran out of space): "
+				"retry with a larger --cow-size or more free space", vol,
+				(unsigned long long)(cow_bytes ? cow_bytes : total));
+	if (rc == -ECANCELED)
+		return ctl_fail("snapshot of %s interrupted; the volume is back on its own device", vol);
+	if (rc)
+		return ctl_fail("snapshot copy failed: %s", strerror(-rc));
+	return 0;
+}
+
+int capture_image(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
+		  const char *cow_path, uint64_t cow_bytes, const char *label, struct capture_res *res)
+{
+	if (!vol)
+		return capture_detached(c, src, out, total, label, res);
+	if (capture_has_base(vol))
+		return capture_cow(c, vol, out, total, cow_path, cow_bytes, label, res);
+	return capture_suspended(c, src, vol, out, total, label, res);
 }

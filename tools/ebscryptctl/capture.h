@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Capturing an attached volume through dm-snapshot (capture.c). 0 or -errno;
- * messages for the user are the caller's, except warnings about mappings
- * this module could not put back.
+ * Capturing a volume's image at one instant (capture.c): through dm-snapshot
+ * when attached, a reflink or sparse copy when not, and the per-volume lock
+ * that keeps repairs away from a live capture. 0 or -errno; messages for the
+ * user are the caller's, except warnings about mappings this module could
+ * not put back.
  */
 #ifndef EBSCRYPT_CAPTURE_H
 #define EBSCRYPT_CAPTURE_H
@@ -19,8 +21,6 @@ struct capture {
 	int active;               /* capture_end has something to undo */
 };
 
-/* Whether the volume's stack has a base (attached by an agent that makes one). */
-int capture_has_base(const char *vol);
 /*
  * Switches the attached volume onto a snapshot-origin and creates the
  * capture (its COW a sparse file at cow_path, cow_bytes long; 0: the volume's
@@ -43,5 +43,28 @@ int capture_end(struct capture *cp);
 int capture_repair(const char *vol, char *did, size_t len);
 /* Warns about each such mapping (read-only); returns how many. */
 int capture_list_stale(void);
+
+struct ctl;
+
+/* What a capture produced, for the snapshot's metadata. */
+struct capture_res {
+	uint8_t sha[32];
+	double pause_in, pause_out, copy_s;
+	const char *how;
+};
+
+/*
+ * Copies the point-in-time image of src (total bytes, header included) into
+ * out: vol names the attached volume src belongs to, captured through
+ * dm-snapshot with its COW at cow_path, or is NULL when nothing writes to
+ * src. label names the copy in progress output. 0, or 1 after saying why not.
+ */
+int capture_image(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
+		  const char *cow_path, uint64_t cow_bytes, const char *label, struct capture_res *res);
+
+/* The volume's capture lock: an fd to close when done, -EBUSY when held and !wait. */
+int capture_lock(struct ctl *c, const char *vol, int wait);
+/* The pid the lock file names (the holder, for a message), or 0. */
+int capture_lock_holder(struct ctl *c, const char *vol);
 
 #endif

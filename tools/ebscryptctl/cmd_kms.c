@@ -63,7 +63,7 @@ int cmd_kms_simple(struct ctl *c, int argc, char **argv)
 
 		return call(c, op, with("KeyId", argv[1], NULL, NULL));
 	}
-	return ctl_cmd_help(ctl_find("kms", cmd), stderr) + 2;
+	return ctl_cmd_help(c->cmd, stderr) + 2;
 }
 
 int cmd_kms_call(struct ctl *c, int argc, char **argv)

@@ -27,6 +27,7 @@ struct ctl {
 	struct kms_endpoint ep;
 	struct kms_client *kms;
 	int lock_fd;
+	const struct ctl_cmd *cmd;  /* the command running */
 };
 
 struct ctl_cmd {
@@ -39,7 +40,7 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd ctl_commands[];
 
-/* Prints an error once, at the boundary; returns 1 (the exit status). */
+/* report.c. Prints an error once, at the boundary; returns 1 (the exit status). */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints --help for a command; returns 0. */
@@ -81,6 +82,8 @@ int64_t jint(struct json_object *o, const char *key);
 int jbool(struct json_object *o, const char *key);
 void print_json(struct json_object *o);
 void format_time(uint64_t t, char *buf, size_t len);
+/* Whether long copies show progress: on a terminal, and not with --json. */
+int ctl_show_progress(struct ctl *c);
 
 
 
@@ -126,8 +129,6 @@ struct copy_job {
 int copy_run(struct copy_job *j);
 
 /* repair.c: leftovers of killed snapshots, never under a live one. */
-/* The volume's capture lock: an fd to close when done, -EBUSY when held and !wait. */
-int capture_lock(struct ctl *c, const char *vol, int wait);
 /* Repairs vol's stack (lock held by the caller); 0, or 1 after saying why not. */
 int repair_locked(const char *vol);
 /* Takes vol's capture lock (refusing if a snapshot holds it) and repairs; 0 or 1. */
@@ -135,7 +136,7 @@ int repair_volume(struct ctl *c, const char *vol, int *lock_fd);
 /* Repairs every other volume whose capture lock is free. */
 void repair_others(struct ctl *c, const char *except);
 
-/* cmd_volume.c: making a new volume in steps (restores fill it in between). */
+/* volume.c: making a new volume in steps (restores fill it in between). */
 struct vol_spec {
 	uint64_t size;            /* bytes; 0 with a device: all of it */
 	unsigned int sector;      /* 0: 4096 where possible */
@@ -153,10 +154,32 @@ struct vol_new {
 int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv);
 int volume_new_commit(struct ctl *c, struct vol_new *nv);
 void volume_new_abort(struct vol_new *nv);
+/* The record as list and describe show it, with its attachment (att: from ctl_attachments). */
+struct json_object *volume_describe(struct json_object *rec, struct json_object *att);
+struct ebs_header;
+struct ebs_header_read_info;
+/* A header from a file or device: 0, -errno (open) or the parser's error with info saying why. */
+int volume_header_read(const char *path, struct ebs_header *h, struct ebs_header_read_info *info);
+/* The same, saying why not: 0 or 1. */
+int volume_header_check(const char *path, struct ebs_header *h);
 
-/* cmd_snapshot.c */
+/* snapshot.c */
+/* Snapshots a backing file or device; vol names the attached volume it belongs to, or is NULL. */
+int snapshot_take(struct ctl *c, const char *src_path, const char *vol,
+		  const char *source_snapshot, uint64_t cow_bytes, char *snap_out, size_t snap_len);
+int snapshot_load_meta(struct ctl *c, const char *snap, struct json_object **meta, char *img, size_t len);
+int snapshot_meta_checksum(const char *snap, struct json_object *meta, enum copy_sum *sum,
+			   const char **want);
+int snapshot_verify_image(struct ctl *c, const char *snap, struct json_object *meta, const char *img);
+
+/* restore.c */
+/* Restores SNAP into a new, unrecorded volume (the caller commits or discards it). */
+int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, int want_enc,
+		 int no_enc, const char *key, int key_given, struct vol_new *nv);
 int volume_restore(struct ctl *c, const char *snap, struct vol_spec *sp, int want_enc,
 		   int no_enc, const char *key, int key_given);
+
+/* cmd_snapshot.c */
 int cmd_snapshot_create(struct ctl *c, int argc, char **argv);
 int cmd_snapshot_list(struct ctl *c, int argc, char **argv);
 int cmd_snapshot_describe(struct ctl *c, int argc, char **argv);

@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 	c.agent_socket = sock_opt ?: getenv("EBSCRYPT_AGENT_SOCKET") ?:
 			 ebs_conf_get(&c.conf, "agent_socket") ?: EBS_AGENT_SOCKET;
 	optind += 1;
+	c.cmd = cmd;
 	/* The command sees argv[0] = its name, then its own arguments. */
 	rc = cmd->run(&c, argc - optind, argv + optind);
 	state_unlock(&c);

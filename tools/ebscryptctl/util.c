@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/rand.h>
@@ -96,4 +97,9 @@ void format_time(uint64_t t, char *buf, size_t len)
 
 	gmtime_r(&tt, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int ctl_show_progress(struct ctl *c)
+{
+	return !c->json && isatty(STDERR_FILENO);
 }

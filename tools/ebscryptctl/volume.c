@@ -1,11 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Volume records and the devices behind them. */
+/*
+ * Volumes: records and the devices behind them, and making a new one in
+ * steps (backing file or device, header, record), so a restore can fill in
+ * the data before the record is committed.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
+#include <linux/fs.h>
+#include <openssl/rand.h>
 
+#include "base64.h"
 #include "ctl.h"
 #include "header.h"
 
@@ -34,4 +46,278 @@ int resolve_device(struct ctl *c, const char *arg, char *path, size_t len)
 	rc = volume_backing_path(rec, path, len);
 	json_object_put(rec);
 	return rc ? ctl_fail("volume record %s has no backing path", arg) : 0;
+}
+
+static int hex_to_bytes(const char *hex, uint8_t *out, size_t len)
+{
+	size_t i;
+
+	if (!hex || strlen(hex) != 2 * len)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		unsigned int v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* Asks the agent for the key check value of a freshly wrapped DEK. */
+static int agent_kcv(struct ctl *c, const struct ebs_header *h)
+{
+	struct json_object *req = json_object_new_object(), *ctx = json_object_new_object(), *rep;
+	char *b64 = NULL;
+	size_t i;
+	int rc;
+
+	if (b64_encode(h->wrapped_dek, h->wrapped_len, &b64))
+		return ctl_fail("out of memory");
+	for (i = 0; i < h->ctx_count; i++)
+		json_object_object_add(ctx, h->ctx[i].key, json_object_new_string(h->ctx[i].value));
+	json_object_object_add(req, "op", json_object_new_string("kcv"));
+	json_object_object_add(req, "kms_key_arn", json_object_new_string(h->kms_key_arn));
+	json_object_object_add(req, "wrapped", json_object_new_string(b64));
+	json_object_object_add(req, "context", ctx);
+	free(b64);
+	rc = ctl_agent(c, req, &rep);
+	json_object_put(req);
+	if (rc)
+		return rc;
+	rc = hex_to_bytes(jstr(rep, "kcv"), (uint8_t *)h->kcv, EBS_HDR_KCV_LEN);
+	json_object_put(rep);
+	return rc ? ctl_fail("the agent returned no key check value") : 0;
+}
+
+static int wrap_new_dek(struct ctl *c, struct ebs_header *h, const char *key_arn)
+{
+	struct kms_context_pair pairs[EBS_HDR_CTX_MAX];
+	struct kms_context ctx = { pairs, h->ctx_count };
+	struct kms_client *k;
+	struct kms_error err;
+	uint8_t *blob = NULL;
+	char *arn = NULL, msg[768];
+	size_t blob_len = 0, i;
+	int rc;
+
+	if (ctl_kms(c, &k))
+		return 1;
+	for (i = 0; i < h->ctx_count; i++) {
+		pairs[i].key = h->ctx[i].key;
+		pairs[i].value = h->ctx[i].value;
+	}
+	memset(&err, 0, sizeof(err));
+	rc = kms_generate_data_key_without_plaintext(k, key_arn, &ctx, EBS_HDR_KEY_BYTES,
+						     &blob, &blob_len, &arn, &err);
+	if (rc) {
+		ctl_kms_error(msg, sizeof(msg), "GenerateDataKeyWithoutPlaintext", rc, &err);
+		return ctl_fail("%s", msg);
+	}
+	if (blob_len == 0 || blob_len > EBS_HDR_WRAPPED_MAX) {
+		free(blob);
+		free(arn);
+		return ctl_fail("KMS returned a %zu-byte wrapped key; the header holds 1..%d",
+				blob_len, EBS_HDR_WRAPPED_MAX);
+	}
+	memcpy(h->wrapped_dek, blob, blob_len);
+	h->wrapped_len = blob_len;
+	snprintf(h->kms_key_arn, sizeof(h->kms_key_arn), "%s", arn ? arn : key_arn);
+	free(blob);
+	free(arn);
+	return 0;
+}
+
+static uint64_t device_size(int fd, unsigned int *lbs)
+{
+	uint64_t size = 0;
+	int ss = 512;
+
+	if (ioctl(fd, BLKGETSIZE64, &size))
+		size = 0;
+	if (!ioctl(fd, BLKSSZGET, &ss) && ss > 0)
+		*lbs = (unsigned int)ss;
+	return size;
+}
+
+struct json_object *volume_describe(struct json_object *rec, struct json_object *att)
+{
+	struct json_object *o = json_object_get(rec), *a = NULL;
+	const char *vol = jstr(rec, "volume_id");
+
+	if (att && vol && json_object_object_get_ex(att, vol, &a)) {
+		json_object_object_add(o, "state", json_object_new_string("in-use"));
+		json_object_object_add(o, "device", json_object_new_string(jstr(a, "device") ?: ""));
+		json_object_object_add(o, "attachment_name", json_object_new_string(jstr(a, "name") ?: ""));
+	} else {
+		json_object_object_add(o, "state", json_object_new_string(att ? "available" : "unknown"));
+	}
+	return o;
+}
+
+/*
+ * A new volume: backing file or device, header (for an encrypted volume a
+ * fresh DEK, wrapped by KMS, KCV from the agent), and its record, not yet
+ * saved: the caller fills it if needed, then commits or aborts.
+ */
+int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv)
+{
+	char lineage_hex[33], arn[EBS_HDR_ARN_MAX + 1], tbuf[32];
+	unsigned int lbs = 512, sector = sp->sector;
+	struct ebs_header *h = NULL;
+	uint64_t size = sp->size, dev_size = 0;
+	int fd = -1, rc;
+
+	memset(nv, 0, sizeof(*nv));
+	if (sp->device) {
+		fd = open(sp->device, O_RDWR | O_EXCL | O_CLOEXEC);
+		if (fd < 0)
+			return ctl_fail("cannot open %s exclusively: %m", sp->device);
+		dev_size = device_size(fd, &lbs);
+		if (dev_size <= EBS_HDR_DEFAULT_DATA_OFFSET * 512ull) {
+			close(fd);
+			return ctl_fail("%s is too small (%llu bytes; the header alone takes 1 MiB)", sp->device,
+					(unsigned long long)dev_size);
+		}
+		if (!size)
+			size = (dev_size - EBS_HDR_DEFAULT_DATA_OFFSET * 512ull) & ~4095ull;
+	}
+	if (!size || size % 512) {
+		rc = ctl_fail("the size must be a positive multiple of 512 bytes");
+		goto out;
+	}
+	if (!sector)
+		sector = (size % 4096 == 0 && lbs <= 4096) ? 4096 : lbs;
+	if ((sector != 512 && sector != 1024 && sector != 2048 && sector != 4096) || sector < lbs ||
+	    size % sector) {
+		rc = ctl_fail("sector size %u does not fit (device logical block %u bytes, size %llu bytes)",
+			      sector, lbs, (unsigned long long)size);
+		goto out;
+	}
+	if (sp->device && dev_size < EBS_HDR_DEFAULT_DATA_OFFSET * 512ull + size) {
+		rc = ctl_fail("%s holds %llu bytes; a %llu-byte volume needs %llu", sp->device,
+			      (unsigned long long)dev_size, (unsigned long long)size,
+			      (unsigned long long)(EBS_HDR_DEFAULT_DATA_OFFSET * 512ull + size));
+		goto out;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h || random_hex_id("vol", nv->vol, sizeof(nv->vol))) {
+		rc = ctl_fail("out of memory or randomness");
+		goto out;
+	}
+	ebs_header_init(h, nv->vol, size / 512, sector, sp->encrypted);
+	h->created = (uint64_t)time(NULL);
+	h->seqno = 1;
+	if (RAND_bytes(h->lineage, sizeof(h->lineage)) != 1) {
+		rc = ctl_fail("no randomness for the lineage id");
+		goto out;
+	}
+	ebs_hex(h->lineage, sizeof(h->lineage), lineage_hex);
+	if (sp->encrypted) {
+		if ((rc = ctl_resolve_key(c, sp->key, 1, arn, sizeof(arn))))
+			goto out;
+		ebs_header_ctx_set(h, EBS_CTX_VOLUME_ID, nv->vol);
+		ebs_header_ctx_set(h, EBS_CTX_LINEAGE, lineage_hex);
+		if ((rc = wrap_new_dek(c, h, arn)) || (rc = agent_kcv(c, h)))
+			goto out;
+	}
+	if (sp->device) {
+		snprintf(nv->path, sizeof(nv->path), "%s", sp->device);
+	} else {
+		state_path(c, nv->path, sizeof(nv->path), "store/%s.img", nv->vol);
+		fd = open(nv->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			rc = ctl_fail("cannot create %s: %m", nv->path);
+			goto out;
+		}
+		nv->created_file = 1;
+		if (ftruncate(fd, (off_t)(h->data_offset * 512 + size))) {
+			rc = ctl_fail("cannot size %s: %m", nv->path);
+			goto out;
+		}
+	}
+	rc = ebs_header_write(fd, h);
+	if (rc) {
+		rc = ctl_fail("cannot write the volume header to %s: %s", nv->path, strerror(-rc));
+		goto out;
+	}
+	nv->rec = json_object_new_object();
+	format_time(h->created, tbuf, sizeof(tbuf));
+	json_object_object_add(nv->rec, "volume_id", json_object_new_string(nv->vol));
+	json_object_object_add(nv->rec, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(nv->rec, "encrypted", json_object_new_boolean(sp->encrypted));
+	json_object_object_add(nv->rec, "kms_key_id",
+			       sp->encrypted ? json_object_new_string(h->kms_key_arn) : NULL);
+	json_object_object_add(nv->rec, "data_encryption_key_id", json_object_new_string(lineage_hex));
+	json_object_object_add(nv->rec, "snapshot_id",
+			       sp->snapshot_id ? json_object_new_string(sp->snapshot_id) : NULL);
+	json_object_object_add(nv->rec, "create_time", json_object_new_string(tbuf));
+	json_object_object_add(nv->rec, "sector_size", json_object_new_int((int)sector));
+	json_object_object_add(nv->rec, "backing", json_object_new_string(nv->path));
+	json_object_object_add(nv->rec, "backing_type", json_object_new_string(sp->device ? "device" : "file"));
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(h);
+	if (rc)
+		volume_new_abort(nv);
+	return rc;
+}
+
+int volume_new_commit(struct ctl *c, struct vol_new *nv)
+{
+	int rc = state_save_volume(c, nv->rec);
+
+	if (rc) {
+		volume_new_abort(nv);
+		return ctl_fail("cannot save the volume record: %s", strerror(-rc));
+	}
+	nv->created_file = 0;
+	if (c->json) {
+		struct json_object *out = volume_describe(nv->rec, NULL);
+
+		json_object_object_add(out, "state", json_object_new_string("available"));
+		print_json(out);
+		json_object_put(out);
+	} else {
+		printf("%s\n", nv->vol);
+	}
+	json_object_put(nv->rec);
+	nv->rec = NULL;
+	return 0;
+}
+
+void volume_new_abort(struct vol_new *nv)
+{
+	if (nv->created_file)
+		unlink(nv->path);
+	nv->created_file = 0;
+	json_object_put(nv->rec);
+	nv->rec = NULL;
+}
+
+/* 0, -errno (open) or the parser's error with info saying why; no message. */
+int volume_header_read(const char *path, struct ebs_header *h, struct ebs_header_read_info *info)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = ebs_header_read(fd, h, info);
+	close(fd);
+	return rc ? rc : 0;
+}
+
+int volume_header_check(const char *path, struct ebs_header *h)
+{
+	struct ebs_header_read_info info;
+	int rc = volume_header_read(path, h, &info);
+
+	if (rc == -ENOENT || rc == -EACCES)
+		return ctl_fail("cannot open %s: %s", path, strerror(-rc));
+	if (rc)
+		return ctl_fail("no valid header on %s: primary copy: %s; backup copy: %s", path,
+				info.primary_why, info.backup_why);
+	return 0;
 }
