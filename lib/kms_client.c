@@ -66,7 +66,7 @@ static void rbuf_release(struct rbuf *b)
 	if (!b->p)
 		return;
 	if (b->secure) {
-		secmem_free(b->p, b->cap);
+		secmem_free(b->p);
 	} else {
 		OPENSSL_cleanse(b->p, b->cap);
 		free(b->p);
@@ -225,7 +225,7 @@ void kms_client_free(struct kms_client *c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
-	secmem_free(c->secret, c->secret_len + 1);
+	secmem_free(c->secret);
 	free(c->url);
 	free(c->unix_socket);
 	free(c->ca_file);

@@ -234,7 +234,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		snprintf(desc, sizeof(desc), "ebscrypt:%s:%s", vol, rnd_hex);
 		rc = keys_add_logon(a->keyring, desc, dek, EBS_HDR_KEY_BYTES, &key);
 		/* From here on the kernel holds the only copy this attach needs. */
-		secmem_free(dek, EBS_HDR_KEY_BYTES);
+		secmem_free(dek);
 		dek = NULL;
 		if (rc) {
 			reply_fail(rep, "KeyringError", "cannot add the volume key to the agent keyring: %s",
@@ -277,7 +277,7 @@ out:
 	if (based)
 		dm_remove_uuid(buuid);
 	keys_drop(key);
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
+	secmem_free(dek);
 	/* The mapping holds the loop device now; on failure this frees it. */
 	if (loop_fd >= 0)
 		close(loop_fd);
@@ -432,7 +432,7 @@ void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep)
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
 	json_object_object_add(rep, "kcv", json_object_new_string(kcv));
 out:
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
+	secmem_free(dek);
 	free(blob);
 	free(pairs);
 }

@@ -97,7 +97,7 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	 * added straight into a keyring we do not possess could not be restricted.
 	 */
 	rc = keys_add_logon(a->keyring, desc, dek, EBS_HDR_KEY_BYTES, &key);
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
+	secmem_free(dek);
 	dek = NULL;
 	if (rc) {
 		reply_fail(rep, "KeyringError", "cannot add the key to the agent keyring: %s", strerror(-rc));
@@ -123,7 +123,7 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	json_object_object_add(rep, "key_serial", json_object_new_int(key));
 	json_object_object_add(rep, "table", json_object_new_string(table));
 out:
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
+	secmem_free(dek);
 	if (fd >= 0)
 		close(fd);
 	free(h);

@@ -343,7 +343,7 @@ void config_free(struct kmsd_config *cfg)
 		free(p->name);
 		free(p->arn);
 		free(p->access_key_id);
-		secmem_free(p->secret, p->secret_len + 1);
+		secmem_free(p->secret);
 	}
 	free(cfg->principals);
 	free(cfg->listen);

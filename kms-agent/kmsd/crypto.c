@@ -137,7 +137,7 @@ int crypto_load_root_key(const char *state_dir, uint8_t **root_key)
 	close(fd);
 out:
 	if (rc) {
-		secmem_free(key, ROOT_KEY_LEN);
+		secmem_free(key);
 		return rc;
 	}
 	*root_key = key;
@@ -146,7 +146,7 @@ out:
 
 void crypto_free_root_key(uint8_t *root_key)
 {
-	secmem_free(root_key, ROOT_KEY_LEN);
+	secmem_free(root_key);
 }
 
 static size_t material_aad(const char *key_id, uint32_t version, uint8_t *aad)
@@ -170,17 +170,17 @@ int crypto_new_material(const uint8_t *root_key, const char *key_id, uint32_t ve
 	if (!m)
 		return -errno;
 	if (strlen(key_id) > 64) {
-		secmem_free(m, KMS_MATERIAL_LEN);
+		secmem_free(m);
 		return -EINVAL;
 	}
 	if (RAND_priv_bytes(m, KMS_MATERIAL_LEN) != 1 || RAND_bytes(wrapped, NONCE_LEN) != 1) {
-		secmem_free(m, KMS_MATERIAL_LEN);
+		secmem_free(m);
 		return -EIO;
 	}
 	alen = material_aad(key_id, version, aad);
 	rc = gcm(1, root_key, wrapped, aad, alen, NULL, 0, m, KMS_MATERIAL_LEN,
 		 wrapped + NONCE_LEN, wrapped + NONCE_LEN + KMS_MATERIAL_LEN);
-	secmem_free(m, KMS_MATERIAL_LEN);
+	secmem_free(m);
 	return rc;
 }
 

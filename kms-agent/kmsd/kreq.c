@@ -179,7 +179,7 @@ int jget_blob(struct kreq *r, const char *name, int required, size_t maxlen,
 	if (!*out)
 		return kfail(r, "KMSInternalException", "out of memory");
 	if (b64_decode(s, slen, *out, n, len)) {
-		secmem_free(*out, n);
+		secmem_free(*out);
 		*out = NULL;
 		return kfail(r, "SerializationException", "%s is not valid base64", name);
 	}

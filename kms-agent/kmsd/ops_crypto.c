@@ -48,7 +48,7 @@ static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_
 	b64_encode_to(data, len, s);
 	json_object_object_add(r->out, name, json_object_new_string(s));
 	if (secret)
-		secmem_free(s, n);
+		secmem_free(s);
 	else
 		free(s);
 }
@@ -70,18 +70,18 @@ static int seal(struct kreq *r, struct kms_key *key, struct json_object *ctx,
 		rc = kfail(r, "KMSInternalException", "current key material is missing");
 	if (!rc && crypto_blob_encrypt(m, key->id, key->current_version, ctx, plain, len, blob, blob_len))
 		rc = kfail(r, "KMSInternalException", "encryption failed");
-	secmem_free(m, KMS_MATERIAL_LEN);
+	secmem_free(m);
 	return rc;
 }
 
 /*
  * Opens a blob: finds the key it names, checks op is allowed and the key
- * usable, decrypts into *plain (secmem, *cap bytes). want_key, when given,
+ * usable, decrypts into *plain (secmem). want_key, when given,
  * must be the blob's key (IncorrectKeyException otherwise).
  */
 static int unseal(struct kreq *r, const char *op, const uint8_t *blob, size_t blob_len,
 		  struct json_object *ctx, const char *want_key, struct kms_key *key,
-		  uint8_t **plain, size_t *cap, size_t *plain_len)
+		  uint8_t **plain, size_t *plain_len)
 {
 	char kid[40];
 	uint32_t version;
@@ -115,11 +115,10 @@ static int unseal(struct kreq *r, const char *op, const uint8_t *blob, size_t bl
 		return -1;
 	}
 	m = secmem_alloc(KMS_MATERIAL_LEN);
-	*cap = blob_len;
-	*plain = secmem_alloc(*cap);
+	*plain = secmem_alloc(blob_len);
 	if (!m || !*plain) {
-		secmem_free(m, KMS_MATERIAL_LEN);
-		secmem_free(*plain, *cap);
+		secmem_free(m);
+		secmem_free(*plain);
 		*plain = NULL;
 		kms_key_free(key);
 		return kfail(r, "KMSInternalException", "out of locked memory");
@@ -127,11 +126,11 @@ static int unseal(struct kreq *r, const char *op, const uint8_t *blob, size_t bl
 	rc = key_material(r, key, version, m);
 	if (rc == -ENOENT)
 		rc = bad_blob(r);
-	else if (!rc && crypto_blob_decrypt(m, blob, blob_len, ctx, *plain, *cap, plain_len))
+	else if (!rc && crypto_blob_decrypt(m, blob, blob_len, ctx, *plain, blob_len, plain_len))
 		rc = bad_blob(r);
-	secmem_free(m, KMS_MATERIAL_LEN);
+	secmem_free(m);
 	if (rc) {
-		secmem_free(*plain, *cap);
+		secmem_free(*plain);
 		*plain = NULL;
 		kms_key_free(key);
 	}
@@ -179,7 +178,7 @@ int op_encrypt(struct kreq *r)
 	free(blob);
 	kms_key_free(&key);
 out:
-	secmem_free(plain, plen ? plen : 1);
+	secmem_free(plain);
 	return rc;
 }
 
@@ -189,7 +188,7 @@ int op_decrypt(struct kreq *r)
 	struct kms_key key;
 	const char *want = NULL;
 	uint8_t *blob = NULL, *plain = NULL;
-	size_t blen = 0, cap = 0, plen = 0;
+	size_t blen = 0, plen = 0;
 	char arn[256];
 	int rc = -1;
 
@@ -199,18 +198,18 @@ int op_decrypt(struct kreq *r)
 	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
 		goto out;
 	r->audit_ctx = ctx;
-	if (unseal(r, "Decrypt", blob, blen, ctx, want, &key, &plain, &cap, &plen))
+	if (unseal(r, "Decrypt", blob, blen, ctx, want, &key, &plain, &plen))
 		goto out;
 	key_arn(r->k, key.id, arn, sizeof(arn));
 	r->sensitive = 1;
 	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
 	add_b64(r, "Plaintext", plain, plen, 1);
 	json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
-	secmem_free(plain, cap);
+	secmem_free(plain);
 	kms_key_free(&key);
 	rc = 0;
 out:
-	secmem_free(blob, blen ? blen : 1);
+	secmem_free(blob);
 	return rc;
 }
 
@@ -220,7 +219,7 @@ int op_reencrypt(struct kreq *r)
 	struct kms_key src, dst;
 	const char *want = NULL;
 	uint8_t *blob = NULL, *plain = NULL, *nblob = NULL;
-	size_t blen = 0, cap = 0, plen = 0, nlen;
+	size_t blen = 0, plen = 0, nlen;
 	char sarn[256], darn[256];
 	int rc = -1;
 
@@ -232,7 +231,7 @@ int op_reencrypt(struct kreq *r)
 	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
 		goto out;
 	r->audit_ctx = sctx;
-	if (unseal(r, "ReEncryptFrom", blob, blen, sctx, want, &src, &plain, &cap, &plen))
+	if (unseal(r, "ReEncryptFrom", blob, blen, sctx, want, &src, &plain, &plen))
 		goto out;
 	key_arn(r->k, src.id, sarn, sizeof(sarn));
 	if (!use_key(r, "DestinationKeyId", "ReEncryptTo", dctx, &dst)) {
@@ -252,10 +251,10 @@ int op_reencrypt(struct kreq *r)
 	}
 	/* The audit record names the source key, whose material was used to open the blob. */
 	snprintf(r->audit_key, sizeof(r->audit_key), "%s", sarn);
-	secmem_free(plain, cap);
+	secmem_free(plain);
 	kms_key_free(&src);
 out:
-	secmem_free(blob, blen ? blen : 1);
+	secmem_free(blob);
 	return rc;
 }
 
@@ -308,7 +307,7 @@ static int generate(struct kreq *r, int with_plaintext)
 		rc = 0;
 	}
 	free(blob);
-	secmem_free(dek, (size_t)nbytes);
+	secmem_free(dek);
 	kms_key_free(&key);
 	return rc;
 }

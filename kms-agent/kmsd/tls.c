@@ -180,14 +180,14 @@ static int load_key(SSL_CTX *ctx, const char *cert, const char *path)
 	close(fd);
 	if (n != st.st_size) {
 		ebs_err("cannot read the TLS key %s", path);
-		secmem_free(pem, cap);
+		secmem_free(pem);
 		return -EIO;
 	}
 	bio = BIO_new_mem_buf(pem, (int)n);
 	if (bio)
 		pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
-	secmem_free(pem, cap);
+	secmem_free(pem);
 	if (!pkey) {
 		ssl_reason(why, sizeof(why));
 		ebs_err("the TLS key %s is not an unencrypted PEM private key (%s)", path, why);
