@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "base64.h"
+#include "cleanup.h"
 #include "header.h"
 #include "log.h"
 #include "secmem.h"
@@ -170,7 +171,8 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	int copy = purpose && !strcmp(purpose, "copy-source");
 	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
 	struct ebs_header *h = NULL;
-	uint8_t *dek = NULL, rnd[8];
+	_cleanup_secmem_ uint8_t *dek = NULL;
+	uint8_t rnd[8];
 	int fd = -1, loop_fd = -1, rc, based = 0;
 	char devno[32], buuid[160];
 	int32_t key = 0;
@@ -234,8 +236,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		snprintf(desc, sizeof(desc), "ebscrypt:%s:%s", vol, rnd_hex);
 		rc = keys_add_logon(a->keyring, desc, dek, EBS_HDR_KEY_BYTES, &key);
 		/* From here on the kernel holds the only copy this attach needs. */
-		secmem_free(dek);
-		dek = NULL;
+		secmem_free(TAKE_PTR(dek));
 		if (rc) {
 			reply_fail(rep, "KeyringError", "cannot add the volume key to the agent keyring: %s",
 				   strerror(-rc));
@@ -277,7 +278,6 @@ out:
 	if (based)
 		dm_remove_uuid(buuid);
 	keys_drop(key);
-	secmem_free(dek);
 	/* The mapping holds the loop device now; on failure this frees it. */
 	if (loop_fd >= 0)
 		close(loop_fd);
@@ -390,7 +390,8 @@ void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep)
 {
 	struct ebs_header_ctx_pair *pairs = calloc(EBS_HDR_CTX_MAX, sizeof(*pairs));
 	const char *arn = req_str(req, "kms_key_arn"), *wrapped = req_str(req, "wrapped");
-	uint8_t *blob = malloc(EBS_HDR_WRAPPED_MAX), *dek = NULL, k[EBS_HDR_KCV_LEN];
+	_cleanup_secmem_ uint8_t *dek = NULL;
+	uint8_t *blob = malloc(EBS_HDR_WRAPPED_MAX), k[EBS_HDR_KCV_LEN];
 	char kcv[2 * EBS_HDR_KCV_LEN + 1];
 	struct json_object *ctx;
 	size_t blob_len = 0, n = 0;
@@ -432,7 +433,6 @@ void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep)
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
 	json_object_object_add(rep, "kcv", json_object_new_string(kcv));
 out:
-	secmem_free(dek);
 	free(blob);
 	free(pairs);
 }

@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "cleanup.h"
 #include "sigv4.h"
 
 #define KMSD_DEFAULT_CONFIG "/etc/ebscrypt/kmsd.conf"
@@ -112,7 +113,9 @@ void store_rollback(sqlite3 *db);
 int store_key_get(sqlite3 *db, const char *id, struct kms_key *k);
 int store_key_put(sqlite3 *db, const struct kms_key *k);
 int store_key_purge(sqlite3 *db, const char *id);
+/* Frees what a key or grant owns; idempotent, and safe on a zeroed one. */
 void kms_key_free(struct kms_key *k);
+#define _cleanup_key_ _cleanup_(kms_key_free)
 int store_keys_list(sqlite3 *db, const char *after, int limit,
 		    int (*fn)(void *arg, const char *id), void *arg);
 int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
@@ -134,6 +137,7 @@ int store_grant_put(sqlite3 *db, const struct kms_grant *g);
 int store_grant_get(sqlite3 *db, const char *id, const char *token, struct kms_grant *g);
 int store_grant_delete(sqlite3 *db, const char *id);
 void kms_grant_free(struct kms_grant *g);
+#define _cleanup_grant_ _cleanup_(kms_grant_free)
 int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, const char *after,
 		      int limit, int (*fn)(void *arg, const struct kms_grant *g), void *arg);
 

@@ -30,24 +30,19 @@ static int target_key(struct kreq *r, struct kms_key *key)
 	const char *ref;
 	char arn[256];
 
-	if (jget_str(r, "TargetKeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 0, 0, key))
+	if (jget_str(r, "TargetKeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 0, 0, key) ||
+	    authorize(r, key, r->op, NULL))
 		return -1;
-	if (authorize(r, key, r->op, NULL))
-		goto fail;
 	if (!strcmp(key->state, "PendingDeletion")) {
 		key_arn(r->k, key->id, arn, sizeof(arn));
-		kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
-		goto fail;
+		return kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
 	}
 	return 0;
-fail:
-	kms_key_free(key);
-	return -1;
 }
 
 int op_create_alias(struct kreq *r)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	const char *name;
 	char arn[256];
 	int rc;
@@ -55,7 +50,6 @@ int op_create_alias(struct kreq *r)
 	if (alias_name(r, &name) || target_key(r, &key))
 		return -1;
 	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 0);
-	kms_key_free(&key);
 	if (rc == -EEXIST) {
 		alias_arn(r->k, name, arn, sizeof(arn));
 		return kfail(r, "AlreadyExistsException", "An alias with the name %s already exists", arn);
@@ -66,7 +60,7 @@ int op_create_alias(struct kreq *r)
 /* The caller must also administer the key an alias points to now. */
 static int current_target(struct kreq *r, const char *name)
 {
-	struct kms_key old;
+	_cleanup_key_ struct kms_key old = { 0 };
 	char id[40], arn[256];
 	int rc;
 
@@ -80,20 +74,18 @@ static int current_target(struct kreq *r, const char *name)
 	if (key_resolve(r, id, 0, 0, &old))
 		return -1;
 	rc = authorize(r, &old, r->op, NULL);
-	kms_key_free(&old);
 	return rc;
 }
 
 int op_update_alias(struct kreq *r)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	const char *name;
 	int rc;
 
 	if (alias_name(r, &name) || current_target(r, name) || target_key(r, &key))
 		return -1;
 	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 1);
-	kms_key_free(&key);
 	return rc ? kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
@@ -141,7 +133,7 @@ int op_list_aliases(struct kreq *r)
 {
 	struct alias_list l = { r, NULL, 50, 0, 0, "" };
 	const char *ref = NULL, *marker = NULL;
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	long long limit = 50;
 	int rc;
 
@@ -156,8 +148,6 @@ int op_list_aliases(struct kreq *r)
 	l.arr = json_object_new_array();
 	json_object_object_add(r->out, "Aliases", l.arr);
 	rc = store_aliases_list(r->k->db, ref ? key.id : NULL, marker, l.limit + 1, alias_cb, &l);
-	if (ref)
-		kms_key_free(&key);
 	if (rc)
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
 	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));

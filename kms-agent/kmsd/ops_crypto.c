@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "base64.h"
+#include "cleanup.h"
 #include "kmsd.h"
 #include "secmem.h"
 
@@ -39,7 +40,9 @@ static int check_algorithm(struct kreq *r, const char *name)
 static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_t len, int secret)
 {
 	size_t n = b64_encoded_len(len) + 1;
-	char *s = secret ? secmem_alloc(n) : malloc(n);
+	_cleanup_secmem_ char *locked = secret ? secmem_alloc(n) : NULL;
+	_cleanup_free_ char *plain = secret ? NULL : malloc(n);
+	char *s = secret ? locked : plain;
 
 	if (!s) {
 		kfail(r, "KMSInternalException", "out of memory");
@@ -47,17 +50,13 @@ static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_
 	}
 	b64_encode_to(data, len, s);
 	json_object_object_add(r->out, name, json_object_new_string(s));
-	if (secret)
-		secmem_free(s);
-	else
-		free(s);
 }
 
 /* Encrypts plain under the key's current material (rotating first when due). */
 static int seal(struct kreq *r, struct kms_key *key, struct json_object *ctx,
 		const uint8_t *plain, size_t len, uint8_t **blob, size_t *blob_len)
 {
-	uint8_t *m;
+	_cleanup_secmem_ uint8_t *m = NULL;
 	int rc;
 
 	if (key_maybe_auto_rotate(r, key))
@@ -67,38 +66,35 @@ static int seal(struct kreq *r, struct kms_key *key, struct json_object *ctx,
 		return kfail(r, "KMSInternalException", "out of locked memory");
 	rc = key_material(r, key, key->current_version, m);
 	if (rc == -ENOENT)
-		rc = kfail(r, "KMSInternalException", "current key material is missing");
+		return kfail(r, "KMSInternalException", "current key material is missing");
 	if (!rc && crypto_blob_encrypt(m, key->id, key->current_version, ctx, plain, len, blob, blob_len))
-		rc = kfail(r, "KMSInternalException", "encryption failed");
-	secmem_free(m);
+		return kfail(r, "KMSInternalException", "encryption failed");
 	return rc;
 }
 
 /*
  * Opens a blob: finds the key it names, checks op is allowed and the key
- * usable, decrypts into *plain (secmem). want_key, when given,
- * must be the blob's key (IncorrectKeyException otherwise).
+ * usable, decrypts into *plain (secmem, the caller frees it). want_key,
+ * when given, must be the blob's key (IncorrectKeyException otherwise).
  */
 static int unseal(struct kreq *r, const char *op, const uint8_t *blob, size_t blob_len,
 		  struct json_object *ctx, const char *want_key, struct kms_key *key,
 		  uint8_t **plain, size_t *plain_len)
 {
+	_cleanup_secmem_ uint8_t *m = NULL, *out = NULL;
 	char kid[40];
 	uint32_t version;
-	uint8_t *m;
 	int rc;
 
 	*plain = NULL;
 	if (crypto_blob_peek(blob, blob_len, kid, &version))
 		return bad_blob(r);
 	if (want_key) {
-		struct kms_key wk;
+		_cleanup_key_ struct kms_key wk = { 0 };
 
 		if (key_resolve(r, want_key, 1, 0, &wk))
 			return -1;
-		rc = strcmp(wk.id, kid);
-		kms_key_free(&wk);
-		if (rc)
+		if (strcmp(wk.id, kid))
 			return kfail(r, "IncorrectKeyException",
 				     "The key ID in the request does not identify a KMS key that can perform this operation.");
 	}
@@ -110,31 +106,19 @@ static int unseal(struct kreq *r, const char *op, const uint8_t *blob, size_t bl
 		}
 		return -1;
 	}
-	if (authorize(r, key, op, ctx) || key_usable(r, key)) {
-		kms_key_free(key);
+	if (authorize(r, key, op, ctx) || key_usable(r, key))
 		return -1;
-	}
 	m = secmem_alloc(KMS_MATERIAL_LEN);
-	*plain = secmem_alloc(blob_len);
-	if (!m || !*plain) {
-		secmem_free(m);
-		secmem_free(*plain);
-		*plain = NULL;
-		kms_key_free(key);
+	out = secmem_alloc(blob_len);
+	if (!m || !out)
 		return kfail(r, "KMSInternalException", "out of locked memory");
-	}
 	rc = key_material(r, key, version, m);
-	if (rc == -ENOENT)
-		rc = bad_blob(r);
-	else if (!rc && crypto_blob_decrypt(m, blob, blob_len, ctx, *plain, blob_len, plain_len))
-		rc = bad_blob(r);
-	secmem_free(m);
-	if (rc) {
-		secmem_free(*plain);
-		*plain = NULL;
-		kms_key_free(key);
-	}
-	return rc;
+	if (rc == -ENOENT || (!rc && crypto_blob_decrypt(m, blob, blob_len, ctx, out, blob_len, plain_len)))
+		return bad_blob(r);
+	if (rc)
+		return rc;
+	*plain = TAKE_PTR(out);
+	return 0;
 }
 
 /* KeyId for a use operation: resolved, allowed, usable. */
@@ -145,83 +129,69 @@ static int use_key(struct kreq *r, const char *field_name, const char *op,
 
 	if (jget_str(r, field_name, 1, 2048, &ref) < 0 || key_resolve(r, ref, 1, 1, key))
 		return -1;
-	if (authorize(r, key, op, ctx) || key_usable(r, key)) {
-		kms_key_free(key);
+	if (authorize(r, key, op, ctx) || key_usable(r, key))
 		return -1;
-	}
 	return 0;
 }
 
 int op_encrypt(struct kreq *r)
 {
+	_cleanup_key_ struct kms_key key = { 0 };
+	_cleanup_secmem_ uint8_t *plain = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
 	struct json_object *ctx;
-	struct kms_key key;
-	uint8_t *plain = NULL, *blob = NULL;
 	size_t plen = 0, blen;
 	char arn[256];
-	int rc = -1;
 
 	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
 	    check_algorithm(r, "EncryptionAlgorithm") ||
 	    jget_blob(r, "Plaintext", 1, KMS_MAX_PLAINTEXT, &plain, &plen) < 0)
-		goto out;
+		return -1;
 	r->audit_ctx = ctx;
-	if (use_key(r, "KeyId", "Encrypt", ctx, &key))
-		goto out;
-	if (!seal(r, &key, ctx, plain, plen, &blob, &blen)) {
-		key_arn(r->k, key.id, arn, sizeof(arn));
-		add_b64(r, "CiphertextBlob", blob, blen, 0);
-		json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-		json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
-		rc = 0;
-	}
-	free(blob);
-	kms_key_free(&key);
-out:
-	secmem_free(plain);
-	return rc;
+	if (use_key(r, "KeyId", "Encrypt", ctx, &key) || seal(r, &key, ctx, plain, plen, &blob, &blen))
+		return -1;
+	key_arn(r->k, key.id, arn, sizeof(arn));
+	add_b64(r, "CiphertextBlob", blob, blen, 0);
+	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
+	json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
+	return 0;
 }
 
 int op_decrypt(struct kreq *r)
 {
+	_cleanup_key_ struct kms_key key = { 0 };
+	_cleanup_secmem_ uint8_t *blob = NULL, *plain = NULL;
 	struct json_object *ctx;
-	struct kms_key key;
 	const char *want = NULL;
-	uint8_t *blob = NULL, *plain = NULL;
 	size_t blen = 0, plen = 0;
 	char arn[256];
-	int rc = -1;
 
 	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
 	    jget_str(r, "KeyId", 0, 2048, &want) < 0 ||
 	    check_algorithm(r, "EncryptionAlgorithm") ||
 	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
-		goto out;
+		return -1;
 	r->audit_ctx = ctx;
 	if (unseal(r, "Decrypt", blob, blen, ctx, want, &key, &plain, &plen))
-		goto out;
+		return -1;
 	key_arn(r->k, key.id, arn, sizeof(arn));
 	r->sensitive = 1;
 	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
 	add_b64(r, "Plaintext", plain, plen, 1);
 	json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
-	secmem_free(plain);
-	kms_key_free(&key);
-	rc = 0;
-out:
-	secmem_free(blob);
-	return rc;
+	return 0;
 }
 
 int op_reencrypt(struct kreq *r)
 {
+	_cleanup_key_ struct kms_key src = { 0 }, dst = { 0 };
+	_cleanup_secmem_ uint8_t *blob = NULL, *plain = NULL;
+	_cleanup_free_ uint8_t *nblob = NULL;
 	struct json_object *sctx, *dctx;
-	struct kms_key src, dst;
 	const char *want = NULL;
-	uint8_t *blob = NULL, *plain = NULL, *nblob = NULL;
 	size_t blen = 0, plen = 0, nlen;
 	char sarn[256], darn[256];
-	int rc = -1;
+	int rc;
 
 	if (jget_ctx(r, "SourceEncryptionContext", &sctx) < 0 ||
 	    jget_ctx(r, "DestinationEncryptionContext", &dctx) < 0 ||
@@ -229,45 +199,40 @@ int op_reencrypt(struct kreq *r)
 	    check_algorithm(r, "SourceEncryptionAlgorithm") ||
 	    check_algorithm(r, "DestinationEncryptionAlgorithm") ||
 	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
-		goto out;
+		return -1;
 	r->audit_ctx = sctx;
 	if (unseal(r, "ReEncryptFrom", blob, blen, sctx, want, &src, &plain, &plen))
-		goto out;
+		return -1;
 	key_arn(r->k, src.id, sarn, sizeof(sarn));
-	if (!use_key(r, "DestinationKeyId", "ReEncryptTo", dctx, &dst)) {
-		if (!seal(r, &dst, dctx, plain, plen, &nblob, &nlen)) {
-			key_arn(r->k, dst.id, darn, sizeof(darn));
-			add_b64(r, "CiphertextBlob", nblob, nlen, 0);
-			json_object_object_add(r->out, "SourceKeyId", json_object_new_string(sarn));
-			json_object_object_add(r->out, "KeyId", json_object_new_string(darn));
-			json_object_object_add(r->out, "SourceEncryptionAlgorithm",
-					       json_object_new_string(SYMMETRIC_DEFAULT));
-			json_object_object_add(r->out, "DestinationEncryptionAlgorithm",
-					       json_object_new_string(SYMMETRIC_DEFAULT));
-			rc = 0;
-		}
-		free(nblob);
-		kms_key_free(&dst);
+	rc = -1;
+	if (!use_key(r, "DestinationKeyId", "ReEncryptTo", dctx, &dst) &&
+	    !seal(r, &dst, dctx, plain, plen, &nblob, &nlen)) {
+		key_arn(r->k, dst.id, darn, sizeof(darn));
+		add_b64(r, "CiphertextBlob", nblob, nlen, 0);
+		json_object_object_add(r->out, "SourceKeyId", json_object_new_string(sarn));
+		json_object_object_add(r->out, "KeyId", json_object_new_string(darn));
+		json_object_object_add(r->out, "SourceEncryptionAlgorithm",
+				       json_object_new_string(SYMMETRIC_DEFAULT));
+		json_object_object_add(r->out, "DestinationEncryptionAlgorithm",
+				       json_object_new_string(SYMMETRIC_DEFAULT));
+		rc = 0;
 	}
 	/* The audit record names the source key, whose material was used to open the blob. */
 	snprintf(r->audit_key, sizeof(r->audit_key), "%s", sarn);
-	secmem_free(plain);
-	kms_key_free(&src);
-out:
-	secmem_free(blob);
 	return rc;
 }
 
 static int generate(struct kreq *r, int with_plaintext)
 {
 	struct json_object *ctx;
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
+	_cleanup_secmem_ uint8_t *dek = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
 	const char *spec = NULL;
 	long long nbytes = 0;
-	uint8_t *dek, *blob = NULL;
 	size_t len;
 	char arn[256];
-	int has_n, has_spec, rc = -1;
+	int has_n, has_spec;
 
 	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
 	    (has_n = jget_int(r, "NumberOfBytes", 0, 1, 1024, &nbytes)) < 0 ||
@@ -292,24 +257,19 @@ static int generate(struct kreq *r, int with_plaintext)
 	if (use_key(r, "KeyId", with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext",
 		    ctx, &key))
 		return -1;
-	len = (size_t)nbytes;
-	dek = secmem_alloc(len);
-	if (!dek || RAND_priv_bytes(dek, (int)len) != 1) {
-		rc = kfail(r, "KMSInternalException", "cannot generate a data key");
-	} else if (!seal(r, &key, ctx, dek, len, &blob, &len)) {
-		key_arn(r->k, key.id, arn, sizeof(arn));
-		add_b64(r, "CiphertextBlob", blob, len, 0);
-		if (with_plaintext) {
-			r->sensitive = 1;
-			add_b64(r, "Plaintext", dek, (size_t)nbytes, 1);
-		}
-		json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-		rc = 0;
+	dek = secmem_alloc((size_t)nbytes);
+	if (!dek || RAND_priv_bytes(dek, (int)nbytes) != 1)
+		return kfail(r, "KMSInternalException", "cannot generate a data key");
+	if (seal(r, &key, ctx, dek, (size_t)nbytes, &blob, &len))
+		return -1;
+	key_arn(r->k, key.id, arn, sizeof(arn));
+	add_b64(r, "CiphertextBlob", blob, len, 0);
+	if (with_plaintext) {
+		r->sensitive = 1;
+		add_b64(r, "Plaintext", dek, (size_t)nbytes, 1);
 	}
-	free(blob);
-	secmem_free(dek);
-	kms_key_free(&key);
-	return rc;
+	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
+	return 0;
 }
 
 int op_generate_data_key(struct kreq *r)

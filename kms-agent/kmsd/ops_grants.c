@@ -49,11 +49,10 @@ int op_create_grant(struct kreq *r)
 {
 	struct json_object *ops, *cons = NULL;
 	const char *ref, *grantee, *retiring = NULL, *name = NULL;
-	struct kms_grant g;
-	struct kms_key key;
+	_cleanup_grant_ struct kms_grant g = { 0 };
+	_cleanup_key_ struct kms_key key = { 0 };
 	size_t i, n;
-	char *opstext = NULL, *constext = NULL;
-	int rc = -1, admin;
+	int admin;
 
 	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
 	    jget_str(r, "GranteePrincipal", 1, 256, &grantee) < 0 ||
@@ -78,10 +77,8 @@ int op_create_grant(struct kreq *r)
 			return kfail(r, "ValidationException",
 				     "DescribeKey cannot be granted with encryption context constraints");
 	}
-	if (key_resolve(r, ref, 0, 0, &key))
+	if (key_resolve(r, ref, 0, 0, &key) || authorize(r, &key, "CreateGrant", NULL))
 		return -1;
-	if (authorize(r, &key, "CreateGrant", NULL))
-		goto out;
 	/*
 	 * A grantee holding CreateGrant may only pass on what it holds itself;
 	 * only the key's administrators grant freely.
@@ -90,15 +87,13 @@ int op_create_grant(struct kreq *r)
 	for (i = 0; !admin && i < n; i++)
 		if (authorize(r, &key, json_object_get_string(json_object_array_get_idx(ops, i)),
 			      NULL))
-			goto out;
+			return -1;
 	if (!strcmp(key.state, "PendingDeletion")) {
 		char arn[256];
 
 		key_arn(r->k, key.id, arn, sizeof(arn));
-		kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
-		goto out;
+		return kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
 	}
-	memset(&g, 0, sizeof(g));
 	crypto_random_hex(g.id, 32);
 	crypto_random_hex(g.token, 64);
 	snprintf(g.key_id, sizeof(g.key_id), "%s", key.id);
@@ -107,22 +102,13 @@ int op_create_grant(struct kreq *r)
 	snprintf(g.name, sizeof(g.name), "%s", name ? name : "");
 	snprintf(g.issuing, sizeof(g.issuing), "%s", r->k->cfg->account_id);
 	g.created = r->k->now();
-	opstext = to_text(ops);
-	constext = cons ? to_text(cons) : NULL;
-	g.operations = opstext;
-	g.constraints = constext;
-	if (!opstext || (cons && !constext) || store_grant_put(r->k->db, &g)) {
-		kfail(r, "KMSInternalException", "cannot store the grant");
-		goto out;
-	}
+	g.operations = to_text(ops);
+	g.constraints = cons ? to_text(cons) : NULL;
+	if (!g.operations || (cons && !g.constraints) || store_grant_put(r->k->db, &g))
+		return kfail(r, "KMSInternalException", "cannot store the grant");
 	json_object_object_add(r->out, "GrantToken", json_object_new_string(g.token));
 	json_object_object_add(r->out, "GrantId", json_object_new_string(g.id));
-	rc = 0;
-out:
-	free(opstext);
-	free(constext);
-	kms_key_free(&key);
-	return rc;
+	return 0;
 }
 
 struct grant_list {
@@ -171,7 +157,7 @@ int op_list_grants(struct kreq *r)
 {
 	struct grant_list l = { r, NULL, NULL, 50, 0, 0, "" };
 	const char *ref, *marker = NULL, *grantee = NULL;
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	long long limit = 50;
 	int rc;
 
@@ -183,15 +169,12 @@ int op_list_grants(struct kreq *r)
 		return -1;
 	if (key_resolve(r, ref, 0, 0, &key))
 		return -1;
-	if (authorize(r, &key, "ListGrants", NULL)) {
-		kms_key_free(&key);
+	if (authorize(r, &key, "ListGrants", NULL))
 		return -1;
-	}
 	l.limit = (int)limit;
 	l.arr = json_object_new_array();
 	json_object_object_add(r->out, "Grants", l.arr);
 	rc = store_grants_list(r->k->db, key.id, grantee, marker, 100000, grant_cb, &l);
-	kms_key_free(&key);
 	if (rc)
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
 	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
@@ -202,7 +185,7 @@ int op_list_grants(struct kreq *r)
 
 static int grant_has_op(const struct kms_grant *g, const char *op)
 {
-	struct json_object *ops = json_tokener_parse(g->operations);
+	_cleanup_json_ struct json_object *ops = json_tokener_parse(g->operations);
 	size_t i, n;
 	int has = 0;
 
@@ -211,15 +194,14 @@ static int grant_has_op(const struct kms_grant *g, const char *op)
 		for (i = 0; i < n && !has; i++)
 			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), op);
 	}
-	json_object_put(ops);
 	return has;
 }
 
 int op_retire_grant(struct kreq *r)
 {
 	const char *token = NULL, *ref = NULL, *gid = NULL;
-	struct kms_grant g;
-	struct kms_key key;
+	_cleanup_grant_ struct kms_grant g = { 0 };
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc, allowed;
 
 	if (jget_str(r, "GrantToken", 0, 8192, &token) < 0 ||
@@ -234,61 +216,44 @@ int op_retire_grant(struct kreq *r)
 			     : kfail(r, "NotFoundException", "Grant %s does not exist", gid);
 	if (rc)
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	if (key_resolve(r, g.key_id, 0, 0, &key)) {
-		kms_grant_free(&g);
+	if (key_resolve(r, g.key_id, 0, 0, &key))
 		return -1;
-	}
-	rc = -1;
 	if (ref) {
-		struct kms_key want;
+		_cleanup_key_ struct kms_key want = { 0 };
 
 		if (key_resolve(r, ref, 0, 0, &want))
-			goto out;
-		allowed = !strcmp(want.id, key.id);
-		kms_key_free(&want);
-		if (!allowed || (gid && strcmp(gid, g.id))) {
-			kfail(r, "NotFoundException", "Grant %s does not exist on this key", gid ? gid : "");
-			goto out;
-		}
+			return -1;
+		if (strcmp(want.id, key.id) || (gid && strcmp(gid, g.id)))
+			return kfail(r, "NotFoundException", "Grant %s does not exist on this key",
+				     gid ? gid : "");
 	}
 	allowed = (g.retiring[0] && !strcmp(g.retiring, r->who->arn)) ||
 		  (!strcmp(g.grantee, r->who->arn) && grant_has_op(&g, "RetireGrant")) ||
 		  key_admin_or_role(r, &key);
-	if (!allowed) {
-		kfail(r, "AccessDeniedException",
-		      "User: %s is not authorized to perform: kms:RetireGrant on grant %s",
-		      r->who->arn, g.id);
-		goto out;
-	}
-	rc = store_grant_delete(r->k->db, g.id) ?
-	     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
-out:
-	kms_key_free(&key);
-	kms_grant_free(&g);
-	return rc;
+	if (!allowed)
+		return kfail(r, "AccessDeniedException",
+			     "User: %s is not authorized to perform: kms:RetireGrant on grant %s",
+			     r->who->arn, g.id);
+	return store_grant_delete(r->k->db, g.id) ?
+	       kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
 int op_revoke_grant(struct kreq *r)
 {
 	const char *ref, *gid;
-	struct kms_grant g;
-	struct kms_key key;
+	_cleanup_grant_ struct kms_grant g = { 0 };
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc;
 
 	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || jget_str(r, "GrantId", 1, 128, &gid) < 0)
 		return -1;
 	if (key_resolve(r, ref, 0, 0, &key))
 		return -1;
-	if (authorize(r, &key, "RevokeGrant", NULL)) {
-		kms_key_free(&key);
+	if (authorize(r, &key, "RevokeGrant", NULL))
 		return -1;
-	}
 	rc = store_grant_get(r->k->db, gid, NULL, &g);
 	if (!rc && strcmp(g.key_id, key.id))
 		rc = -ENOENT;
-	if (!rc)
-		kms_grant_free(&g);
-	kms_key_free(&key);
 	if (rc == -ENOENT)
 		return kfail(r, "NotFoundException", "Grant %s does not exist", gid);
 	if (rc || store_grant_delete(r->k->db, gid))

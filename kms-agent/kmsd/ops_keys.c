@@ -55,7 +55,7 @@ static int only_value(struct kreq *r, const char *name, const char *want)
 int op_create_key(struct kreq *r)
 {
 	const char *desc = NULL, *policy = NULL;
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	char perr[256];
 	int multi = 0;
 
@@ -71,7 +71,6 @@ int op_create_key(struct kreq *r)
 		return -1;
 	if (multi)
 		return kfail(r, "UnsupportedOperationException", "multi-Region keys are not supported");
-	memset(&key, 0, sizeof(key));
 	crypto_uuid(key.id);
 	snprintf(key.owner, sizeof(key.owner), "%s", r->who->arn);
 	snprintf(key.state, sizeof(key.state), "Enabled");
@@ -81,30 +80,22 @@ int op_create_key(struct kreq *r)
 	key.rotation_period = 365;
 	key.current_version = 1;
 	if (policy) {
-		if (policy_parse(policy, &key.policy_admins, &key.policy_users, perr, sizeof(perr))) {
-			kms_key_free(&key);
+		if (policy_parse(policy, &key.policy_admins, &key.policy_users, perr, sizeof(perr)))
 			return kfail(r, "MalformedPolicyDocumentException", "%s", perr);
-		}
 	} else {
-		struct json_object *a = json_object_new_array();
+		_cleanup_json_ struct json_object *a = json_object_new_array();
 
 		json_object_array_add(a, json_object_new_string(r->who->arn));
 		key.policy_admins = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
 							JSON_C_TO_STRING_NOSLASHESCAPE));
 		key.policy_users = strdup("[]");
-		json_object_put(a);
 	}
-	if (!key.description || !key.policy_admins || !key.policy_users) {
-		kms_key_free(&key);
+	if (!key.description || !key.policy_admins || !key.policy_users)
 		return kfail(r, "KMSInternalException", "out of memory");
-	}
 	key_arn(r->k, key.id, r->audit_key, sizeof(r->audit_key));
-	if (key_new_material(r, key.id, 1) || store_key_put(r->k->db, &key)) {
-		kms_key_free(&key);
+	if (key_new_material(r, key.id, 1) || store_key_put(r->k->db, &key))
 		return kfail(r, "KMSInternalException", "cannot store the key");
-	}
 	json_object_object_add(r->out, "KeyMetadata", metadata(r, &key));
-	kms_key_free(&key);
 	return 0;
 }
 
@@ -116,26 +107,21 @@ static int admin_key(struct kreq *r, int allow_alias, struct kms_key *key)
 	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
 	    key_resolve(r, ref, allow_alias, 0, key))
 		return -1;
-	if (authorize(r, key, r->op, NULL)) {
-		kms_key_free(key);
+	if (authorize(r, key, r->op, NULL))
 		return -1;
-	}
 	return 0;
 }
 
 int op_describe_key(struct kreq *r)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	const char *ref;
 
 	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 1, 1, &key))
 		return -1;
-	if (authorize(r, &key, "DescribeKey", NULL)) {
-		kms_key_free(&key);
+	if (authorize(r, &key, "DescribeKey", NULL))
 		return -1;
-	}
 	json_object_object_add(r->out, "KeyMetadata", metadata(r, &key));
-	kms_key_free(&key);
 	return 0;
 }
 
@@ -202,7 +188,7 @@ static int not_pending(struct kreq *r, const struct kms_key *key)
 
 static int set_state(struct kreq *r, const char *state)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
 	if (admin_key(r, 0, &key))
@@ -212,7 +198,6 @@ static int set_state(struct kreq *r, const char *state)
 		rc = store_key_put(r->k->db, &key) ?
 		     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
@@ -228,7 +213,7 @@ int op_disable_key(struct kreq *r)
 
 int op_schedule_key_deletion(struct kreq *r)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	long long days = 30;
 	char arn[256];
 	int rc = -1;
@@ -250,13 +235,12 @@ int op_schedule_key_deletion(struct kreq *r)
 			rc = 0;
 		}
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
 int op_cancel_key_deletion(struct kreq *r)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	char arn[256];
 	int rc = -1;
 
@@ -277,13 +261,12 @@ int op_cancel_key_deletion(struct kreq *r)
 			rc = 0;
 		}
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
 static int rotation_state(struct kreq *r, int enable)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	long long period = 365;
 	int rc = -1;
 
@@ -299,7 +282,6 @@ static int rotation_state(struct kreq *r, int enable)
 		rc = store_key_put(r->k->db, &key) ?
 		     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
@@ -315,7 +297,7 @@ int op_disable_key_rotation(struct kreq *r)
 
 int op_get_key_rotation_status(struct kreq *r)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	char arn[256];
 
 	if (admin_key(r, 0, &key))
@@ -331,13 +313,12 @@ int op_get_key_rotation_status(struct kreq *r)
 	if (key.on_demand_rotation)
 		json_object_object_add(r->out, "OnDemandRotationStartDate",
 				       json_object_new_int64(key.on_demand_rotation));
-	kms_key_free(&key);
 	return 0;
 }
 
 int op_rotate_key_on_demand(struct kreq *r)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
 	if (admin_key(r, 0, &key))
@@ -350,6 +331,5 @@ int op_rotate_key_on_demand(struct kreq *r)
 			rc = 0;
 		}
 	}
-	kms_key_free(&key);
 	return rc;
 }

@@ -49,7 +49,7 @@ int grant_op_valid(const char *op)
 
 static int in_list(const char *json_list, const char *arn)
 {
-	struct json_object *a = json_list ? json_tokener_parse(json_list) : NULL;
+	_cleanup_json_ struct json_object *a = json_list ? json_tokener_parse(json_list) : NULL;
 	size_t i, n;
 	int found = 0;
 
@@ -61,7 +61,6 @@ static int in_list(const char *json_list, const char *arn)
 			found = s && (!strcmp(s, arn) || !strcmp(s, "*"));
 		}
 	}
-	json_object_put(a);
 	return found;
 }
 
@@ -78,7 +77,8 @@ static int ctx_get(struct json_object *ctx, const char *k, const char **v)
 /* Whether ctx satisfies a grant's Constraints object. */
 static int constraints_ok(const char *constraints, struct json_object *ctx)
 {
-	struct json_object *c, *eq, *sub;
+	_cleanup_json_ struct json_object *c = NULL;
+	struct json_object *eq, *sub;
 	int ok = 1;
 
 	if (!constraints)
@@ -108,7 +108,6 @@ static int constraints_ok(const char *constraints, struct json_object *ctx)
 				ok = 0;
 		}
 	}
-	json_object_put(c);
 	return ok;
 }
 
@@ -121,7 +120,7 @@ struct grant_search {
 static int grant_allows(void *arg, const struct kms_grant *g)
 {
 	struct grant_search *s = arg;
-	struct json_object *ops = json_tokener_parse(g->operations);
+	_cleanup_json_ struct json_object *ops = json_tokener_parse(g->operations);
 	size_t i, n;
 	int has = 0;
 
@@ -130,7 +129,6 @@ static int grant_allows(void *arg, const struct kms_grant *g)
 		for (i = 0; i < n && !has; i++)
 			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), s->op);
 	}
-	json_object_put(ops);
 	if (has && constraints_ok(g->constraints, s->ctx))
 		s->found = 1;
 	return s->found;
@@ -239,16 +237,15 @@ static int action_class(const char *a)
 
 int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen)
 {
-	struct json_object *p = json_tokener_parse(policy), *st, *adm, *usr;
+	_cleanup_json_ struct json_object *p = json_tokener_parse(policy), *adm = json_object_new_array(),
+					   *usr = json_object_new_array();
+	struct json_object *st;
 	size_t i, n;
-	int rc = -1;
 
-	adm = json_object_new_array();
-	usr = json_object_new_array();
 	if (!p || !json_object_is_type(p, json_type_object) ||
 	    !json_object_object_get_ex(p, "Statement", &st)) {
 		snprintf(err, errlen, "the policy is not a JSON object with a Statement");
-		goto out;
+		return -1;
 	}
 	if (json_object_is_type(st, json_type_object)) {
 		n = 1;
@@ -256,12 +253,13 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 		n = json_object_array_length(st);
 	} else {
 		snprintf(err, errlen, "Statement must be an object or a list");
-		goto out;
+		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		struct json_object *s = json_object_is_type(st, json_type_array) ?
 					json_object_array_get_idx(st, i) : st;
-		struct json_object *eff, *prin, *act, *tmp = json_object_new_array();
+		_cleanup_json_ struct json_object *tmp = json_object_new_array();
+		struct json_object *eff, *prin, *act;
 		size_t j, na;
 		int cls = 0;
 
@@ -271,10 +269,9 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 		    !json_object_object_get_ex(s, "Principal", &prin) ||
 		    !json_object_object_get_ex(s, "Action", &act) ||
 		    add_principals(prin, tmp)) {
-			json_object_put(tmp);
 			snprintf(err, errlen, "statement %zu: only Allow statements with a Principal "
 				 "and an Action are supported", i);
-			goto out;
+			return -1;
 		}
 		na = json_object_is_type(act, json_type_array) ? json_object_array_length(act) : 1;
 		for (j = 0; j < na; j++) {
@@ -284,9 +281,8 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 				action_class(json_object_get_string(a)) : -1;
 
 			if (c < 0) {
-				json_object_put(tmp);
 				snprintf(err, errlen, "statement %zu: unsupported action", i);
-				goto out;
+				return -1;
 			}
 			cls |= c;
 		}
@@ -299,16 +295,10 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 			if (cls & 1)
 				json_object_array_add(usr, json_object_new_string(arn));
 		}
-		json_object_put(tmp);
 	}
 	*admins = strdup(json_object_to_json_string_ext(adm, JSON_C_TO_STRING_PLAIN |
 							JSON_C_TO_STRING_NOSLASHESCAPE));
 	*users = strdup(json_object_to_json_string_ext(usr, JSON_C_TO_STRING_PLAIN |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
-	rc = (*admins && *users) ? 0 : -1;
-out:
-	json_object_put(p);
-	json_object_put(adm);
-	json_object_put(usr);
-	return rc;
+	return (*admins && *users) ? 0 : -1;
 }
