@@ -157,8 +157,8 @@ static int switch_in(struct capture *cp)
 	}
 	rc = dm_suspend_uuid(cp->top_uuid, 0);
 	if (rc)
-		ctl_warn("could not resume %s after the capture switch: run `dmsetup resume --uuid %s` now",
-			 cp->vol, cp->top_uuid);
+		ctl_warn(cp->c, "could not resume %s after the capture switch: run `dmsetup resume "
+			 "--uuid %s` now", cp->vol, cp->top_uuid);
 	return rc;
 remove_snap:
 	dm_remove_uuid(cp->snap_uuid);
@@ -166,17 +166,20 @@ resume_base:
 	dm_suspend_uuid(cp->base_uuid, 0);
 resume_top:
 	if (dm_suspend_uuid(cp->top_uuid, 0))
-		ctl_warn("could not resume %s: run `dmsetup resume --uuid %s` now", cp->vol, cp->top_uuid);
+		ctl_warn(cp->c, "could not resume %s: run `dmsetup resume --uuid %s` now", cp->vol,
+			 cp->top_uuid);
 	return rc;
 }
 
-int capture_begin(struct capture *cp, const char *vol, const char *cow_path, uint64_t cow_bytes)
+int capture_begin(struct ctl *c, struct capture *cp, const char *vol, const char *cow_path,
+		  uint64_t cow_bytes)
 {
 	sigset_t all, old;
 	double t0;
 	int rc, loop_fd = -1;
 
 	set_uuids(cp, vol);
+	cp->c = c;
 	rc = base_origin(cp);
 	if (rc)
 		return rc;
@@ -228,12 +231,11 @@ int capture_end(struct capture *cp)
 	 */
 	rc2 = dm_remove_uuid(cp->snap_uuid);
 	if (rc)
-		ctl_warn("could not switch %s back to linear: %s (the next `snapshot create` or `volume detach` repairs it)",
-			 cp->base_uuid, strerror(-rc));
+		ctl_warn(cp->c, "could not switch %s back to linear: %s (the next `snapshot create` or "
+			 "`volume detach` repairs it)", cp->base_uuid, strerror(-rc));
 	if (rc2)
-		ctl_warn("could not remove the capture mapping %s: %s (the next `snapshot create` or "
-			 "`volume detach` removes it)",
-			 cp->snap_name, strerror(-rc2));
+		ctl_warn(cp->c, "could not remove the capture mapping %s: %s (the next `snapshot create` "
+			 "or `volume detach` removes it)", cp->snap_name, strerror(-rc2));
 	cp->active = 0;
 	return rc ?: rc2;
 }
@@ -344,20 +346,27 @@ int capture_repair(const char *vol, char *did, size_t len)
 	return 0;
 }
 
+struct stale {
+	struct ctl *c;
+	int n;
+};
+
 static void count_one(const char *name, const char *uuid, void *arg)
 {
-	ctl_warn("device-mapper mapping %s belongs to a snapshot of %s that is running or was "
+	struct stale *s = arg;
+
+	ctl_warn(s->c, "device-mapper mapping %s belongs to a snapshot of %s that is running or was "
 		 "interrupted: if interrupted, the next `ebscryptctl snapshot create`, `volume "
 		 "attach` or `volume detach` of it removes it", name, uuid + strlen(DM_UUID_CAPTURE));
-	(*(int *)arg)++;
+	s->n++;
 }
 
-int capture_list_stale(void)
+int capture_list_stale(struct ctl *c)
 {
-	int n = 0;
+	struct stale s = { c, 0 };
 
-	dm_each(DM_UUID_CAPTURE, count_one, &n);
-	return n;
+	dm_each(DM_UUID_CAPTURE, count_one, &s);
+	return s.n;
 }
 
 /*
@@ -368,20 +377,20 @@ int capture_list_stale(void)
  * leftover; a lock that cannot be taken means one is. The state lock is no
  * substitute: attach and detach do not take it.
  */
-static void lock_path(struct ctl *c, const char *vol, char *p, size_t len)
+static void lock_path(struct ctl *c, const char *vol, char p[PATH_MAX])
 {
-	state_path(c, p, len, "locks/%s.capture", vol);
+	state_path(c, p, "locks/%s.capture", vol);
 }
 
 int capture_lock(struct ctl *c, const char *vol, int wait)
 {
-	char p[4096], pid[24];
+	char p[PATH_MAX], pid[24];
 	int fd, n;
 
-	state_path(c, p, sizeof(p), "locks");
+	state_path(c, p, "locks");
 	if (mkdir(p, 0700) && errno != EEXIST)
 		return -errno;
-	lock_path(c, vol, p, sizeof(p));
+	lock_path(c, vol, p);
 	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -395,18 +404,18 @@ int capture_lock(struct ctl *c, const char *vol, int wait)
 	/* Only for the message another command prints when it finds the lock taken. */
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) || pwrite(fd, pid, n, 0) != n)
-		ctl_warn("cannot record the pid in %s: %m", p);
+		ctl_warn(c, "cannot record the pid in %s: %m", p);
 	return fd;
 }
 
 /* The pid the lock file names, or 0. */
 int capture_lock_holder(struct ctl *c, const char *vol)
 {
-	char p[4096], buf[24] = "";
+	char p[PATH_MAX], buf[24] = "";
 	int fd, pid = 0;
 	ssize_t n;
 
-	lock_path(c, vol, p, sizeof(p));
+	lock_path(c, vol, p);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -444,10 +453,13 @@ static int copy_whole(struct ctl *c, int in, int out, uint64_t total, const char
 static int capture_detached(struct ctl *c, const char *src, int out, uint64_t total, const char *snap,
 			    struct capture_res *res)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC), rc;
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	int rc;
 
-	if (in < 0)
-		return ctl_fail("cannot open %s: %m", src);
+	if (in < 0) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot open %s: %s", src, strerror(-rc));
+	}
 	if (!ioctl(out, FICLONE, in)) {
 		res->how = "reflink";
 		rc = copy_whole(c, out, -1, total, "checksum", res);
@@ -455,8 +467,7 @@ static int capture_detached(struct ctl *c, const char *src, int out, uint64_t to
 		res->how = "sparse copy";
 		rc = copy_whole(c, in, out, total, snap, res);
 	}
-	close(in);
-	return rc ? ctl_fail("snapshot copy failed: %s", strerror(-rc)) : 0;
+	return rc ? ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc)) : 0;
 }
 
 /*
@@ -466,21 +477,24 @@ static int capture_detached(struct ctl *c, const char *src, int out, uint64_t to
 static int capture_suspended(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
 			     const char *snap, struct capture_res *res)
 {
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
 	char uuid[64];
 	sigset_t all, old;
 	double t0;
-	int in = open(src, O_RDONLY | O_CLOEXEC), rc, cloned;
+	int rc, cloned;
 
-	if (in < 0)
-		return ctl_fail("cannot open %s: %m", src);
+	if (in < 0) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot open %s: %s", src, strerror(-rc));
+	}
 	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	rc = dm_suspend_uuid(uuid, 1);
 	if (rc) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		close(in);
-		return ctl_fail("cannot suspend the volume for a consistent snapshot: %s", strerror(-rc));
+		return ctl_err(c, rc, "cannot suspend the volume for a consistent snapshot: %s",
+			       strerror(-rc));
 	}
 	t0 = mono_s();
 	cloned = !ioctl(out, FICLONE, in);
@@ -492,24 +506,23 @@ static int capture_suspended(struct ctl *c, const char *src, const char *vol, in
 	}
 	res->pause_in = mono_s() - t0;
 	if (dm_suspend_uuid(uuid, 0))
-		ctl_warn("could not resume %s: run `dmsetup resume --uuid %s` now", vol, uuid);
+		ctl_warn(c, "could not resume %s: run `dmsetup resume --uuid %s` now", vol, uuid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	res->how = cloned ? "suspended reflink" : "suspended sparse copy";
 	if (!rc && cloned)
 		rc = copy_whole(c, out, -1, total, "checksum", res);
-	close(in);
-	return rc ? ctl_fail("snapshot copy failed: %s", strerror(-rc)) : 0;
+	return rc ? ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc)) : 0;
 }
 
-static int capture_fail(const char *vol, int rc)
+static int capture_fail(struct ctl *c, const char *vol, int rc)
 {
 	if (rc == -EBUSY)
-		return ctl_fail("the base mapping of %s is not in its resting state (linear): another "
-				"snapshot is in progress, or a cleanup failed", vol);
+		return ctl_err(c, rc, "the base mapping of %s is not in its resting state (linear): "
+			       "another snapshot is in progress, or a cleanup failed", vol);
 	if (rc == -ENOSPC || rc == -EFBIG)
-		return ctl_fail("cannot create the copy-on-write store for the snapshot of %s: %s", vol,
-				strerror(-rc));
-	return ctl_fail("cannot capture %s through dm-snapshot: %s", vol, strerror(-rc));
+		return ctl_err(c, rc, "cannot create the copy-on-write store for the snapshot of %s: %s",
+			       vol, strerror(-rc));
+	return ctl_err(c, rc, "cannot capture %s through dm-snapshot: %s", vol, strerror(-rc));
 }
 
 /* Attached: a dm-snapshot capture, copied while the volume keeps running. */
@@ -517,16 +530,16 @@ static int capture_cow(struct ctl *c, const char *vol, int out, uint64_t total, 
 		       uint64_t cow_bytes, const char *snap, struct capture_res *res)
 {
 	struct capture cp;
-	int in = -1, rc, overflow;
+	int in, rc, overflow;
 
 	res->how = "dm-snapshot";
-	rc = capture_begin(&cp, vol, cow_path, cow_bytes);
+	rc = capture_begin(c, &cp, vol, cow_path, cow_bytes);
 	res->pause_in = cp.pause_in;
 	if (rc) {
-		capture_fail(vol, rc);
+		rc = capture_fail(c, vol, rc);
 		capture_end(&cp);
 		res->pause_out = cp.pause_out;
-		return 1;
+		return rc;
 	}
 	in = open(cp.dev, O_RDONLY | O_CLOEXEC);
 	rc = in < 0 ? -errno : copy_whole(c, in, out, total, snap, res);
@@ -538,14 +551,15 @@ static int capture_cow(struct ctl *c, const char *vol, int out, uint64_t total, 
 	capture_end(&cp);
 	res->pause_out = cp.pause_out;
 	if (overflow)
-		return ctl_fail("the copy-on-write store filled up while %s was being copied (the volume "
-				"overwrote more than its %llu bytes, or the snapshot store ran out of space): "
-				"retry with a larger --cow-size or more free space", vol,
-				(unsigned long long)(cow_bytes ? cow_bytes : total));
+		return ctl_err(c, -ENOSPC, "the copy-on-write store filled up while %s was being copied "
+			       "(the volume overwrote more than its %llu bytes, or the snapshot store ran "
+			       "out of space): retry with a larger --cow-size or more free space", vol,
+			       (unsigned long long)(cow_bytes ? cow_bytes : total));
 	if (rc == -ECANCELED)
-		return ctl_fail("snapshot of %s interrupted; the volume is back on its own device", vol);
+		return ctl_err(c, rc, "snapshot of %s interrupted; the volume is back on its own device",
+			       vol);
 	if (rc)
-		return ctl_fail("snapshot copy failed: %s", strerror(-rc));
+		return ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc));
 	return 0;
 }
 

@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+struct ctl;
+
 struct capture {
 	char vol[32];
 	char top_uuid[64], base_uuid[64], snap_uuid[64], snap_name[64];
@@ -19,6 +21,7 @@ struct capture {
 	uint64_t sectors;         /* header + data, what the base maps */
 	double pause_in, pause_out; /* seconds the volume was suspended */
 	int active;               /* capture_end has something to undo */
+	struct ctl *c;            /* for the warnings about mappings left behind */
 };
 
 /*
@@ -27,7 +30,8 @@ struct capture {
  * size). On failure everything is undone unless cp->active says otherwise;
  * call capture_end either way.
  */
-int capture_begin(struct capture *cp, const char *vol, const char *cow_path, uint64_t cow_bytes);
+int capture_begin(struct ctl *c, struct capture *cp, const char *vol, const char *cow_path,
+		  uint64_t cow_bytes);
 /* -ENOSPC when the COW filled up and the capture was invalidated. */
 int capture_valid(struct capture *cp);
 /* Switches the volume back onto its device and removes the capture. */
@@ -42,9 +46,7 @@ int capture_end(struct capture *cp);
  */
 int capture_repair(const char *vol, char *did, size_t len);
 /* Warns about each such mapping (read-only); returns how many. */
-int capture_list_stale(void);
-
-struct ctl;
+int capture_list_stale(struct ctl *c);
 
 /* What a capture produced, for the snapshot's metadata. */
 struct capture_res {
@@ -57,7 +59,7 @@ struct capture_res {
  * Copies the point-in-time image of src (total bytes, header included) into
  * out: vol names the attached volume src belongs to, captured through
  * dm-snapshot with its COW at cow_path, or is NULL when nothing writes to
- * src. label names the copy in progress output. 0, or 1 after saying why not.
+ * src. label names the copy in progress output. 0 or -errno.
  */
 int capture_image(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
 		  const char *cow_path, uint64_t cow_bytes, const char *label, struct capture_res *res);

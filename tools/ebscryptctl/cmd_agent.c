@@ -9,15 +9,13 @@
 
 int cmd_agent_status(struct ctl *c, int argc, char **argv)
 {
-	struct json_object *req = json_object_new_object(), *rep;
+	_cleanup_json_ struct json_object *req = json_object_new_object(), *rep = NULL;
 	int rc;
 
 	if (argc == 2 && !strcmp(argv[1], "--json"))
 		c->json = 1;
 	json_object_object_add(req, "op", json_object_new_string("ping"));
-	rc = ctl_agent(c, req, &rep);
-	json_object_put(req);
-	if (rc)
+	if ((rc = ctl_agent(c, req, &rep)))
 		return rc;
 	json_object_object_del(rep, "ok");
 	if (c->json)
@@ -25,6 +23,5 @@ int cmd_agent_status(struct ctl *c, int argc, char **argv)
 	else
 		printf("ebscrypt-agent pid %lld, KMS %s, %s\n", (long long)jint(rep, "pid"),
 		       jstr(rep, "kms_endpoint") ?: "?", jint(rep, "dumpable") ? "DUMPABLE" : "not dumpable");
-	json_object_put(rep);
 	return 0;
 }

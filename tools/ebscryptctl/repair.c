@@ -14,20 +14,26 @@
 #include "dmmap.h"
 #include "header.h"
 
-int repair_locked(const char *vol)
+/* Repairs vol and says what it did; 0 or the error, which the caller words. */
+static int repair(struct ctl *c, const char *vol)
 {
 	char did[1024];
 	int rc;
 
 	rc = capture_repair(vol, did, sizeof(did));
 	if (did[0])
-		ctl_warn("%s: repaired what an interrupted snapshot left: %s", vol, did);
-	if (rc) {
-		ctl_fail("%s: cannot bring the volume back from an interrupted snapshot: %s (see "
-			 "`dmsetup info` and ebscryptctl(8), INTERRUPTED SNAPSHOTS)", vol, strerror(-rc));
-		return 1;
-	}
-	return 0;
+		ctl_warn(c, "%s: repaired what an interrupted snapshot left: %s", vol, did);
+	return rc;
+}
+
+#define REPAIR_FAILED "%s: cannot bring the volume back from an interrupted snapshot: %s (see " \
+		      "`dmsetup info` and ebscryptctl(8), INTERRUPTED SNAPSHOTS)"
+
+int repair_locked(struct ctl *c, const char *vol)
+{
+	int rc = repair(c, vol);
+
+	return rc ? ctl_err(c, rc, REPAIR_FAILED, vol, strerror(-rc)) : 0;
 }
 
 int repair_volume(struct ctl *c, const char *vol, int *lock_fd)
@@ -38,20 +44,20 @@ int repair_volume(struct ctl *c, const char *vol, int *lock_fd)
 	dm_setup();
 	fd = capture_lock(c, vol, 0);
 	if (fd == -EBUSY)
-		return ctl_fail("a snapshot of %s is in progress (ebscryptctl pid %d): try again when it "
-				"has finished", vol, capture_lock_holder(c, vol));
+		return ctl_err(c, fd, "a snapshot of %s is in progress (ebscryptctl pid %d): try again "
+			       "when it has finished", vol, capture_lock_holder(c, vol));
 	if (fd < 0) {
 		/*
 		 * Not ours to repair: a member of the agent's group may detach
 		 * through the socket without access to the state or to dm.
 		 */
 		if (!geteuid())
-			ctl_warn("cannot take the capture lock of %s in %s/locks (%s): not checking for "
+			ctl_warn(c, "cannot take the capture lock of %s in %s/locks (%s): not checking for "
 				 "leftovers of an interrupted snapshot", vol, c->state_dir, strerror(-fd));
 		return 0;
 	}
 	*lock_fd = fd;
-	return repair_locked(vol);
+	return repair_locked(c, vol);
 }
 
 struct others {
@@ -63,7 +69,8 @@ static void repair_one(const char *name, const char *uuid, void *arg)
 {
 	struct others *o = arg;
 	const char *vol = strchr(uuid, '-') + 1;
-	int fd;
+	_cleanup_close_ int fd = -1;
+	int rc;
 
 	if (!ebs_id_valid(vol, "vol") || (o->except && !strcmp(vol, o->except)))
 		return;
@@ -71,8 +78,10 @@ static void repair_one(const char *name, const char *uuid, void *arg)
 	fd = capture_lock(o->c, vol, 0);
 	if (fd < 0)
 		return;
-	repair_locked(vol);
-	close(fd);
+	/* Another volume's trouble is not this command's failure. */
+	rc = repair(o->c, vol);
+	if (rc)
+		ctl_warn(o->c, REPAIR_FAILED, vol, strerror(-rc));
 }
 
 void repair_others(struct ctl *c, const char *except)

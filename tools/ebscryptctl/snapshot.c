@@ -63,21 +63,75 @@ static struct json_object *snapshot_meta(const struct ebs_header *h, const char 
 	return meta;
 }
 
-/*
- * Snapshots one backing file or device into a new snapshot: vol names the
- * attached volume it belongs to, or is NULL when nothing writes to it.
- */
-int snapshot_take(struct ctl *c, const char *src_path, const char *vol,
-			 const char *source_snapshot, uint64_t cow_bytes, char *snap_out, size_t snap_len)
+/* Removes what an unfinished snapshot left in its .partial directory. */
+static void discard_partial(struct ctl *c, const char *snap)
 {
-	char snap[32] = "", tmpdir[4096] = "", dir[4096], img[4096] = "", p[4096], cow[4096];
-	struct ebs_header *h = calloc(1, sizeof(*h));
-	struct capture_res res = { .how = "" };
-	struct json_object *meta = NULL;
-	sigset_t term, old;
-	uint64_t total;
-	int out = -1, rc = 1;
+	static const char *const files[] = { "image", "cow", "meta.json" };
+	char p[PATH_MAX];
+	size_t i;
 
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		state_path(c, p, "snapshots/.partial-%s/%s", snap, files[i]);
+		unlink(p);
+	}
+	state_path(c, p, "snapshots/.partial-%s", snap);
+	rmdir(p);
+}
+
+/* Captures src into the .partial directory and renames it into place. */
+static int take_into(struct ctl *c, const char *src_path, const char *vol, const char *source_snapshot,
+		     uint64_t cow_bytes, const char *snap, struct json_object **meta_out)
+{
+	_cleanup_free_ struct ebs_header *h = calloc(1, sizeof(*h));
+	_cleanup_json_ struct json_object *meta = NULL;
+	_cleanup_close_ int out = -1;
+	char tmpdir[PATH_MAX], dir[PATH_MAX], img[PATH_MAX], p[PATH_MAX], cow[PATH_MAX];
+	struct capture_res res = { .how = "" };
+	uint64_t total;
+	int rc;
+
+	if (!h)
+		return ctl_err(c, -ENOMEM, "out of memory");
+	rc = volume_header_check(c, src_path, h);
+	if (rc)
+		return rc;
+	total = (h->data_offset + h->data_sectors) * 512;
+	state_path(c, tmpdir, "snapshots/.partial-%s", snap);
+	state_path(c, dir, "snapshots/%s", snap);
+	state_path(c, img, "snapshots/.partial-%s/image", snap);
+	state_path(c, cow, "snapshots/.partial-%s/cow", snap);
+	out = open(img, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0 || ftruncate(out, (off_t)total)) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot set up the snapshot image %s: %s", img, strerror(-rc));
+	}
+	rc = capture_image(c, src_path, vol, out, total, cow, cow_bytes, snap, &res);
+	if (rc)
+		return rc;
+	meta = snapshot_meta(h, snap, source_snapshot, total, &res);
+	state_path(c, p, "snapshots/.partial-%s/meta.json", snap);
+	rc = state_write_json(p, meta);
+	if (!rc && rename(tmpdir, dir))
+		rc = -errno;
+	if (rc)
+		return ctl_err(c, rc, "cannot complete the snapshot: %s", strerror(-rc));
+	if (meta_out) {
+		json_object_object_add(meta, "image", json_object_new_string(dir));
+		*meta_out = TAKE_PTR(meta);
+	}
+	return 0;
+}
+
+int snapshot_take(struct ctl *c, const char *src_path, const char *vol,
+		  const char *source_snapshot, uint64_t cow_bytes, char *snap_out, size_t snap_len,
+		  struct json_object **meta)
+{
+	char snap[32], p[PATH_MAX];
+	sigset_t term, old;
+	int rc;
+
+	if (random_hex_id("snap", snap, sizeof(snap)))
+		return ctl_err(c, -EIO, "no randomness for the snapshot id");
 	/* Held from here to the end: a Ctrl-C stops the copy, then everything is undone. */
 	sigemptyset(&term);
 	sigaddset(&term, SIGINT);
@@ -85,89 +139,58 @@ int snapshot_take(struct ctl *c, const char *src_path, const char *vol,
 	sigaddset(&term, SIGHUP);
 	sigaddset(&term, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &term, &old);
-	if (!h || volume_header_check(src_path, h))
-		goto out;
-	total = (h->data_offset + h->data_sectors) * 512;
-	if (random_hex_id("snap", snap, sizeof(snap)))
-		goto out;
-	state_path(c, dir, sizeof(dir), "snapshots");
-	mkdir(dir, 0700);
-	state_path(c, tmpdir, sizeof(tmpdir), "snapshots/.partial-%s", snap);
-	state_path(c, dir, sizeof(dir), "snapshots/%s", snap);
-	state_path(c, img, sizeof(img), "snapshots/.partial-%s/image", snap);
-	state_path(c, cow, sizeof(cow), "snapshots/.partial-%s/cow", snap);
-	if (mkdir(tmpdir, 0700)) {
-		ctl_fail("cannot create %s: %m", tmpdir);
-		tmpdir[0] = '\0';
-		goto out;
+	state_path(c, p, "snapshots");
+	mkdir(p, 0700);
+	state_path(c, p, "snapshots/.partial-%s", snap);
+	if (mkdir(p, 0700)) {
+		rc = -errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return ctl_err(c, rc, "cannot create %s: %s", p, strerror(-rc));
 	}
-	out = open(img, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0 || ftruncate(out, (off_t)total)) {
-		ctl_fail("cannot set up the snapshot image %s: %m", img);
-		goto out;
-	}
-	rc = capture_image(c, src_path, vol, out, total, cow, cow_bytes, snap, &res);
+	rc = take_into(c, src_path, vol, source_snapshot, cow_bytes, snap, meta);
 	if (rc)
-		goto out;
-	rc = 1;
-	meta = snapshot_meta(h, snap, source_snapshot, total, &res);
-	state_path(c, p, sizeof(p), "snapshots/.partial-%s/meta.json", snap);
-	if ((rc = state_write_json(p, meta)) || rename(tmpdir, dir)) {
-		rc = ctl_fail("cannot complete the snapshot: %s", rc ? strerror(-rc) : strerror(errno));
-		goto out;
-	}
-	snprintf(snap_out, snap_len, "%s", snap);
-	if (c->json) {
-		json_object_object_add(meta, "image", json_object_new_string(dir));
-		print_json(meta);
-	}
-	rc = 0;
-out:
-	if (out >= 0)
-		close(out);
-	if (rc && tmpdir[0]) {
-		unlink(img);
-		unlink(cow);
-		state_path(c, p, sizeof(p), "snapshots/.partial-%s/meta.json", snap);
-		unlink(p);
-		rmdir(tmpdir);
-	}
-	json_object_put(meta);
-	free(h);
+		discard_partial(c, snap);
+	else
+		snprintf(snap_out, snap_len, "%s", snap);
 	/* A held Ctrl-C is delivered now, with nothing left to undo. */
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
 
-int snapshot_load_meta(struct ctl *c, const char *snap, struct json_object **meta, char *img, size_t len)
+int snapshot_load_meta(struct ctl *c, const char *snap, struct json_object **meta, char img[PATH_MAX])
 {
-	char p[4096];
+	char p[PATH_MAX];
+	int rc;
 
 	if (!ebs_id_valid(snap, "snap"))
-		return ctl_fail("\"%s\" is not a snapshot id (snap-<17 hex>)", snap);
-	state_path(c, p, sizeof(p), "snapshots/%s/meta.json", snap);
-	if (state_read_json(p, meta))
-		return ctl_fail("no snapshot %s in %s/snapshots", snap, c->state_dir);
-	state_path(c, img, len, "snapshots/%s/image", snap);
+		return ctl_err(c, -EINVAL, "\"%s\" is not a snapshot id (snap-<17 hex>)", snap);
+	state_path(c, p, "snapshots/%s/meta.json", snap);
+	rc = state_read_json(p, meta);
+	if (rc)
+		return ctl_err(c, rc, "no snapshot %s in %s/snapshots", snap, c->state_dir);
+	state_path(c, img, "snapshots/%s/image", snap);
 	return 0;
 }
 
 /*
  * The checksum the metadata records: the tree (checksum_alg, checksum), or
  * the one SHA-256 stream of snapshots taken before it (sha256), which still
- * verify. 0, or 1 after saying why not.
+ * verify.
  */
-int snapshot_meta_checksum(const char *snap, struct json_object *meta, enum copy_sum *sum, const char **want)
+int snapshot_meta_checksum(struct ctl *c, const char *snap, struct json_object *meta,
+			   enum copy_sum *sum, const char **want)
 {
 	const char *alg = jstr(meta, "checksum_alg");
 
 	*sum = alg ? COPY_SUM_TREE : COPY_SUM_SHA256;
 	*want = jstr(meta, alg ? "checksum" : "sha256");
 	if (alg && strcmp(alg, TREEHASH_ALG))
-		return ctl_fail("snapshot %s has a checksum of a kind this ebscryptctl does not know (%s): "
-				"it cannot be verified, so it is not used", snap, alg);
+		return ctl_err(c, -EPROTONOSUPPORT, "snapshot %s has a checksum of a kind this "
+			       "ebscryptctl does not know (%s): it cannot be verified, so it is not used",
+			       snap, alg);
 	if (!*want)
-		return ctl_fail("snapshot %s is damaged: its metadata records no checksum", snap);
+		return ctl_err(c, -EBADMSG, "snapshot %s is damaged: its metadata records no checksum",
+			       snap);
 	return 0;
 }
 
@@ -175,23 +198,27 @@ int snapshot_meta_checksum(const char *snap, struct json_object *meta, enum copy
 int snapshot_verify_image(struct ctl *c, const char *snap, struct json_object *meta, const char *img)
 {
 	struct copy_job j = { .out = -1, .what = "verifying", .show = ctl_show_progress(c) };
+	_cleanup_close_ int in = -1;
 	const char *want;
 	uint8_t sha[32];
 	char hex[65];
 	int rc;
 
-	if (snapshot_meta_checksum(snap, meta, &j.sum, &want))
-		return 1;
-	j.in = open(img, O_RDONLY | O_CLOEXEC);
+	rc = snapshot_meta_checksum(c, snap, meta, &j.sum, &want);
+	if (rc)
+		return rc;
+	in = open(img, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot open %s: %s", img, strerror(-rc));
+	}
+	j.in = in;
 	j.len = (uint64_t)jint(meta, "image_bytes");
 	j.digest = sha;
-	if (j.in < 0)
-		return ctl_fail("cannot open %s: %m", img);
 	rc = copy_run(&j);
-	close(j.in);
 	ebs_hex(sha, sizeof(sha), hex);
 	if (rc || strcmp(hex, want))
-		return ctl_fail("snapshot %s is damaged: its checksum does not match (%s)", snap,
-				rc ? strerror(-rc) : "content changed");
+		return ctl_err(c, rc ?: -EBADMSG, "snapshot %s is damaged: its checksum does not match (%s)",
+			       snap, rc ? strerror(-rc) : "content changed");
 	return 0;
 }
