@@ -10,12 +10,16 @@
 #include <stdint.h>
 
 /*
- * Under every attached volume's mapping (uuid EBSCRYPT-<vol>) the agent puts
- * a linear "base" mapping over the loop device or disk (EBSBASE-<vol>), so a
- * snapshot can switch the base to snapshot-origin without reloading the
- * encrypted table (whose key the agent no longer holds). A snapshot in
- * progress has one dm-snapshot mapping, EBSSNAP-<vol>.
+ * The uuids of ebscrypt's mappings, which are the record of what is
+ * attached. Every attached volume's mapping is DM_UUID_VOLUME<vol>; under it
+ * the agent puts a linear "base" mapping over the loop device or disk
+ * (DM_UUID_BASE<vol>), so a snapshot can switch the base to snapshot-origin
+ * without reloading the encrypted table (whose key the agent no longer
+ * holds). A snapshot in progress has one dm-snapshot mapping,
+ * DM_UUID_CAPTURE<vol>. A read-only copy source is DM_UUID_COPY<name>.
  */
+#define DM_UUID_VOLUME  "EBSCRYPT-"
+#define DM_UUID_COPY    DM_UUID_VOLUME "COPY-"
 #define DM_UUID_BASE    "EBSBASE-"
 #define DM_UUID_CAPTURE "EBSSNAP-"
 

@@ -17,7 +17,6 @@
 #include "kms_client.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/ebscrypt/agent.conf"
-#define AGENT_UUID_PREFIX    "EBSCRYPT-"
 
 struct json_object;
 

@@ -198,9 +198,9 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		return;
 	}
 	if (copy)
-		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "COPY-%s", name);
+		snprintf(uuid, sizeof(uuid), DM_UUID_COPY "%s", name);
 	else
-		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "%s", vol);
+		snprintf(uuid, sizeof(uuid), DM_UUID_VOLUME "%s", vol);
 	if (!dm_find_uuid(uuid, existing, sizeof(existing))) {
 		reply_fail(rep, "AlreadyAttached", "volume %s is already attached as /dev/mapper/%s", vol, existing);
 		return;
@@ -292,13 +292,13 @@ static int resolve(const char *what, char *uuid, size_t uuid_len, char *name, si
 	int rc;
 
 	if (ebs_id_valid(what, "vol")) {
-		snprintf(uuid, uuid_len, AGENT_UUID_PREFIX "%s", what);
+		snprintf(uuid, uuid_len, DM_UUID_VOLUME "%s", what);
 		return dm_find_uuid(uuid, name, name_len);
 	}
 	rc = dm_uuid_of(what, uuid, uuid_len);
 	if (rc)
 		return rc;
-	if (strncmp(uuid, AGENT_UUID_PREFIX, strlen(AGENT_UUID_PREFIX)))
+	if (strncmp(uuid, DM_UUID_VOLUME, strlen(DM_UUID_VOLUME)))
 		return -EPERM;
 	snprintf(name, name_len, "%s", what);
 	return 0;
@@ -349,10 +349,10 @@ void op_detach(struct agent *a, struct json_object *req, struct json_object *rep
 			   rc == -EBUSY ? " (unmount it first)" : "");
 		return;
 	}
-	remove_lower(uuid + strlen(AGENT_UUID_PREFIX), rep);
-	ebs_info("detached %s (/dev/mapper/%s)", uuid + strlen(AGENT_UUID_PREFIX), name);
+	remove_lower(uuid + strlen(DM_UUID_VOLUME), rep);
+	ebs_info("detached %s (/dev/mapper/%s)", uuid + strlen(DM_UUID_VOLUME), name);
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
-	json_object_object_add(rep, "volume_id", json_object_new_string(uuid + strlen(AGENT_UUID_PREFIX)));
+	json_object_object_add(rep, "volume_id", json_object_new_string(uuid + strlen(DM_UUID_VOLUME)));
 }
 
 static void list_one(const char *name, const char *uuid, void *arg)
@@ -361,7 +361,7 @@ static void list_one(const char *name, const char *uuid, void *arg)
 	char dev[160];
 
 	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
-	json_object_object_add(o, "volume_id", json_object_new_string(uuid + strlen(AGENT_UUID_PREFIX)));
+	json_object_object_add(o, "volume_id", json_object_new_string(uuid + strlen(DM_UUID_VOLUME)));
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "device", json_object_new_string(dev));
 	json_object_array_add(arr, o);
@@ -370,7 +370,7 @@ static void list_one(const char *name, const char *uuid, void *arg)
 void op_list(struct agent *a, struct json_object *req, struct json_object *rep)
 {
 	struct json_object *arr = json_object_new_array();
-	int rc = dm_each(AGENT_UUID_PREFIX, list_one, arr);
+	int rc = dm_each(DM_UUID_VOLUME, list_one, arr);
 
 	if (rc) {
 		json_object_put(arr);

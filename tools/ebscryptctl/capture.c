@@ -56,7 +56,7 @@ static void set_uuids(struct capture *cp, const char *vol)
 {
 	memset(cp, 0, sizeof(*cp));
 	snprintf(cp->vol, sizeof(cp->vol), "%s", vol);
-	snprintf(cp->top_uuid, sizeof(cp->top_uuid), "EBSCRYPT-%s", vol);
+	snprintf(cp->top_uuid, sizeof(cp->top_uuid), DM_UUID_VOLUME "%s", vol);
 	snprintf(cp->base_uuid, sizeof(cp->base_uuid), DM_UUID_BASE "%s", vol);
 	snprintf(cp->snap_uuid, sizeof(cp->snap_uuid), DM_UUID_CAPTURE "%s", vol);
 	snprintf(cp->snap_name, sizeof(cp->snap_name), "%s-capture", vol);
@@ -487,7 +487,7 @@ static int capture_suspended(struct ctl *c, const char *src, const char *vol, in
 		rc = -errno;
 		return ctl_err(c, rc, "cannot open %s: %s", src, strerror(-rc));
 	}
-	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
+	snprintf(uuid, sizeof(uuid), DM_UUID_VOLUME "%s", vol);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	rc = dm_suspend_uuid(uuid, 1);

@@ -67,7 +67,7 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	repair_others(c, vol);
 	/* What the repairs did is worth knowing before a long copy. */
 	ctl_flush_warnings(c);
-	snprintf(uuid, sizeof(uuid), "EBSCRYPT-%s", vol);
+	snprintf(uuid, sizeof(uuid), DM_UUID_VOLUME "%s", vol);
 	rc = snapshot_take(c, path, dm_find_uuid(uuid, NULL, 0) ? NULL : vol, NULL, cow_bytes, snap,
 			   sizeof(snap), &meta);
 	if (rc)

@@ -350,10 +350,10 @@ static int detach_volume_id(const char *what, char *vol, size_t len)
 		return 0;
 	}
 	dm_setup();
-	if (dm_uuid_of(what, uuid, sizeof(uuid)) || strncmp(uuid, "EBSCRYPT-", 9) ||
-	    !ebs_id_valid(uuid + 9, "vol"))
+	if (dm_uuid_of(what, uuid, sizeof(uuid)) || strncmp(uuid, DM_UUID_VOLUME, strlen(DM_UUID_VOLUME)) ||
+	    !ebs_id_valid(uuid + strlen(DM_UUID_VOLUME), "vol"))
 		return -ENODEV;
-	snprintf(vol, len, "%s", uuid + 9);
+	snprintf(vol, len, "%s", uuid + strlen(DM_UUID_VOLUME));
 	return 0;
 }
 
