@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "readfile.h"
 #include "secmem.h"
 
 static int key_char(char ch)
@@ -120,47 +119,28 @@ int ebs_conf_parse(const char *text, size_t len, const char *const *allowed,
 int ebs_conf_load(const char *path, int private_only, const char *const *allowed,
 		  struct ebs_conf *c, char *why, size_t why_len)
 {
-	char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	int fd, rc;
+	/* Locked: the file holds credentials. */
+	unsigned int flags = EBS_FILE_NOFOLLOW | EBS_FILE_SECRET |
+			     (private_only ? EBS_FILE_PRIVATE | EBS_FILE_OWNED : 0);
+	_cleanup_file_ struct ebs_file f = { 0 };
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, why_len, "cannot open: %s", strerror(errno));
-		return rc;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	rc = ebs_file_read(path, EBS_CONF_MAX_BYTES, flags, &f);
+	if (rc == -EINVAL)
 		snprintf(why, why_len, "not a regular file");
-		close(fd);
-		return -EINVAL;
-	}
-	if (private_only && (st.st_uid != geteuid() || (st.st_mode & 077))) {
+	else if (rc == -EPERM)
 		snprintf(why, why_len, "holds credentials but is mode %04o owned by uid %u: "
 			 "it must be owned by uid %u and mode 0600",
-			 st.st_mode & 07777, st.st_uid, geteuid());
-		close(fd);
-		return -EPERM;
-	}
-	if (st.st_size > EBS_CONF_MAX_BYTES) {
+			 f.st.st_mode & 07777, f.st.st_uid, geteuid());
+	else if (rc == -EFBIG)
 		snprintf(why, why_len, "file larger than %d bytes", EBS_CONF_MAX_BYTES);
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size && (n = read(fd, buf + got, st.st_size - got)) > 0)
-		got += n;
-	close(fd);
-	rc = ebs_conf_parse(buf, got, allowed, c, why, why_len);
-	secmem_wipe(buf, got);
-	free(buf);
-	return rc;
+	else if (rc == -EIO || rc == -ENOMEM)
+		snprintf(why, why_len, "cannot read: %s", strerror(-rc));
+	else if (rc)
+		snprintf(why, why_len, "cannot open: %s", strerror(-rc));
+	if (rc)
+		return rc;
+	return ebs_conf_parse(f.data, f.len, allowed, c, why, why_len);
 }
 
 const char *ebs_conf_get(const struct ebs_conf *c, const char *key)

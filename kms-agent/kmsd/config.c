@@ -9,17 +9,17 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "kmsd.h"
+#include "readfile.h"
 #include "secmem.h"
 
 #define CFG_MAX_FILE (256 * 1024)
+/* Room for a 256-character secret, its newline and some stray white space. */
+#define SECRET_FILE_MAX 299
 #define CFG_MAX_PRINCIPALS 256
 
 static char *trim(char *s)
@@ -63,45 +63,38 @@ static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigne
 /* Reads a secret file: must be a regular file not accessible by group/others. */
 static int read_secret(const char *path, char **secret, size_t *len, char *err, size_t errlen)
 {
-	char buf[300];
-	struct stat st;
-	ssize_t n;
+	_cleanup_file_ struct ebs_file f = { 0 };
 	size_t l;
-	int fd;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open secret file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		close(fd);
+	rc = ebs_file_read(path, SECRET_FILE_MAX, EBS_FILE_PRIVATE | EBS_FILE_SECRET, &f);
+	if (rc == -EINVAL || rc == -EPERM) {
 		snprintf(err, errlen, "secret file %s must be a regular file with mode 0600", path);
 		return -EPERM;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		snprintf(err, errlen, "secret file %s is empty", path);
-		return -EINVAL;
-	}
-	buf[n] = '\0';
-	l = (size_t)n;
-	while (l && isspace((unsigned char)buf[l - 1]))
-		buf[--l] = '\0';
-	if (!l || l > 256 || strchr(buf, '\n')) {
-		secmem_wipe(buf, sizeof(buf));
+	if (rc == -EFBIG) {
 		snprintf(err, errlen, "secret file %s must hold one secret of 1..256 characters", path);
 		return -EINVAL;
 	}
-	*secret = secmem_alloc(l + 1);
-	if (!*secret) {
-		secmem_wipe(buf, sizeof(buf));
-		return -errno;
+	if (rc) {
+		snprintf(err, errlen, "cannot open secret file %s: %s", path, strerror(-rc));
+		return rc;
 	}
-	memcpy(*secret, buf, l);
+	if (!f.len) {
+		snprintf(err, errlen, "secret file %s is empty", path);
+		return -EINVAL;
+	}
+	l = f.len;
+	while (l && isspace((unsigned char)f.data[l - 1]))
+		f.data[--l] = '\0';
+	if (!l || l > 256 || memchr(f.data, '\n', l)) {
+		snprintf(err, errlen, "secret file %s must hold one secret of 1..256 characters", path);
+		return -EINVAL;
+	}
+	/* The file's locked buffer becomes the secret (NUL-terminated, secmem_free()d). */
+	*secret = f.data;
 	*len = l;
-	secmem_wipe(buf, sizeof(buf));
+	f.data = NULL;
 	return 0;
 }
 
@@ -290,47 +283,31 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen)
 {
-	char *text, *dir, *slash;
-	ssize_t n;
-	size_t len = 0;
-	int fd, rc;
+	_cleanup_file_ struct ebs_file f = { 0 };
+	_cleanup_free_ char *dir = NULL;
+	char *slash;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	text = malloc(CFG_MAX_FILE + 1);
-	if (!text) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((n = read(fd, text + len, CFG_MAX_FILE + 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	if (n < 0 || len > CFG_MAX_FILE) {
-		free(text);
-		snprintf(err, errlen, "cannot read %s (or larger than %d bytes)", path, CFG_MAX_FILE);
-		return -EINVAL;
-	}
-	text[len] = '\0';
-	if (strlen(text) != len) {
-		free(text);
+	rc = ebs_file_read(path, CFG_MAX_FILE, EBS_FILE_TEXT, &f);
+	if (rc == -EBADMSG) {
 		snprintf(err, errlen, "%s contains NUL bytes", path);
 		return -EINVAL;
 	}
-	dir = strdup(path);
-	if (!dir) {
-		free(text);
-		return -ENOMEM;
+	if (rc == -EFBIG || rc == -EIO || rc == -EINVAL) {
+		snprintf(err, errlen, "cannot read %s (or larger than %d bytes)", path, CFG_MAX_FILE);
+		return -EINVAL;
 	}
+	if (rc) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	rc = config_parse(text, slash ? dir : ".", cfg, err, errlen);
-	free(dir);
-	free(text);
-	return rc;
+	return config_parse(f.data, slash ? dir : ".", cfg, err, errlen);
 }
 
 void config_free(struct kmsd_config *cfg)

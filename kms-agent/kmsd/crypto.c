@@ -33,6 +33,7 @@
 
 #include "kmsd.h"
 #include "log.h"
+#include "readfile.h"
 #include "secmem.h"
 #include "strbuf.h"
 
@@ -87,60 +88,50 @@ static int gcm(int enc, const uint8_t *key, const uint8_t *nonce,
 	return 0;
 }
 
-int crypto_load_root_key(const char *state_dir, uint8_t **root_key)
+/* First start: a new root key, never overwriting one that raced us. */
+static int create_root_key(const char *path, uint8_t **root_key)
 {
-	char path[4096];
-	struct stat st;
-	uint8_t *key;
-	ssize_t n;
+	_cleanup_secmem_ uint8_t *key = secmem_alloc(ROOT_KEY_LEN);
 	int fd, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", state_dir, KMSD_ROOT_KEY_FILE);
-	key = secmem_alloc(ROOT_KEY_LEN);
 	if (!key)
 		return -errno;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		/* First start: create it, never overwriting one that raced us. */
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (RAND_priv_bytes(key, ROOT_KEY_LEN) != 1) {
-			rc = -EIO;
-		} else if (write(fd, key, ROOT_KEY_LEN) != ROOT_KEY_LEN || fsync(fd)) {
-			rc = -EIO;
-		}
-		close(fd);
-		if (rc)
-			unlink(path);
-		else
-			ebs_info("created root key %s", path);
-		goto out;
-	}
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-	} else if (st.st_mode & 077) {
-		ebs_err("%s is accessible by group or others (mode %03o); refusing it",
-			path, st.st_mode & 0777);
-		rc = -EPERM;
-	} else {
-		n = read(fd, key, ROOT_KEY_LEN);
-		if (n != ROOT_KEY_LEN || st.st_size != ROOT_KEY_LEN)
-			rc = -EINVAL;
-	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (RAND_priv_bytes(key, ROOT_KEY_LEN) != 1)
+		rc = -EIO;
+	else if (write(fd, key, ROOT_KEY_LEN) != ROOT_KEY_LEN || fsync(fd))
+		rc = -EIO;
 	close(fd);
-out:
 	if (rc) {
-		secmem_free(key);
+		unlink(path);
 		return rc;
 	}
-	*root_key = key;
+	ebs_info("created root key %s", path);
+	*root_key = TAKE_PTR(key);
+	return 0;
+}
+
+int crypto_load_root_key(const char *state_dir, uint8_t **root_key)
+{
+	_cleanup_file_ struct ebs_file f = { 0 };
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, KMSD_ROOT_KEY_FILE);
+	rc = ebs_file_read(path, ROOT_KEY_LEN, EBS_FILE_NOFOLLOW | EBS_FILE_PRIVATE | EBS_FILE_SECRET, &f);
+	if (rc == -ENOENT)
+		return create_root_key(path, root_key);
+	if (rc == -EPERM)
+		ebs_err("%s is accessible by group or others (mode %03o); refusing it",
+			path, f.st.st_mode & 0777);
+	if (rc == -EFBIG || (!rc && f.len != ROOT_KEY_LEN))
+		rc = -EINVAL;
+	if (rc)
+		return rc;
+	/* The file's locked buffer is the key (secmem_free() in crypto_free_root_key). */
+	*root_key = (uint8_t *)TAKE_PTR(f.data);
 	return 0;
 }
 

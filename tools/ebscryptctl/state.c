@@ -19,6 +19,7 @@
 
 #include "ctl.h"
 #include "header.h"
+#include "readfile.h"
 
 #define STATE_MAX_FILE (1 << 20)
 
@@ -128,41 +129,25 @@ int state_write_json(const char *path, struct json_object *obj)
 
 int state_read_json(const char *path, struct json_object **obj)
 {
+	_cleanup_file_ struct ebs_file f = { 0 };
 	struct json_tokener *tok;
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	ssize_t n;
-	int fd, rc = 0;
+	int rc;
 
 	*obj = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) || st.st_size > STATE_MAX_FILE) {
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size && (n = read(fd, buf + got, st.st_size - got)) > 0)
-		got += n;
-	close(fd);
-	buf[got] = '\0';
+	rc = ebs_file_read(path, STATE_MAX_FILE, 0, &f);
+	if (rc)
+		return rc;
 	tok = json_tokener_new();
-	*obj = tok ? json_tokener_parse_ex(tok, buf, (int)got) : NULL;
-	if (!tok || json_tokener_get_error(tok) != json_tokener_success ||
+	if (!tok)
+		return -ENOMEM;
+	*obj = json_tokener_parse_ex(tok, f.data, (int)f.len);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
 	    !json_object_is_type(*obj, json_type_object)) {
 		json_object_put(*obj);
 		*obj = NULL;
 		rc = -EBADMSG;
 	}
-	if (tok)
-		json_tokener_free(tok);
-	free(buf);
+	json_tokener_free(tok);
 	return rc;
 }
 
