@@ -119,26 +119,21 @@ int cmd_header_dump(struct ctl *c, int argc, char **argv)
 /* Moves h's DEK under the key arn with ReEncrypt; the context stays. */
 static int rewrap(struct ctl *c, struct ebs_header *h, const char *arn)
 {
-	struct kms_context_pair pairs[EBS_HDR_CTX_MAX];
-	struct kms_context ctx;
 	_cleanup_free_ uint8_t *blob = NULL;
 	_cleanup_free_ char *new_arn = NULL;
+	const struct kms_context *ctx;
+	struct ebs_kms_context kc;
 	struct kms_client *k;
 	struct kms_error err;
-	size_t blob_len = 0, i;
+	size_t blob_len = 0;
 	int rc;
 
 	if ((rc = ctl_kms(c, &k)))
 		return rc;
-	for (i = 0; i < h->ctx_count; i++) {
-		pairs[i].key = h->ctx[i].key;
-		pairs[i].value = h->ctx[i].value;
-	}
-	ctx.pairs = pairs;
-	ctx.count = h->ctx_count;
+	ctx = ebs_header_kms_context(h, &kc);
 	memset(&err, 0, sizeof(err));
 	/* Same context on both sides: the DEK's binding to the volume does not change. */
-	rc = kms_reencrypt(k, h->wrapped_dek, h->wrapped_len, &ctx, arn, &ctx,
+	rc = kms_reencrypt(k, h->wrapped_dek, h->wrapped_len, ctx, arn, ctx,
 			   &blob, &blob_len, &new_arn, &err);
 	if (rc)
 		return ctl_err_kms(c, rc, &err, "ReEncrypt");

@@ -18,18 +18,6 @@
 #include "ctl.h"
 #include "header.h"
 
-static void ctx_pairs(const struct ebs_header *h, struct kms_context_pair *pairs, struct kms_context *ctx)
-{
-	size_t i;
-
-	for (i = 0; i < h->ctx_count; i++) {
-		pairs[i].key = h->ctx[i].key;
-		pairs[i].value = h->ctx[i].value;
-	}
-	ctx->pairs = pairs;
-	ctx->count = h->ctx_count;
-}
-
 /* The new volume's backing: the device, or a fresh sparse file of total bytes. */
 static int open_target(struct ctl *c, const struct vol_spec *sp, uint64_t total, struct vol_new *nv,
 		       int *out)
@@ -51,8 +39,7 @@ static int open_target(struct ctl *c, const struct vol_spec *sp, uint64_t total,
 static int reissue_header(struct ctl *c, struct ebs_header *h, const char *vol)
 {
 	_cleanup_free_ struct ebs_header *old = malloc(sizeof(*old));
-	struct kms_context_pair op[EBS_HDR_CTX_MAX], np[EBS_HDR_CTX_MAX];
-	struct kms_context octx, nctx;
+	struct ebs_kms_context octx, nctx;
 	_cleanup_free_ uint8_t *blob = NULL;
 	_cleanup_free_ char *arn = NULL;
 	struct kms_client *k;
@@ -69,14 +56,12 @@ static int reissue_header(struct ctl *c, struct ebs_header *h, const char *vol)
 	if (!ebs_header_encrypted(h))
 		return 0;
 	ebs_header_ctx_set(h, EBS_CTX_VOLUME_ID, vol);
-	ctx_pairs(old, op, &octx);
-	ctx_pairs(h, np, &nctx);
 	rc = ctl_kms(c, &k);
 	if (rc)
 		return rc;
 	memset(&err, 0, sizeof(err));
-	rc = kms_reencrypt(k, old->wrapped_dek, old->wrapped_len, &octx, old->kms_key_arn, &nctx,
-			   &blob, &blob_len, &arn, &err);
+	rc = kms_reencrypt(k, old->wrapped_dek, old->wrapped_len, ebs_header_kms_context(old, &octx),
+			   old->kms_key_arn, ebs_header_kms_context(h, &nctx), &blob, &blob_len, &arn, &err);
 	if (rc || !blob_len || blob_len > EBS_HDR_WRAPPED_MAX)
 		return ctl_err_kms(c, rc ?: -EPROTO, &err, "ReEncrypt for the restored volume");
 	memcpy(h->wrapped_dek, blob, blob_len);

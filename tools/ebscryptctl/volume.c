@@ -95,25 +95,20 @@ static int agent_kcv(struct ctl *c, const struct ebs_header *h)
 
 static int wrap_new_dek(struct ctl *c, struct ebs_header *h, const char *key_arn)
 {
-	struct kms_context_pair pairs[EBS_HDR_CTX_MAX];
-	struct kms_context ctx = { pairs, h->ctx_count };
 	_cleanup_free_ uint8_t *blob = NULL;
 	_cleanup_free_ char *arn = NULL;
+	struct ebs_kms_context kc;
 	struct kms_client *k;
 	struct kms_error err;
-	size_t blob_len = 0, i;
+	size_t blob_len = 0;
 	int rc;
 
 	rc = ctl_kms(c, &k);
 	if (rc)
 		return rc;
-	for (i = 0; i < h->ctx_count; i++) {
-		pairs[i].key = h->ctx[i].key;
-		pairs[i].value = h->ctx[i].value;
-	}
 	memset(&err, 0, sizeof(err));
-	rc = kms_generate_data_key_without_plaintext(k, key_arn, &ctx, EBS_HDR_KEY_BYTES,
-						     &blob, &blob_len, &arn, &err);
+	rc = kms_generate_data_key_without_plaintext(k, key_arn, ebs_header_kms_context(h, &kc),
+						     EBS_HDR_KEY_BYTES, &blob, &blob_len, &arn, &err);
 	if (rc)
 		return ctl_err_kms(c, rc, &err, "GenerateDataKeyWithoutPlaintext");
 	if (blob_len == 0 || blob_len > EBS_HDR_WRAPPED_MAX)
