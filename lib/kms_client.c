@@ -3,10 +3,10 @@
  * AWS KMS JSON 1.1 client. See kms_client.h for the contract.
  *
  * Secrets: the secret access key lives in secmem for the client's lifetime.
- * Decrypt replies are received into secmem and picked apart in place by a
- * small scanner (json_scan_*) instead of json-c, because json-c copies
- * strings through realloc'd buffers we could not wipe; the Plaintext is
- * base64-decoded straight into the caller's buffer and the reply is wiped.
+ * Decrypt replies are received into secmem and picked apart in place
+ * (secjson_member) instead of by json-c, which copies every string into
+ * the heap; the Plaintext is base64-decoded straight into the caller's
+ * buffer and the reply is wiped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +23,7 @@
 
 #include "base64.h"
 #include "kms_client.h"
+#include "secjson.h"
 #include "secmem.h"
 #include "sigv4.h"
 #include "strbuf.h"
@@ -588,155 +589,6 @@ int kms_generate_data_key_without_plaintext(struct kms_client *c,
 	return rc;
 }
 
-/*
- * Minimal in-place scanner for the flat Decrypt reply object. It never
- * copies: it finds the raw span of a top-level string member.
- */
-static const char *js_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-/* p at the opening quote; returns one past the closing quote or NULL. */
-static const char *js_string(const char *p, const char *end)
-{
-	if (p >= end || *p != '"')
-		return NULL;
-	for (p++; p < end; p++) {
-		if (*p == '\\') {
-			p++;
-			continue;
-		}
-		if (*p == '"')
-			return p + 1;
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-	}
-	return NULL;
-}
-
-static const char *js_value(const char *p, const char *end, int depth)
-{
-	if (depth > 32)
-		return NULL;
-	p = js_ws(p, end);
-	if (p >= end)
-		return NULL;
-	if (*p == '"')
-		return js_string(p, end);
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		int first = 1;
-
-		p = js_ws(p + 1, end);
-		if (p < end && *p == close)
-			return p + 1;
-		for (;;) {
-			if (!first) {
-				p = js_ws(p, end);
-				if (p < end && *p == close)
-					return p + 1;
-				if (p >= end || *p != ',')
-					return NULL;
-				p++;
-			}
-			first = 0;
-			if (close == '}') {
-				p = js_string(js_ws(p, end), end);
-				if (!p)
-					return NULL;
-				p = js_ws(p, end);
-				if (p >= end || *p != ':')
-					return NULL;
-				p++;
-			}
-			p = js_value(p, end, depth + 1);
-			if (!p)
-				return NULL;
-		}
-	}
-	/* number, true, false, null */
-	while (p < end && (strchr("+-.0123456789eEtruefalsn", *p)))
-		p++;
-	return p;
-}
-
-/*
- * Finds top-level member name; v and vlen get the raw string contents (between
- * the quotes, escapes unresolved). 0, -ENOENT, or -EPROTO (malformed).
- */
-static int js_find(const char *p, size_t len, const char *name, char **v, size_t *vlen)
-{
-	const char *end = p + len, *k, *ke, *ve;
-	size_t nlen = strlen(name);
-	int found = -ENOENT, first = 1;
-
-	p = js_ws(p, end);
-	if (p >= end || *p != '{')
-		return -EPROTO;
-	p++;
-	for (;;) {
-		p = js_ws(p, end);
-		if (p < end && *p == '}')
-			break;
-		if (!first) {
-			if (p >= end || *p != ',')
-				return -EPROTO;
-			p = js_ws(p + 1, end);
-		}
-		first = 0;
-		k = p;
-		ke = js_string(k, end);
-		if (!ke)
-			return -EPROTO;
-		p = js_ws(ke, end);
-		if (p >= end || *p != ':')
-			return -EPROTO;
-		p = js_ws(p + 1, end);
-		ve = js_value(p, end, 0);
-		if (!ve)
-			return -EPROTO;
-		if ((size_t)(ke - k - 2) == nlen && !memcmp(k + 1, name, nlen)) {
-			if (*p != '"')
-				return -EPROTO;
-			*v = (char *)p + 1;
-			*vlen = (size_t)(ve - p - 2);
-			found = 0;
-		}
-		p = ve;
-	}
-	p = js_ws(p + 1, end);
-	if (p != end)
-		return -EPROTO;
-	return found;
-}
-
-/* Resolves the escapes base64 text and ARNs can carry, in place (it only shrinks). */
-static int js_unescape(char *s, size_t *len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < *len; i++) {
-		if (s[i] != '\\') {
-			s[o++] = s[i];
-			continue;
-		}
-		if (++i >= *len)
-			return -EPROTO;
-		switch (s[i]) {
-		case '"': case '\\': case '/':
-			s[o++] = s[i];
-			break;
-		default:
-			return -EPROTO;
-		}
-	}
-	*len = o;
-	return 0;
-}
-
 int kms_decrypt(struct kms_client *c, const char *key_id,
 		const uint8_t *blob, size_t blob_len,
 		const struct kms_context *ctx,
@@ -771,9 +623,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 	if (rc)
 		return rc;
 
-	rc = js_find(reply.p, reply.len, "Plaintext", &v, &vlen);
-	if (!rc)
-		rc = js_unescape(v, &vlen);
+	rc = secjson_member(reply.p, reply.len, "Plaintext", &v, &vlen);
 	if (!rc) {
 		rc = b64_decode(v, vlen, plain, plain_cap, plain_len);
 		if (rc == -ENOSPC)
@@ -785,8 +635,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 	}
 	if (rc == -EPROTO)
 		set_err(err, 200, "", "malformed Decrypt reply");
-	if (!rc && key_arn && !js_find(reply.p, reply.len, "KeyId", &v, &vlen) &&
-	    !js_unescape(v, &vlen)) {
+	if (!rc && key_arn && !secjson_member(reply.p, reply.len, "KeyId", &v, &vlen)) {
 		*key_arn = strndup(v, vlen);
 		if (!*key_arn)
 			rc = -ENOMEM;

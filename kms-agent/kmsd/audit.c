@@ -13,7 +13,6 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "json_out.h"
 #include "kmsd.h"
 #include "log.h"
 
@@ -39,7 +38,7 @@ int audit_record(struct kmsd *k, const struct kreq *r)
 	iso_now(when);
 	sb_init(&sb);
 	if (r->audit_ctx)
-		json_write(&sb, r->audit_ctx);
+		secjson_write(&sb, r->audit_ctx, NULL, 0);
 	else
 		sb_adds(&sb, "{}");
 	if (sb_finish(&sb, &ctx))

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "cleanup.h"
+#include "secjson.h"
 #include "sigv4.h"
 
 #define KMSD_DEFAULT_CONFIG "/etc/ebscrypt/kmsd.conf"
@@ -183,7 +184,7 @@ struct kreq {
 	char err_msg[512];
 	char audit_key[256];
 	struct json_object *audit_ctx;  /* borrowed from in */
-	int sensitive;                  /* reply carries plaintext: wipe after use */
+	struct secjson_secret secret;   /* the reply's plaintext member, value in secmem */
 };
 
 /* kreq.c: records the request's AWS error (the first one wins); returns -1. */
@@ -240,9 +241,9 @@ int auth_verify(struct kreq *r, const char *method, const char *path, const char
 /* router.c */
 struct http_reply {
 	int status;
-	char *body;        /* malloc'd */
+	char *body;        /* malloc'd, or secmem when sensitive */
 	size_t len;
-	int sensitive;
+	int sensitive;     /* it holds a plaintext: locked, wiped when freed */
 	char request_id[37];
 };
 void router_handle(struct kmsd *k, const char *method, const char *url,

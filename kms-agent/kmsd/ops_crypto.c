@@ -37,12 +37,9 @@ static int check_algorithm(struct kreq *r, const char *name)
 	return 0;
 }
 
-static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_t len, int secret)
+static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_t len)
 {
-	size_t n = b64_encoded_len(len) + 1;
-	_cleanup_secmem_ char *locked = secret ? secmem_alloc(n) : NULL;
-	_cleanup_free_ char *plain = secret ? NULL : malloc(n);
-	char *s = secret ? locked : plain;
+	_cleanup_free_ char *s = malloc(b64_encoded_len(len) + 1);
 
 	if (!s) {
 		kfail(r, "KMSInternalException", "out of memory");
@@ -50,6 +47,24 @@ static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_
 	}
 	b64_encode_to(data, len, s);
 	json_object_object_add(r->out, name, json_object_new_string(s));
+}
+
+/*
+ * The reply's plaintext, base64 in locked memory: it never becomes a json-c
+ * string, the router writes it into the (locked) reply text itself.
+ */
+static void add_secret_b64(struct kreq *r, const char *name, const uint8_t *data, size_t len)
+{
+	char *s = secmem_alloc(b64_encoded_len(len) + 1);
+
+	if (!s) {
+		kfail(r, "KMSInternalException", "out of locked memory");
+		return;
+	}
+	b64_encode_to(data, len, s);
+	secmem_free((char *)r->secret.value);
+	r->secret.name = name;
+	r->secret.value = s;
 }
 
 /* Encrypts plain under the key's current material (rotating first when due). */
@@ -151,7 +166,7 @@ int op_encrypt(struct kreq *r)
 	if (use_key(r, "KeyId", "Encrypt", ctx, &key) || seal(r, &key, ctx, plain, plen, &blob, &blen))
 		return -1;
 	key_arn(r->k, key.id, arn, sizeof(arn));
-	add_b64(r, "CiphertextBlob", blob, blen, 0);
+	add_b64(r, "CiphertextBlob", blob, blen);
 	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
 	json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
 	return 0;
@@ -175,9 +190,8 @@ int op_decrypt(struct kreq *r)
 	if (unseal(r, "Decrypt", blob, blen, ctx, want, &key, &plain, &plen))
 		return -1;
 	key_arn(r->k, key.id, arn, sizeof(arn));
-	r->sensitive = 1;
 	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-	add_b64(r, "Plaintext", plain, plen, 1);
+	add_secret_b64(r, "Plaintext", plain, plen);
 	json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
 	return 0;
 }
@@ -208,7 +222,7 @@ int op_reencrypt(struct kreq *r)
 	if (!use_key(r, "DestinationKeyId", "ReEncryptTo", dctx, &dst) &&
 	    !seal(r, &dst, dctx, plain, plen, &nblob, &nlen)) {
 		key_arn(r->k, dst.id, darn, sizeof(darn));
-		add_b64(r, "CiphertextBlob", nblob, nlen, 0);
+		add_b64(r, "CiphertextBlob", nblob, nlen);
 		json_object_object_add(r->out, "SourceKeyId", json_object_new_string(sarn));
 		json_object_object_add(r->out, "KeyId", json_object_new_string(darn));
 		json_object_object_add(r->out, "SourceEncryptionAlgorithm",
@@ -263,11 +277,9 @@ static int generate(struct kreq *r, int with_plaintext)
 	if (seal(r, &key, ctx, dek, (size_t)nbytes, &blob, &len))
 		return -1;
 	key_arn(r->k, key.id, arn, sizeof(arn));
-	add_b64(r, "CiphertextBlob", blob, len, 0);
-	if (with_plaintext) {
-		r->sensitive = 1;
-		add_b64(r, "Plaintext", dek, (size_t)nbytes, 1);
-	}
+	add_b64(r, "CiphertextBlob", blob, len);
+	if (with_plaintext)
+		add_secret_b64(r, "Plaintext", dek, (size_t)nbytes);
 	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
 	return 0;
 }

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "json_out.h"
 #include "kmsd.h"
 
 static char *to_text(struct json_object *o)
@@ -13,7 +12,7 @@ static char *to_text(struct json_object *o)
 	char *s = NULL;
 
 	sb_init(&sb);
-	json_write(&sb, o);
+	secjson_write(&sb, o, NULL, 0);
 	return sb_finish(&sb, &s) ? NULL : s;
 }
 

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "json_out.h"
 #include "kmsd.h"
 #include "log.h"
+#include "secmem.h"
 #include "strbuf.h"
 
 #define TARGET_PREFIX "TrentService."
@@ -56,7 +56,7 @@ static void reply_error(struct kreq *r, struct http_reply *rep)
 	json_object_object_add(o, "__type", json_object_new_string(r->err_type));
 	json_object_object_add(o, "message", json_object_new_string(r->err_msg));
 	sb_init(&sb);
-	json_write(&sb, o);
+	secjson_write(&sb, o, NULL, 0);
 	json_object_put(o);
 	rep->status = r->status ? r->status : 400;
 	rep->len = sb.len;
@@ -144,7 +144,7 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 			kfail(&r, "SerializationException",
 			      "Content-Type must be application/x-amz-json-1.1");
 		} else {
-			r.in = json_parse_wiped(body, body_len, JSON_DEPTH);
+			r.in = secjson_parse(body, body_len, JSON_DEPTH);
 			if (!r.in || !json_object_is_type(r.in, json_type_object)) {
 				kfail(&r, "SerializationException", "the body is not a JSON object");
 			} else {
@@ -168,10 +168,13 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 	} else {
 		struct strbuf sb;
 
-		sb_init(&sb);
-		json_write(&sb, r.out);
+		if (r.secret.value)
+			sb_init_locked(&sb);
+		else
+			sb_init(&sb);
+		secjson_write(&sb, r.out, &r.secret, r.secret.value ? 1 : 0);
 		rep->status = 200;
-		rep->sensitive = r.sensitive;
+		rep->sensitive = sb.locked;
 		rep->len = sb.len;
 		if (sb_finish(&sb, &rep->body)) {
 			rep->body = NULL;
@@ -179,13 +182,14 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 			rep->status = 500;
 		}
 	}
-	/* Requests and replies may hold plaintext (Encrypt, GenerateDataKey, Decrypt). */
+	/* Requests may hold plaintext (Encrypt); replies hold it only in r.secret. */
+	secmem_free((char *)r.secret.value);
 	if (r.in) {
-		json_wipe_strings(r.in);
+		secjson_wipe(r.in);
 		json_object_put(r.in);
 	}
 	if (r.out) {
-		json_wipe_strings(r.out);
+		secjson_wipe(r.out);
 		json_object_put(r.out);
 	}
 }
