@@ -215,6 +215,23 @@ int key_material(struct kreq *r, const struct kms_key *key, uint32_t version,
 int key_maybe_auto_rotate(struct kreq *r, struct kms_key *key);
 int key_rotate(struct kreq *r, struct kms_key *key);
 
+/* page.c: one page of a List* reply (keys, aliases, grants). */
+struct kpage {
+	struct json_object *arr;  /* the reply's list */
+	int limit, count, more;
+	char last[260];           /* the marker of the last entry shown */
+};
+/* Reads Limit (1..max_limit, default def_limit) and Marker; -1 after kfail(). */
+int page_args(struct kreq *r, long long def_limit, long long max_limit, struct kpage *p,
+	      const char **marker);
+/* The list, under member in the reply. */
+void page_begin(struct kreq *r, struct kpage *p, const char *member);
+/* Whether the page is full: the row just offered shows there is a next page; stop. */
+int page_full(struct kpage *p);
+void page_add(struct kpage *p, struct json_object *entry, const char *marker);
+/* Truncated, and NextMarker when there is more. */
+void page_end(struct kreq *r, const struct kpage *p);
+
 /* policy.c */
 int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);
 /* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */

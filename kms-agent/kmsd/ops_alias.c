@@ -101,9 +101,7 @@ int op_delete_alias(struct kreq *r)
 
 struct alias_list {
 	struct kreq *r;
-	struct json_object *arr;
-	int limit, count, more;
-	char last[260];
+	struct kpage page;
 };
 
 static int alias_cb(void *arg, const struct alias_row *a)
@@ -112,10 +110,8 @@ static int alias_cb(void *arg, const struct alias_row *a)
 	struct json_object *e;
 	char arn[512];
 
-	if (l->count == l->limit) {
-		l->more = 1;
+	if (page_full(&l->page))
 		return 1;
-	}
 	e = json_object_new_object();
 	alias_arn(l->r->k, a->name, arn, sizeof(arn));
 	json_object_object_add(e, "AliasName", json_object_new_string(a->name));
@@ -123,35 +119,24 @@ static int alias_cb(void *arg, const struct alias_row *a)
 	json_object_object_add(e, "TargetKeyId", json_object_new_string(a->key_id));
 	json_object_object_add(e, "CreationDate", json_object_new_int64(a->created));
 	json_object_object_add(e, "LastUpdatedDate", json_object_new_int64(a->updated));
-	json_object_array_add(l->arr, e);
-	snprintf(l->last, sizeof(l->last), "%s", a->name);
-	l->count++;
+	page_add(&l->page, e, a->name);
 	return 0;
 }
 
 int op_list_aliases(struct kreq *r)
 {
-	struct alias_list l = { r, NULL, 50, 0, 0, "" };
-	const char *ref = NULL, *marker = NULL;
 	_cleanup_key_ struct kms_key key = { 0 };
-	long long limit = 50;
-	int rc;
+	struct alias_list l = { .r = r };
+	const char *ref = NULL, *marker;
 
-	if (authorize_account(r, ROLE_USER) ||
-	    jget_int(r, "Limit", 0, 1, 100, &limit) < 0 ||
-	    jget_str(r, "Marker", 0, 1024, &marker) < 0 ||
+	if (authorize_account(r, ROLE_USER) || page_args(r, 50, 100, &l.page, &marker) ||
 	    jget_str(r, "KeyId", 0, 2048, &ref) < 0)
 		return -1;
 	if (ref && key_resolve(r, ref, 0, 0, &key))
 		return -1;
-	l.limit = (int)limit;
-	l.arr = json_object_new_array();
-	json_object_object_add(r->out, "Aliases", l.arr);
-	rc = store_aliases_list(r->k->db, ref ? key.id : NULL, marker, l.limit + 1, alias_cb, &l);
-	if (rc)
+	page_begin(r, &l.page, "Aliases");
+	if (store_aliases_list(r->k->db, ref ? key.id : NULL, marker, l.page.limit + 1, alias_cb, &l))
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
-	if (l.more)
-		json_object_object_add(r->out, "NextMarker", json_object_new_string(l.last));
+	page_end(r, &l.page);
 	return 0;
 }

@@ -112,10 +112,8 @@ int op_create_grant(struct kreq *r)
 
 struct grant_list {
 	struct kreq *r;
-	struct json_object *arr;
+	struct kpage page;
 	const char *only_id;
-	int limit, count, more;
-	char last[72];
 };
 
 static int grant_cb(void *arg, const struct kms_grant *g)
@@ -126,10 +124,8 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 
 	if (l->only_id && strcmp(l->only_id, g->id))
 		return 0;
-	if (l->count == l->limit) {
-		l->more = 1;
+	if (page_full(&l->page))
 		return 1;
-	}
 	e = json_object_new_object();
 	key_arn(l->r->k, g->key_id, arn, sizeof(arn));
 	snprintf(issuing, sizeof(issuing), "arn:aws:iam::%s:root", g->issuing);
@@ -146,39 +142,26 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 	json_object_object_add(e, "Operations", ops ? ops : json_object_new_array());
 	if (g->constraints && (cons = json_tokener_parse(g->constraints)))
 		json_object_object_add(e, "Constraints", cons);
-	json_object_array_add(l->arr, e);
-	snprintf(l->last, sizeof(l->last), "%s", g->id);
-	l->count++;
+	page_add(&l->page, e, g->id);
 	return 0;
 }
 
 int op_list_grants(struct kreq *r)
 {
-	struct grant_list l = { r, NULL, NULL, 50, 0, 0, "" };
-	const char *ref, *marker = NULL, *grantee = NULL;
 	_cleanup_key_ struct kms_key key = { 0 };
-	long long limit = 50;
-	int rc;
+	struct grant_list l = { .r = r };
+	const char *ref, *marker, *grantee = NULL;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
-	    jget_int(r, "Limit", 0, 1, 100, &limit) < 0 ||
-	    jget_str(r, "Marker", 0, 1024, &marker) < 0 ||
+	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || page_args(r, 50, 100, &l.page, &marker) ||
 	    jget_str(r, "GrantId", 0, 128, &l.only_id) < 0 ||
 	    jget_str(r, "GranteePrincipal", 0, 256, &grantee) < 0)
 		return -1;
-	if (key_resolve(r, ref, 0, 0, &key))
+	if (key_resolve(r, ref, 0, 0, &key) || authorize(r, &key, "ListGrants", NULL))
 		return -1;
-	if (authorize(r, &key, "ListGrants", NULL))
-		return -1;
-	l.limit = (int)limit;
-	l.arr = json_object_new_array();
-	json_object_object_add(r->out, "Grants", l.arr);
-	rc = store_grants_list(r->k->db, key.id, grantee, marker, 100000, grant_cb, &l);
-	if (rc)
+	page_begin(r, &l.page, "Grants");
+	if (store_grants_list(r->k->db, key.id, grantee, marker, 100000, grant_cb, &l))
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
-	if (l.more)
-		json_object_object_add(r->out, "NextMarker", json_object_new_string(l.last));
+	page_end(r, &l.page);
 	return 0;
 }
 

@@ -125,54 +125,38 @@ int op_describe_key(struct kreq *r)
 	return 0;
 }
 
-struct list_ctx {
+struct key_list {
 	struct kreq *r;
-	struct json_object *arr;
-	int limit;
-	int count;
-	int more;
-	char last[40];
+	struct kpage page;
 };
 
 static int list_key_cb(void *arg, const char *id)
 {
-	struct list_ctx *l = arg;
+	struct key_list *l = arg;
 	struct json_object *e;
 	char arn[256];
 
-	/* One row beyond the page was asked for: it says whether there is a next page. */
-	if (l->count == l->limit) {
-		l->more = 1;
+	if (page_full(&l->page))
 		return 1;
-	}
 	e = json_object_new_object();
 	key_arn(l->r->k, id, arn, sizeof(arn));
 	json_object_object_add(e, "KeyId", json_object_new_string(id));
 	json_object_object_add(e, "KeyArn", json_object_new_string(arn));
-	json_object_array_add(l->arr, e);
-	snprintf(l->last, sizeof(l->last), "%s", id);
-	l->count++;
+	page_add(&l->page, e, id);
 	return 0;
 }
 
 int op_list_keys(struct kreq *r)
 {
-	struct list_ctx l = { r, NULL, 100, 0, 0, "" };
-	const char *marker = NULL;
-	long long limit = 100;
+	struct key_list l = { .r = r };
+	const char *marker;
 
-	if (authorize_account(r, ROLE_USER) ||
-	    jget_int(r, "Limit", 0, 1, 1000, &limit) < 0 ||
-	    jget_str(r, "Marker", 0, 1024, &marker) < 0)
+	if (authorize_account(r, ROLE_USER) || page_args(r, 100, 1000, &l.page, &marker))
 		return -1;
-	l.limit = (int)limit;
-	l.arr = json_object_new_array();
-	json_object_object_add(r->out, "Keys", l.arr);
-	if (store_keys_list(r->k->db, marker, l.limit + 1, list_key_cb, &l))
+	page_begin(r, &l.page, "Keys");
+	if (store_keys_list(r->k->db, marker, l.page.limit + 1, list_key_cb, &l))
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
-	if (l.more)
-		json_object_object_add(r->out, "NextMarker", json_object_new_string(l.last));
+	page_end(r, &l.page);
 	return 0;
 }
 

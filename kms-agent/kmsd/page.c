@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One page of a List* reply, the same for keys, aliases and grants: Limit
+ * and Marker in, the entries, then Truncated and NextMarker out. The store
+ * is asked for one row beyond the page: if it comes, there is a next page,
+ * and the marker of the last entry shown is where it starts.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kmsd.h"
+
+int page_args(struct kreq *r, long long def_limit, long long max_limit, struct kpage *p,
+	      const char **marker)
+{
+	long long limit = def_limit;
+
+	memset(p, 0, sizeof(*p));
+	*marker = NULL;
+	if (jget_int(r, "Limit", 0, 1, max_limit, &limit) < 0 ||
+	    jget_str(r, "Marker", 0, 1024, marker) < 0)
+		return -1;
+	p->limit = (int)limit;
+	return 0;
+}
+
+void page_begin(struct kreq *r, struct kpage *p, const char *member)
+{
+	p->arr = json_object_new_array();
+	json_object_object_add(r->out, member, p->arr);
+}
+
+int page_full(struct kpage *p)
+{
+	if (p->count < p->limit)
+		return 0;
+	p->more = 1;
+	return 1;
+}
+
+void page_add(struct kpage *p, struct json_object *entry, const char *marker)
+{
+	json_object_array_add(p->arr, entry);
+	snprintf(p->last, sizeof(p->last), "%s", marker);
+	p->count++;
+}
+
+void page_end(struct kreq *r, const struct kpage *p)
+{
+	json_object_object_add(r->out, "Truncated", json_object_new_boolean(p->more));
+	if (p->more)
+		json_object_object_add(r->out, "NextMarker", json_object_new_string(p->last));
+}
