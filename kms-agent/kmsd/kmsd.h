@@ -239,6 +239,8 @@ int authorize(struct kreq *r, const struct kms_key *key, const char *op, struct 
 int policy_is_admin(const struct kreq *r, const struct kms_key *key);
 int authorize_account(struct kreq *r, enum kmsd_role need);
 int grant_op_valid(const char *op);
+/* Whether the grant lists op among its operations. */
+int grant_has_op(const struct kms_grant *g, const char *op);
 
 /* audit.c */
 int audit_record(struct kmsd *k, const struct kreq *r);

@@ -165,20 +165,6 @@ int op_list_grants(struct kreq *r)
 	return 0;
 }
 
-static int grant_has_op(const struct kms_grant *g, const char *op)
-{
-	_cleanup_json_ struct json_object *ops = json_tokener_parse(g->operations);
-	size_t i, n;
-	int has = 0;
-
-	if (ops && json_object_is_type(ops, json_type_array)) {
-		n = json_object_array_length(ops);
-		for (i = 0; i < n && !has; i++)
-			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), op);
-	}
-	return has;
-}
-
 int op_retire_grant(struct kreq *r)
 {
 	const char *token = NULL, *ref = NULL, *gid = NULL;

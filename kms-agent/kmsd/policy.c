@@ -117,9 +117,8 @@ struct grant_search {
 	int found;
 };
 
-static int grant_allows(void *arg, const struct kms_grant *g)
+int grant_has_op(const struct kms_grant *g, const char *op)
 {
-	struct grant_search *s = arg;
 	_cleanup_json_ struct json_object *ops = json_tokener_parse(g->operations);
 	size_t i, n;
 	int has = 0;
@@ -127,9 +126,16 @@ static int grant_allows(void *arg, const struct kms_grant *g)
 	if (ops && json_object_is_type(ops, json_type_array)) {
 		n = json_object_array_length(ops);
 		for (i = 0; i < n && !has; i++)
-			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), s->op);
+			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), op);
 	}
-	if (has && constraints_ok(g->constraints, s->ctx))
+	return has;
+}
+
+static int grant_allows(void *arg, const struct kms_grant *g)
+{
+	struct grant_search *s = arg;
+
+	if (grant_has_op(g, s->op) && constraints_ok(g->constraints, s->ctx))
 		s->found = 1;
 	return s->found;
 }
