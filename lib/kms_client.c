@@ -47,12 +47,10 @@ struct kms_client {
 	int max_retries;
 };
 
+/* A reply as curl receives it; locked (sb_init_locked) when it may hold a plaintext. */
 struct rbuf {
-	char *p;
-	size_t len, cap;
-	int secure;
+	struct strbuf sb;
 	int overflow;
-	int oom;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -64,16 +62,7 @@ static void curl_init_once(void)
 
 static void rbuf_release(struct rbuf *b)
 {
-	if (!b->p)
-		return;
-	if (b->secure) {
-		secmem_free(b->p);
-	} else {
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
-	}
-	b->p = NULL;
-	b->len = b->cap = 0;
+	sb_wipe_free(&b->sb);
 }
 
 static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -81,33 +70,14 @@ static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct rbuf *b = arg;
 	size_t n = size * nmemb;
 
-	if (b->len + n + 1 > KMS_MAX_REPLY) {
+	if (b->sb.len + n + 1 > KMS_MAX_REPLY) {
 		b->overflow = 1;
 		return 0;
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 4096;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		np = b->secure ? secmem_alloc(ncap) : calloc(1, ncap);
-		if (!np) {
-			b->oom = 1;
-			return 0;
-		}
-		if (b->p)
-			memcpy(np, b->p, b->len);
-		rbuf_release(b);
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	sb_add(&b->sb, data, n);
 	/* curl's own receive buffer held these bytes too; clear it for the next read. */
 	OPENSSL_cleanse(data, n);
-	return n;
+	return b->sb.oom ? 0 : n;
 }
 
 static char *xstrdup(const char *s)
@@ -307,7 +277,7 @@ static int parse_error_reply(long status, const char *body, struct kms_error *er
 }
 
 /*
- * One KMS call with retries. On success *reply holds the body (secmem when
+ * One KMS call with retries. On success *reply holds the body (locked when
  * secure) and the caller releases it with rbuf_release().
  */
 static int kms_post(struct kms_client *c, const char *op, const char *body,
@@ -371,7 +341,8 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 
 		rbuf_release(reply);
 		memset(reply, 0, sizeof(*reply));
-		reply->secure = secure;
+		if (secure)
+			sb_init_locked(&reply->sb);
 		curl_easy_reset(c->curl);
 		curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
 		if (c->unix_socket)
@@ -396,7 +367,7 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 			if (reply->overflow) {
 				rc = -EPROTO;
 				set_err(err, 0, "", "reply larger than %u bytes", KMS_MAX_REPLY);
-			} else if (reply->oom) {
+			} else if (reply->sb.oom) {
 				rc = -ENOMEM;
 				set_err(err, 0, "", "out of locked memory for the reply");
 			} else {
@@ -408,14 +379,14 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 			if (status == 200) {
 				rc = 0;
-				if (!reply->p) {
+				if (!reply->sb.buf) {
 					rc = -EPROTO;
 					set_err(err, 200, "", "empty reply");
 				}
 				break;
 			}
 			rc = -EREMOTEIO;
-			retry = parse_error_reply(status, reply->p, err);
+			retry = parse_error_reply(status, reply->sb.buf, err);
 		}
 		if (!retry || attempt == c->max_retries)
 			break;
@@ -458,8 +429,8 @@ static int kms_post_json(struct kms_client *c, const char *op, struct json_objec
 		rbuf_release(&reply);
 		return -ENOMEM;
 	}
-	j = json_tokener_parse_ex(tok, reply.p, (int)reply.len);
-	if (!j || json_tokener_get_parse_end(tok) != reply.len ||
+	j = json_tokener_parse_ex(tok, reply.sb.buf, (int)reply.sb.len);
+	if (!j || json_tokener_get_parse_end(tok) != reply.sb.len ||
 	    !json_object_is_type(j, json_type_object)) {
 		json_object_put(j);
 		set_err(err, 200, "", "malformed JSON reply");
@@ -623,7 +594,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 	if (rc)
 		return rc;
 
-	rc = secjson_member(reply.p, reply.len, "Plaintext", &v, &vlen);
+	rc = secjson_member(reply.sb.buf, reply.sb.len, "Plaintext", &v, &vlen);
 	if (!rc) {
 		rc = b64_decode(v, vlen, plain, plain_cap, plain_len);
 		if (rc == -ENOSPC)
@@ -635,7 +606,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 	}
 	if (rc == -EPROTO)
 		set_err(err, 200, "", "malformed Decrypt reply");
-	if (!rc && key_arn && !secjson_member(reply.p, reply.len, "KeyId", &v, &vlen)) {
+	if (!rc && key_arn && !secjson_member(reply.sb.buf, reply.sb.len, "KeyId", &v, &vlen)) {
 		*key_arn = strndup(v, vlen);
 		if (!*key_arn)
 			rc = -ENOMEM;

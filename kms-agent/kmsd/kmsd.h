@@ -217,6 +217,7 @@ int key_rotate(struct kreq *r, struct kms_key *key);
 
 /* page.c: one page of a List* reply (keys, aliases, grants). */
 struct kpage {
+	struct kreq *r;
 	struct json_object *arr;  /* the reply's list */
 	int limit, count, more;
 	char last[260];           /* the marker of the last entry shown */
@@ -225,12 +226,14 @@ struct kpage {
 int page_args(struct kreq *r, long long def_limit, long long max_limit, struct kpage *p,
 	      const char **marker);
 /* The list, under member in the reply. */
-void page_begin(struct kreq *r, struct kpage *p, const char *member);
-/* Whether the page is full: the row just offered shows there is a next page; stop. */
-int page_full(struct kpage *p);
-void page_add(struct kpage *p, struct json_object *entry, const char *marker);
+void page_begin(struct kpage *p, const char *member);
+/*
+ * A new entry at the end of the page, marker naming it for NextMarker; NULL
+ * when the page is full: the row offered shows there is a next page, stop.
+ */
+struct json_object *page_entry(struct kpage *p, const char *marker);
 /* Truncated, and NextMarker when there is more. */
-void page_end(struct kreq *r, const struct kpage *p);
+void page_end(const struct kpage *p);
 
 /* policy.c */
 int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);

@@ -99,44 +99,37 @@ int op_delete_alias(struct kreq *r)
 	       kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
-struct alias_list {
-	struct kreq *r;
-	struct kpage page;
-};
-
 static int alias_cb(void *arg, const struct alias_row *a)
 {
-	struct alias_list *l = arg;
-	struct json_object *e;
+	struct kpage *page = arg;
+	struct json_object *e = page_entry(page, a->name);
 	char arn[512];
 
-	if (page_full(&l->page))
+	if (!e)
 		return 1;
-	e = json_object_new_object();
-	alias_arn(l->r->k, a->name, arn, sizeof(arn));
 	json_object_object_add(e, "AliasName", json_object_new_string(a->name));
+	alias_arn(page->r->k, a->name, arn, sizeof(arn));
 	json_object_object_add(e, "AliasArn", json_object_new_string(arn));
 	json_object_object_add(e, "TargetKeyId", json_object_new_string(a->key_id));
 	json_object_object_add(e, "CreationDate", json_object_new_int64(a->created));
 	json_object_object_add(e, "LastUpdatedDate", json_object_new_int64(a->updated));
-	page_add(&l->page, e, a->name);
 	return 0;
 }
 
 int op_list_aliases(struct kreq *r)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
-	struct alias_list l = { .r = r };
 	const char *ref = NULL, *marker;
+	struct kpage page;
 
-	if (authorize_account(r, ROLE_USER) || page_args(r, 50, 100, &l.page, &marker) ||
+	if (authorize_account(r, ROLE_USER) || page_args(r, 50, 100, &page, &marker) ||
 	    jget_str(r, "KeyId", 0, 2048, &ref) < 0)
 		return -1;
 	if (ref && key_resolve(r, ref, 0, 0, &key))
 		return -1;
-	page_begin(r, &l.page, "Aliases");
-	if (store_aliases_list(r->k->db, ref ? key.id : NULL, marker, l.page.limit + 1, alias_cb, &l))
+	page_begin(&page, "Aliases");
+	if (store_aliases_list(r->k->db, ref ? key.id : NULL, marker, page.limit + 1, alias_cb, &page))
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	page_end(r, &l.page);
+	page_end(&page);
 	return 0;
 }

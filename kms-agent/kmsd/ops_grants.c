@@ -111,7 +111,6 @@ int op_create_grant(struct kreq *r)
 }
 
 struct grant_list {
-	struct kreq *r;
 	struct kpage page;
 	const char *only_id;
 };
@@ -124,10 +123,10 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 
 	if (l->only_id && strcmp(l->only_id, g->id))
 		return 0;
-	if (page_full(&l->page))
+	e = page_entry(&l->page, g->id);
+	if (!e)
 		return 1;
-	e = json_object_new_object();
-	key_arn(l->r->k, g->key_id, arn, sizeof(arn));
+	key_arn(l->page.r->k, g->key_id, arn, sizeof(arn));
 	snprintf(issuing, sizeof(issuing), "arn:aws:iam::%s:root", g->issuing);
 	json_object_object_add(e, "KeyId", json_object_new_string(arn));
 	json_object_object_add(e, "GrantId", json_object_new_string(g->id));
@@ -142,15 +141,14 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 	json_object_object_add(e, "Operations", ops ? ops : json_object_new_array());
 	if (g->constraints && (cons = json_tokener_parse(g->constraints)))
 		json_object_object_add(e, "Constraints", cons);
-	page_add(&l->page, e, g->id);
 	return 0;
 }
 
 int op_list_grants(struct kreq *r)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
-	struct grant_list l = { .r = r };
 	const char *ref, *marker, *grantee = NULL;
+	struct grant_list l = { .only_id = NULL };
 
 	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || page_args(r, 50, 100, &l.page, &marker) ||
 	    jget_str(r, "GrantId", 0, 128, &l.only_id) < 0 ||
@@ -158,10 +156,10 @@ int op_list_grants(struct kreq *r)
 		return -1;
 	if (key_resolve(r, ref, 0, 0, &key) || authorize(r, &key, "ListGrants", NULL))
 		return -1;
-	page_begin(r, &l.page, "Grants");
+	page_begin(&l.page, "Grants");
 	if (store_grants_list(r->k->db, key.id, grantee, marker, 100000, grant_cb, &l))
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	page_end(r, &l.page);
+	page_end(&l.page);
 	return 0;
 }
 

@@ -125,38 +125,31 @@ int op_describe_key(struct kreq *r)
 	return 0;
 }
 
-struct key_list {
-	struct kreq *r;
-	struct kpage page;
-};
-
 static int list_key_cb(void *arg, const char *id)
 {
-	struct key_list *l = arg;
-	struct json_object *e;
+	struct kpage *page = arg;
+	struct json_object *e = page_entry(page, id);
 	char arn[256];
 
-	if (page_full(&l->page))
+	if (!e)
 		return 1;
-	e = json_object_new_object();
-	key_arn(l->r->k, id, arn, sizeof(arn));
+	key_arn(page->r->k, id, arn, sizeof(arn));
 	json_object_object_add(e, "KeyId", json_object_new_string(id));
 	json_object_object_add(e, "KeyArn", json_object_new_string(arn));
-	page_add(&l->page, e, id);
 	return 0;
 }
 
 int op_list_keys(struct kreq *r)
 {
-	struct key_list l = { .r = r };
+	struct kpage page;
 	const char *marker;
 
-	if (authorize_account(r, ROLE_USER) || page_args(r, 100, 1000, &l.page, &marker))
+	if (authorize_account(r, ROLE_USER) || page_args(r, 100, 1000, &page, &marker))
 		return -1;
-	page_begin(r, &l.page, "Keys");
-	if (store_keys_list(r->k->db, marker, l.page.limit + 1, list_key_cb, &l))
+	page_begin(&page, "Keys");
+	if (store_keys_list(r->k->db, marker, page.limit + 1, list_key_cb, &page))
 		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	page_end(r, &l.page);
+	page_end(&page);
 	return 0;
 }
 

@@ -16,6 +16,7 @@ int page_args(struct kreq *r, long long def_limit, long long max_limit, struct k
 	long long limit = def_limit;
 
 	memset(p, 0, sizeof(*p));
+	p->r = r;
 	*marker = NULL;
 	if (jget_int(r, "Limit", 0, 1, max_limit, &limit) < 0 ||
 	    jget_str(r, "Marker", 0, 1024, marker) < 0)
@@ -24,30 +25,30 @@ int page_args(struct kreq *r, long long def_limit, long long max_limit, struct k
 	return 0;
 }
 
-void page_begin(struct kreq *r, struct kpage *p, const char *member)
+void page_begin(struct kpage *p, const char *member)
 {
 	p->arr = json_object_new_array();
-	json_object_object_add(r->out, member, p->arr);
+	json_object_object_add(p->r->out, member, p->arr);
 }
 
-int page_full(struct kpage *p)
+struct json_object *page_entry(struct kpage *p, const char *marker)
 {
-	if (p->count < p->limit)
-		return 0;
-	p->more = 1;
-	return 1;
-}
+	struct json_object *e;
 
-void page_add(struct kpage *p, struct json_object *entry, const char *marker)
-{
-	json_object_array_add(p->arr, entry);
+	if (p->count == p->limit) {
+		p->more = 1;
+		return NULL;
+	}
+	e = json_object_new_object();
+	json_object_array_add(p->arr, e);
 	snprintf(p->last, sizeof(p->last), "%s", marker);
 	p->count++;
+	return e;
 }
 
-void page_end(struct kreq *r, const struct kpage *p)
+void page_end(const struct kpage *p)
 {
-	json_object_object_add(r->out, "Truncated", json_object_new_boolean(p->more));
+	json_object_object_add(p->r->out, "Truncated", json_object_new_boolean(p->more));
 	if (p->more)
-		json_object_object_add(r->out, "NextMarker", json_object_new_string(p->last));
+		json_object_object_add(p->r->out, "NextMarker", json_object_new_string(p->last));
 }
