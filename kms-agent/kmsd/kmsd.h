@@ -188,42 +188,42 @@ struct kreq {
 };
 
 /* kreq.c: records the request's AWS error (the first one wins); returns -1. */
-int kfail(struct kreq *r, const char *type, const char *fmt, ...)
+int kfail(struct kreq *req, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Request field helpers (kreq.c): -1 after kfail(), 0 absent, 1 present. */
-int jget_str(struct kreq *r, const char *name, int required, size_t maxlen, const char **out);
-int jget_int(struct kreq *r, const char *name, int required, long long lo, long long hi,
+int jget_str(struct kreq *req, const char *name, int required, size_t maxlen, const char **out);
+int jget_int(struct kreq *req, const char *name, int required, long long lo, long long hi,
 	     long long *out);
-int jget_bool(struct kreq *r, const char *name, int *out);
-int jget_ctx(struct kreq *r, const char *name, struct json_object **out);
-int jget_blob(struct kreq *r, const char *name, int required, size_t maxlen,
+int jget_bool(struct kreq *req, const char *name, int *out);
+int jget_ctx(struct kreq *req, const char *name, struct json_object **out);
+int jget_blob(struct kreq *req, const char *name, int required, size_t maxlen,
 	      uint8_t **out, size_t *len);
-int jget_str_array(struct kreq *r, const char *name, int required, struct json_object **out);
+int jget_str_array(struct kreq *req, const char *name, int required, struct json_object **out);
 
 /* Key references, states, ARNs, material and rotation (keys.c). */
 void key_arn(const struct kmsd *k, const char *id, char *out, size_t len);
 void alias_arn(const struct kmsd *k, const char *name, char *out, size_t len);
 /* Resolves key id / key ARN / alias / alias ARN; alias/aws/ebs is created on first use. */
-int key_resolve(struct kreq *r, const char *ref, int allow_alias, int create_managed,
+int key_resolve(struct kreq *req, const char *ref, int allow_alias, int create_managed,
 		struct kms_key *key);
-int key_usable(struct kreq *r, const struct kms_key *key);
+int key_usable(struct kreq *req, const struct kms_key *key);
 /* Creates and stores material version `version` of key id. */
-int key_new_material(struct kreq *r, const char *id, uint32_t version);
-int key_material(struct kreq *r, const struct kms_key *key, uint32_t version,
+int key_new_material(struct kreq *req, const char *id, uint32_t version);
+int key_material(struct kreq *req, const struct kms_key *key, uint32_t version,
 		 uint8_t material[KMS_MATERIAL_LEN]);
-int key_maybe_auto_rotate(struct kreq *r, struct kms_key *key);
-int key_rotate(struct kreq *r, struct kms_key *key);
+int key_maybe_auto_rotate(struct kreq *req, struct kms_key *key);
+int key_rotate(struct kreq *req, struct kms_key *key);
 
 /* page.c: one page of a List* reply (keys, aliases, grants). */
 struct kpage {
-	struct kreq *r;
+	struct kreq *req;
 	struct json_object *arr;  /* the reply's list */
 	int limit, count, more;
 	char last[260];           /* the marker of the last entry shown */
 };
 /* Reads Limit (1..max_limit, default def_limit) and Marker; -1 after kfail(). */
-int page_args(struct kreq *r, long long def_limit, long long max_limit, struct kpage *p,
+int page_args(struct kreq *req, long long def_limit, long long max_limit, struct kpage *p,
 	      const char **marker);
 /* The list, under member in the reply. */
 void page_begin(struct kpage *p, const char *member);
@@ -238,15 +238,15 @@ void page_end(const struct kpage *p);
 /* policy.c */
 int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);
 /* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */
-int authorize(struct kreq *r, const struct kms_key *key, const char *op, struct json_object *ctx);
-int policy_is_admin(const struct kreq *r, const struct kms_key *key);
-int authorize_account(struct kreq *r, enum kmsd_role need);
+int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx);
+int policy_is_admin(const struct kreq *req, const struct kms_key *key);
+int authorize_account(struct kreq *req, enum kmsd_role need);
 int grant_op_valid(const char *op);
 /* Whether the grant lists op among its operations. */
 int grant_has_op(const struct kms_grant *g, const char *op);
 
 /* audit.c */
-int audit_record(struct kmsd *k, const struct kreq *r);
+int audit_record(struct kmsd *k, const struct kreq *req);
 int audit_query(const char *state_dir, const char *since, const char *key, int json);
 
 struct http_header_list {
@@ -256,8 +256,8 @@ struct http_header_list {
 /* kreq.c: a header's value (names compare case-insensitively), or NULL. */
 const char *http_header_get(const struct http_header_list *hl, const char *name);
 
-/* auth.c: 0 with r->who set, or -1 after kfail. */
-int auth_verify(struct kreq *r, const char *method, const char *path, const char *query,
+/* auth.c: 0 with req->who set, or -1 after kfail. */
+int auth_verify(struct kreq *req, const char *method, const char *path, const char *query,
 		const struct http_header_list *hl, const char *body, size_t body_len);
 
 /* router.c */
@@ -273,31 +273,31 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 		   int body_too_large, const char *source, struct http_reply *rep);
 
 /* operation handlers: 0 or -1 after kfail() */
-typedef int (*kms_op_fn)(struct kreq *r);
-int op_create_key(struct kreq *r);
-int op_describe_key(struct kreq *r);
-int op_list_keys(struct kreq *r);
-int op_enable_key(struct kreq *r);
-int op_disable_key(struct kreq *r);
-int op_schedule_key_deletion(struct kreq *r);
-int op_cancel_key_deletion(struct kreq *r);
-int op_enable_key_rotation(struct kreq *r);
-int op_disable_key_rotation(struct kreq *r);
-int op_get_key_rotation_status(struct kreq *r);
-int op_rotate_key_on_demand(struct kreq *r);
-int op_create_alias(struct kreq *r);
-int op_update_alias(struct kreq *r);
-int op_delete_alias(struct kreq *r);
-int op_list_aliases(struct kreq *r);
-int op_encrypt(struct kreq *r);
-int op_decrypt(struct kreq *r);
-int op_reencrypt(struct kreq *r);
-int op_generate_data_key(struct kreq *r);
-int op_generate_data_key_without_plaintext(struct kreq *r);
-int op_create_grant(struct kreq *r);
-int op_list_grants(struct kreq *r);
-int op_retire_grant(struct kreq *r);
-int op_revoke_grant(struct kreq *r);
+typedef int (*kms_op_fn)(struct kreq *req);
+int op_create_key(struct kreq *req);
+int op_describe_key(struct kreq *req);
+int op_list_keys(struct kreq *req);
+int op_enable_key(struct kreq *req);
+int op_disable_key(struct kreq *req);
+int op_schedule_key_deletion(struct kreq *req);
+int op_cancel_key_deletion(struct kreq *req);
+int op_enable_key_rotation(struct kreq *req);
+int op_disable_key_rotation(struct kreq *req);
+int op_get_key_rotation_status(struct kreq *req);
+int op_rotate_key_on_demand(struct kreq *req);
+int op_create_alias(struct kreq *req);
+int op_update_alias(struct kreq *req);
+int op_delete_alias(struct kreq *req);
+int op_list_aliases(struct kreq *req);
+int op_encrypt(struct kreq *req);
+int op_decrypt(struct kreq *req);
+int op_reencrypt(struct kreq *req);
+int op_generate_data_key(struct kreq *req);
+int op_generate_data_key_without_plaintext(struct kreq *req);
+int op_create_grant(struct kreq *req);
+int op_list_grants(struct kreq *req);
+int op_retire_grant(struct kreq *req);
+int op_revoke_grant(struct kreq *req);
 
 /* http.c */
 struct http_server;

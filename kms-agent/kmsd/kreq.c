@@ -27,17 +27,17 @@ static int status_for(const char *type)
 	return 400;
 }
 
-int kfail(struct kreq *r, const char *type, const char *fmt, ...)
+int kfail(struct kreq *req, const char *type, const char *fmt, ...)
 {
 	va_list ap;
 
 	/* The first failure is the one reported; later ones are consequences. */
-	if (r->err_type[0])
+	if (req->err_type[0])
 		return -1;
-	snprintf(r->err_type, sizeof(r->err_type), "%s", type);
-	r->status = status_for(type);
+	snprintf(req->err_type, sizeof(req->err_type), "%s", type);
+	req->status = status_for(type);
 	va_start(ap, fmt);
-	vsnprintf(r->err_msg, sizeof(r->err_msg), fmt, ap);
+	vsnprintf(req->err_msg, sizeof(req->err_msg), fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -51,63 +51,63 @@ static const char *member(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-static int missing(struct kreq *r, const char *name)
+static int missing(struct kreq *req, const char *name)
 {
 	char m[64];
 
-	return kfail(r, "ValidationException",
+	return kfail(req, "ValidationException",
 		     "1 validation error detected: Value null at '%s' failed to satisfy constraint: "
 		     "Member must not be null", member(name, m, sizeof(m)));
 }
 
-static int wrong_type(struct kreq *r, const char *name, const char *want)
+static int wrong_type(struct kreq *req, const char *name, const char *want)
 {
-	return kfail(r, "SerializationException", "%s must be %s", name, want);
+	return kfail(req, "SerializationException", "%s must be %s", name, want);
 }
 
-static struct json_object *field(struct kreq *r, const char *name)
+static struct json_object *field(struct kreq *req, const char *name)
 {
 	struct json_object *v;
 
-	if (!json_object_object_get_ex(r->in, name, &v) || !v)
+	if (!json_object_object_get_ex(req->in, name, &v) || !v)
 		return NULL;
 	return v;
 }
 
-int jget_str(struct kreq *r, const char *name, int required, size_t maxlen, const char **out)
+int jget_str(struct kreq *req, const char *name, int required, size_t maxlen, const char **out)
 {
-	struct json_object *v = field(r, name);
+	struct json_object *v = field(req, name);
 	size_t len;
 	char m[64];
 
 	*out = NULL;
 	if (!v)
-		return required ? missing(r, name) : 0;
+		return required ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_string))
-		return wrong_type(r, name, "a string");
+		return wrong_type(req, name, "a string");
 	len = (size_t)json_object_get_string_len(v);
 	if (!len || len > maxlen || strlen(json_object_get_string(v)) != len)
-		return kfail(r, "ValidationException",
+		return kfail(req, "ValidationException",
 			     "1 validation error detected: Value at '%s' failed to satisfy constraint: "
 			     "Member must have length between 1 and %zu", member(name, m, sizeof(m)), maxlen);
 	*out = json_object_get_string(v);
 	return 1;
 }
 
-int jget_int(struct kreq *r, const char *name, int required, long long lo, long long hi,
+int jget_int(struct kreq *req, const char *name, int required, long long lo, long long hi,
 	     long long *out)
 {
-	struct json_object *v = field(r, name);
+	struct json_object *v = field(req, name);
 	long long n;
 	char m[64];
 
 	if (!v)
-		return required ? missing(r, name) : 0;
+		return required ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_int))
-		return wrong_type(r, name, "an integer");
+		return wrong_type(req, name, "an integer");
 	n = (long long)json_object_get_int64(v);
 	if (n < lo || n > hi)
-		return kfail(r, "ValidationException",
+		return kfail(req, "ValidationException",
 			     "1 validation error detected: Value '%lld' at '%s' failed to satisfy "
 			     "constraint: Member must have value between %lld and %lld",
 			     n, member(name, m, sizeof(m)), lo, hi);
@@ -115,36 +115,36 @@ int jget_int(struct kreq *r, const char *name, int required, long long lo, long 
 	return 1;
 }
 
-int jget_bool(struct kreq *r, const char *name, int *out)
+int jget_bool(struct kreq *req, const char *name, int *out)
 {
-	struct json_object *v = field(r, name);
+	struct json_object *v = field(req, name);
 
 	if (!v)
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean))
-		return wrong_type(r, name, "a boolean");
+		return wrong_type(req, name, "a boolean");
 	*out = json_object_get_boolean(v);
 	return 1;
 }
 
-int jget_ctx(struct kreq *r, const char *name, struct json_object **out)
+int jget_ctx(struct kreq *req, const char *name, struct json_object **out)
 {
-	struct json_object *v = field(r, name);
+	struct json_object *v = field(req, name);
 
 	*out = NULL;
 	if (!v)
 		return 0;
 	if (!json_object_is_type(v, json_type_object))
-		return wrong_type(r, name, "a map of strings");
+		return wrong_type(req, name, "a map of strings");
 	if (json_object_object_length(v) > 64)
-		return kfail(r, "ValidationException", "%s has too many pairs", name);
+		return kfail(req, "ValidationException", "%s has too many pairs", name);
 	{
 		json_object_object_foreach(v, k, val) {
 			if (!json_object_is_type(val, json_type_string))
-				return wrong_type(r, name, "a map of strings");
+				return wrong_type(req, name, "a map of strings");
 			if (!*k || strlen(k) > 2048 || json_object_get_string_len(val) > 2048 ||
 			    strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val))
-				return kfail(r, "ValidationException",
+				return kfail(req, "ValidationException",
 					     "%s keys and values must be 1..2048 characters", name);
 		}
 	}
@@ -152,10 +152,10 @@ int jget_ctx(struct kreq *r, const char *name, struct json_object **out)
 	return 1;
 }
 
-int jget_blob(struct kreq *r, const char *name, int required, size_t maxlen,
+int jget_blob(struct kreq *req, const char *name, int required, size_t maxlen,
 	      uint8_t **out, size_t *len)
 {
-	struct json_object *v = field(r, name);
+	struct json_object *v = field(req, name);
 	const char *s;
 	size_t slen, n;
 	char m[64];
@@ -163,43 +163,43 @@ int jget_blob(struct kreq *r, const char *name, int required, size_t maxlen,
 	*out = NULL;
 	*len = 0;
 	if (!v)
-		return required ? missing(r, name) : 0;
+		return required ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_string))
-		return wrong_type(r, name, "a base64-encoded blob");
+		return wrong_type(req, name, "a base64-encoded blob");
 	s = json_object_get_string(v);
 	slen = (size_t)json_object_get_string_len(v);
 	if (b64_decoded_len(s, slen, &n))
-		return kfail(r, "SerializationException", "%s is not valid base64", name);
+		return kfail(req, "SerializationException", "%s is not valid base64", name);
 	if (!n || n > maxlen)
-		return kfail(r, "ValidationException",
+		return kfail(req, "ValidationException",
 			     "1 validation error detected: Value at '%s' failed to satisfy constraint: "
 			     "Member must have length between 1 and %zu", member(name, m, sizeof(m)), maxlen);
 	/* Locked memory: the blob may be a plaintext (Encrypt). */
 	*out = secmem_alloc(n);
 	if (!*out)
-		return kfail(r, "KMSInternalException", "out of memory");
+		return kfail(req, "KMSInternalException", "out of memory");
 	if (b64_decode(s, slen, *out, n, len)) {
 		secmem_free(*out);
 		*out = NULL;
-		return kfail(r, "SerializationException", "%s is not valid base64", name);
+		return kfail(req, "SerializationException", "%s is not valid base64", name);
 	}
 	return 1;
 }
 
-int jget_str_array(struct kreq *r, const char *name, int required, struct json_object **out)
+int jget_str_array(struct kreq *req, const char *name, int required, struct json_object **out)
 {
-	struct json_object *v = field(r, name);
+	struct json_object *v = field(req, name);
 	size_t i, n;
 
 	*out = NULL;
 	if (!v)
-		return required ? missing(r, name) : 0;
+		return required ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_array))
-		return wrong_type(r, name, "a list of strings");
+		return wrong_type(req, name, "a list of strings");
 	n = json_object_array_length(v);
 	for (i = 0; i < n; i++)
 		if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
-			return wrong_type(r, name, "a list of strings");
+			return wrong_type(req, name, "a list of strings");
 	*out = v;
 	return 1;
 }

@@ -6,97 +6,97 @@
 
 #include "kmsd.h"
 
-static int alias_name(struct kreq *r, const char **name)
+static int alias_name(struct kreq *req, const char **name)
 {
 	size_t n;
 
-	if (jget_str(r, "AliasName", 1, 256, name) < 0)
+	if (jget_str(req, "AliasName", 1, 256, name) < 0)
 		return -1;
 	n = strlen(*name);
 	if (strncmp(*name, "alias/", 6) || n == 6 ||
 	    strspn(*name + 6, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-") != n - 6)
-		return kfail(r, "InvalidAliasNameException",
+		return kfail(req, "InvalidAliasNameException",
 			     "Alias must start with the prefix \"alias/\" and contain only "
 			     "alphanumeric characters, '/', '_' and '-'");
 	if (!strncmp(*name, "alias/aws/", 10))
-		return kfail(r, "InvalidAliasNameException",
+		return kfail(req, "InvalidAliasNameException",
 			     "Cannot create, update or delete an alias with the reserved prefix alias/aws/");
 	return 0;
 }
 
 /* TargetKeyId: a key id or key ARN (never an alias), not pending deletion. */
-static int target_key(struct kreq *r, struct kms_key *key)
+static int target_key(struct kreq *req, struct kms_key *key)
 {
 	const char *ref;
 	char arn[256];
 
-	if (jget_str(r, "TargetKeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 0, 0, key) ||
-	    authorize(r, key, r->op, NULL))
+	if (jget_str(req, "TargetKeyId", 1, 2048, &ref) < 0 || key_resolve(req, ref, 0, 0, key) ||
+	    authorize(req, key, req->op, NULL))
 		return -1;
 	if (!strcmp(key->state, "PendingDeletion")) {
-		key_arn(r->k, key->id, arn, sizeof(arn));
-		return kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
+		key_arn(req->k, key->id, arn, sizeof(arn));
+		return kfail(req, "KMSInvalidStateException", "%s is pending deletion.", arn);
 	}
 	return 0;
 }
 
-int op_create_alias(struct kreq *r)
+int op_create_alias(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	const char *name;
 	char arn[256];
 	int rc;
 
-	if (alias_name(r, &name) || target_key(r, &key))
+	if (alias_name(req, &name) || target_key(req, &key))
 		return -1;
-	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 0);
+	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), 0);
 	if (rc == -EEXIST) {
-		alias_arn(r->k, name, arn, sizeof(arn));
-		return kfail(r, "AlreadyExistsException", "An alias with the name %s already exists", arn);
+		alias_arn(req->k, name, arn, sizeof(arn));
+		return kfail(req, "AlreadyExistsException", "An alias with the name %s already exists", arn);
 	}
-	return rc ? kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+	return rc ? kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
 /* The caller must also administer the key an alias points to now. */
-static int current_target(struct kreq *r, const char *name)
+static int current_target(struct kreq *req, const char *name)
 {
 	_cleanup_key_ struct kms_key old = { 0 };
 	char id[40], arn[256];
 	int rc;
 
-	rc = store_alias_get(r->k->db, name, id);
+	rc = store_alias_get(req->k->db, name, id);
 	if (rc == -ENOENT) {
-		alias_arn(r->k, name, arn, sizeof(arn));
-		return kfail(r, "NotFoundException", "Alias %s is not found.", arn);
+		alias_arn(req->k, name, arn, sizeof(arn));
+		return kfail(req, "NotFoundException", "Alias %s is not found.", arn);
 	}
 	if (rc)
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	if (key_resolve(r, id, 0, 0, &old))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	if (key_resolve(req, id, 0, 0, &old))
 		return -1;
-	rc = authorize(r, &old, r->op, NULL);
+	rc = authorize(req, &old, req->op, NULL);
 	return rc;
 }
 
-int op_update_alias(struct kreq *r)
+int op_update_alias(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	const char *name;
 	int rc;
 
-	if (alias_name(r, &name) || current_target(r, name) || target_key(r, &key))
+	if (alias_name(req, &name) || current_target(req, name) || target_key(req, &key))
 		return -1;
-	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 1);
-	return rc ? kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), 1);
+	return rc ? kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
-int op_delete_alias(struct kreq *r)
+int op_delete_alias(struct kreq *req)
 {
 	const char *name;
 
-	if (alias_name(r, &name) || current_target(r, name))
+	if (alias_name(req, &name) || current_target(req, name))
 		return -1;
-	return store_alias_delete(r->k->db, name) ?
-	       kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+	return store_alias_delete(req->k->db, name) ?
+	       kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
 static int alias_cb(void *arg, const struct alias_row *a)
@@ -108,7 +108,7 @@ static int alias_cb(void *arg, const struct alias_row *a)
 	if (!e)
 		return 1;
 	json_object_object_add(e, "AliasName", json_object_new_string(a->name));
-	alias_arn(page->r->k, a->name, arn, sizeof(arn));
+	alias_arn(page->req->k, a->name, arn, sizeof(arn));
 	json_object_object_add(e, "AliasArn", json_object_new_string(arn));
 	json_object_object_add(e, "TargetKeyId", json_object_new_string(a->key_id));
 	json_object_object_add(e, "CreationDate", json_object_new_int64(a->created));
@@ -116,20 +116,20 @@ static int alias_cb(void *arg, const struct alias_row *a)
 	return 0;
 }
 
-int op_list_aliases(struct kreq *r)
+int op_list_aliases(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	const char *ref = NULL, *marker;
 	struct kpage page;
 
-	if (authorize_account(r, ROLE_USER) || page_args(r, 50, 100, &page, &marker) ||
-	    jget_str(r, "KeyId", 0, 2048, &ref) < 0)
+	if (authorize_account(req, ROLE_USER) || page_args(req, 50, 100, &page, &marker) ||
+	    jget_str(req, "KeyId", 0, 2048, &ref) < 0)
 		return -1;
-	if (ref && key_resolve(r, ref, 0, 0, &key))
+	if (ref && key_resolve(req, ref, 0, 0, &key))
 		return -1;
 	page_begin(&page, "Aliases");
-	if (store_aliases_list(r->k->db, ref ? key.id : NULL, marker, page.limit + 1, alias_cb, &page))
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
+	if (store_aliases_list(req->k->db, ref ? key.id : NULL, marker, page.limit + 1, alias_cb, &page))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
 	page_end(&page);
 	return 0;
 }

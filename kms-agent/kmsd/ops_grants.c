@@ -16,21 +16,21 @@ static char *to_text(struct json_object *o)
 	return sb_finish(&sb, &s) ? NULL : s;
 }
 
-static int valid_constraints(struct kreq *r, struct json_object *c)
+static int valid_constraints(struct kreq *req, struct json_object *c)
 {
 	if (!json_object_is_type(c, json_type_object))
-		return kfail(r, "SerializationException", "Constraints must be an object");
+		return kfail(req, "SerializationException", "Constraints must be an object");
 	{
 		json_object_object_foreach(c, k, v) {
 			if (strcmp(k, "EncryptionContextEquals") && strcmp(k, "EncryptionContextSubset"))
-				return kfail(r, "ValidationException", "unknown constraint %s", k);
+				return kfail(req, "ValidationException", "unknown constraint %s", k);
 			if (!json_object_is_type(v, json_type_object))
-				return kfail(r, "SerializationException", "%s must be a map of strings", k);
+				return kfail(req, "SerializationException", "%s must be a map of strings", k);
 			{
 				json_object_object_foreach(v, kk, vv) {
 					(void)kk;
 					if (!json_object_is_type(vv, json_type_string))
-						return kfail(r, "SerializationException",
+						return kfail(req, "SerializationException",
 							     "%s must be a map of strings", k);
 				}
 			}
@@ -39,12 +39,12 @@ static int valid_constraints(struct kreq *r, struct json_object *c)
 	return 0;
 }
 
-static int key_admin_or_role(struct kreq *r, const struct kms_key *key)
+static int key_admin_or_role(struct kreq *req, const struct kms_key *key)
 {
-	return policy_is_admin(r, key);
+	return policy_is_admin(req, key);
 }
 
-int op_create_grant(struct kreq *r)
+int op_create_grant(struct kreq *req)
 {
 	struct json_object *ops, *cons = NULL;
 	const char *ref, *grantee, *retiring = NULL, *name = NULL;
@@ -53,45 +53,45 @@ int op_create_grant(struct kreq *r)
 	size_t i, n;
 	int admin;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
-	    jget_str(r, "GranteePrincipal", 1, 256, &grantee) < 0 ||
-	    jget_str(r, "RetiringPrincipal", 0, 256, &retiring) < 0 ||
-	    jget_str(r, "Name", 0, 256, &name) < 0 ||
-	    jget_str_array(r, "Operations", 1, &ops) < 0)
+	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 ||
+	    jget_str(req, "GranteePrincipal", 1, 256, &grantee) < 0 ||
+	    jget_str(req, "RetiringPrincipal", 0, 256, &retiring) < 0 ||
+	    jget_str(req, "Name", 0, 256, &name) < 0 ||
+	    jget_str_array(req, "Operations", 1, &ops) < 0)
 		return -1;
-	if (json_object_object_get_ex(r->in, "Constraints", &cons) && cons &&
-	    valid_constraints(r, cons))
+	if (json_object_object_get_ex(req->in, "Constraints", &cons) && cons &&
+	    valid_constraints(req, cons))
 		return -1;
 	n = json_object_array_length(ops);
 	if (!n)
-		return kfail(r, "ValidationException", "Operations must list at least one operation");
+		return kfail(req, "ValidationException", "Operations must list at least one operation");
 	for (i = 0; i < n; i++) {
 		const char *op = json_object_get_string(json_object_array_get_idx(ops, i));
 
 		if (!grant_op_valid(op))
-			return kfail(r, "ValidationException",
+			return kfail(req, "ValidationException",
 				     "1 validation error detected: Value '%s' at 'operations' failed to "
 				     "satisfy constraint: Member must satisfy enum value set", op);
 		if (cons && !strcmp(op, "DescribeKey"))
-			return kfail(r, "ValidationException",
+			return kfail(req, "ValidationException",
 				     "DescribeKey cannot be granted with encryption context constraints");
 	}
-	if (key_resolve(r, ref, 0, 0, &key) || authorize(r, &key, "CreateGrant", NULL))
+	if (key_resolve(req, ref, 0, 0, &key) || authorize(req, &key, "CreateGrant", NULL))
 		return -1;
 	/*
 	 * A grantee holding CreateGrant may only pass on what it holds itself;
 	 * only the key's administrators grant freely.
 	 */
-	admin = key_admin_or_role(r, &key);
+	admin = key_admin_or_role(req, &key);
 	for (i = 0; !admin && i < n; i++)
-		if (authorize(r, &key, json_object_get_string(json_object_array_get_idx(ops, i)),
+		if (authorize(req, &key, json_object_get_string(json_object_array_get_idx(ops, i)),
 			      NULL))
 			return -1;
 	if (!strcmp(key.state, "PendingDeletion")) {
 		char arn[256];
 
-		key_arn(r->k, key.id, arn, sizeof(arn));
-		return kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
+		key_arn(req->k, key.id, arn, sizeof(arn));
+		return kfail(req, "KMSInvalidStateException", "%s is pending deletion.", arn);
 	}
 	crypto_random_hex(g.id, 32);
 	crypto_random_hex(g.token, 64);
@@ -99,14 +99,14 @@ int op_create_grant(struct kreq *r)
 	snprintf(g.grantee, sizeof(g.grantee), "%s", grantee);
 	snprintf(g.retiring, sizeof(g.retiring), "%s", retiring ? retiring : "");
 	snprintf(g.name, sizeof(g.name), "%s", name ? name : "");
-	snprintf(g.issuing, sizeof(g.issuing), "%s", r->k->cfg->account_id);
-	g.created = r->k->now();
+	snprintf(g.issuing, sizeof(g.issuing), "%s", req->k->cfg->account_id);
+	g.created = req->k->now();
 	g.operations = to_text(ops);
 	g.constraints = cons ? to_text(cons) : NULL;
-	if (!g.operations || (cons && !g.constraints) || store_grant_put(r->k->db, &g))
-		return kfail(r, "KMSInternalException", "cannot store the grant");
-	json_object_object_add(r->out, "GrantToken", json_object_new_string(g.token));
-	json_object_object_add(r->out, "GrantId", json_object_new_string(g.id));
+	if (!g.operations || (cons && !g.constraints) || store_grant_put(req->k->db, &g))
+		return kfail(req, "KMSInternalException", "cannot store the grant");
+	json_object_object_add(req->out, "GrantToken", json_object_new_string(g.token));
+	json_object_object_add(req->out, "GrantId", json_object_new_string(g.id));
 	return 0;
 }
 
@@ -126,7 +126,7 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 	e = page_entry(&l->page, g->id);
 	if (!e)
 		return 1;
-	key_arn(l->page.r->k, g->key_id, arn, sizeof(arn));
+	key_arn(l->page.req->k, g->key_id, arn, sizeof(arn));
 	snprintf(issuing, sizeof(issuing), "arn:aws:iam::%s:root", g->issuing);
 	json_object_object_add(e, "KeyId", json_object_new_string(arn));
 	json_object_object_add(e, "GrantId", json_object_new_string(g->id));
@@ -144,85 +144,85 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 	return 0;
 }
 
-int op_list_grants(struct kreq *r)
+int op_list_grants(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	const char *ref, *marker, *grantee = NULL;
 	struct grant_list l = { .only_id = NULL };
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || page_args(r, 50, 100, &l.page, &marker) ||
-	    jget_str(r, "GrantId", 0, 128, &l.only_id) < 0 ||
-	    jget_str(r, "GranteePrincipal", 0, 256, &grantee) < 0)
+	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 || page_args(req, 50, 100, &l.page, &marker) ||
+	    jget_str(req, "GrantId", 0, 128, &l.only_id) < 0 ||
+	    jget_str(req, "GranteePrincipal", 0, 256, &grantee) < 0)
 		return -1;
-	if (key_resolve(r, ref, 0, 0, &key) || authorize(r, &key, "ListGrants", NULL))
+	if (key_resolve(req, ref, 0, 0, &key) || authorize(req, &key, "ListGrants", NULL))
 		return -1;
 	page_begin(&l.page, "Grants");
-	if (store_grants_list(r->k->db, key.id, grantee, marker, 100000, grant_cb, &l))
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
+	if (store_grants_list(req->k->db, key.id, grantee, marker, 100000, grant_cb, &l))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
 	page_end(&l.page);
 	return 0;
 }
 
-int op_retire_grant(struct kreq *r)
+int op_retire_grant(struct kreq *req)
 {
 	const char *token = NULL, *ref = NULL, *gid = NULL;
 	_cleanup_grant_ struct kms_grant g = { 0 };
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc, allowed;
 
-	if (jget_str(r, "GrantToken", 0, 8192, &token) < 0 ||
-	    jget_str(r, "KeyId", 0, 2048, &ref) < 0 ||
-	    jget_str(r, "GrantId", 0, 128, &gid) < 0)
+	if (jget_str(req, "GrantToken", 0, 8192, &token) < 0 ||
+	    jget_str(req, "KeyId", 0, 2048, &ref) < 0 ||
+	    jget_str(req, "GrantId", 0, 128, &gid) < 0)
 		return -1;
 	if (!token && !(ref && gid))
-		return kfail(r, "ValidationException", "Specify GrantToken, or KeyId and GrantId");
-	rc = store_grant_get(r->k->db, token ? NULL : gid, token, &g);
+		return kfail(req, "ValidationException", "Specify GrantToken, or KeyId and GrantId");
+	rc = store_grant_get(req->k->db, token ? NULL : gid, token, &g);
 	if (rc == -ENOENT)
-		return token ? kfail(r, "InvalidGrantTokenException", "The grant token is not valid.")
-			     : kfail(r, "NotFoundException", "Grant %s does not exist", gid);
+		return token ? kfail(req, "InvalidGrantTokenException", "The grant token is not valid.")
+			     : kfail(req, "NotFoundException", "Grant %s does not exist", gid);
 	if (rc)
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	if (key_resolve(r, g.key_id, 0, 0, &key))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	if (key_resolve(req, g.key_id, 0, 0, &key))
 		return -1;
 	if (ref) {
 		_cleanup_key_ struct kms_key want = { 0 };
 
-		if (key_resolve(r, ref, 0, 0, &want))
+		if (key_resolve(req, ref, 0, 0, &want))
 			return -1;
 		if (strcmp(want.id, key.id) || (gid && strcmp(gid, g.id)))
-			return kfail(r, "NotFoundException", "Grant %s does not exist on this key",
+			return kfail(req, "NotFoundException", "Grant %s does not exist on this key",
 				     gid ? gid : "");
 	}
-	allowed = (g.retiring[0] && !strcmp(g.retiring, r->who->arn)) ||
-		  (!strcmp(g.grantee, r->who->arn) && grant_has_op(&g, "RetireGrant")) ||
-		  key_admin_or_role(r, &key);
+	allowed = (g.retiring[0] && !strcmp(g.retiring, req->who->arn)) ||
+		  (!strcmp(g.grantee, req->who->arn) && grant_has_op(&g, "RetireGrant")) ||
+		  key_admin_or_role(req, &key);
 	if (!allowed)
-		return kfail(r, "AccessDeniedException",
+		return kfail(req, "AccessDeniedException",
 			     "User: %s is not authorized to perform: kms:RetireGrant on grant %s",
-			     r->who->arn, g.id);
-	return store_grant_delete(r->k->db, g.id) ?
-	       kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+			     req->who->arn, g.id);
+	return store_grant_delete(req->k->db, g.id) ?
+	       kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
-int op_revoke_grant(struct kreq *r)
+int op_revoke_grant(struct kreq *req)
 {
 	const char *ref, *gid;
 	_cleanup_grant_ struct kms_grant g = { 0 };
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || jget_str(r, "GrantId", 1, 128, &gid) < 0)
+	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 || jget_str(req, "GrantId", 1, 128, &gid) < 0)
 		return -1;
-	if (key_resolve(r, ref, 0, 0, &key))
+	if (key_resolve(req, ref, 0, 0, &key))
 		return -1;
-	if (authorize(r, &key, "RevokeGrant", NULL))
+	if (authorize(req, &key, "RevokeGrant", NULL))
 		return -1;
-	rc = store_grant_get(r->k->db, gid, NULL, &g);
+	rc = store_grant_get(req->k->db, gid, NULL, &g);
 	if (!rc && strcmp(g.key_id, key.id))
 		rc = -ENOENT;
 	if (rc == -ENOENT)
-		return kfail(r, "NotFoundException", "Grant %s does not exist", gid);
-	if (rc || store_grant_delete(r->k->db, gid))
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
+		return kfail(req, "NotFoundException", "Grant %s does not exist", gid);
+	if (rc || store_grant_delete(req->k->db, gid))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
 	return 0;
 }

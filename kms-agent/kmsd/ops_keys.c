@@ -13,13 +13,13 @@
 
 #define DAY 86400LL
 
-static struct json_object *metadata(struct kreq *r, const struct kms_key *key)
+static struct json_object *metadata(struct kreq *req, const struct kms_key *key)
 {
 	struct json_object *m = json_object_new_object(), *algs = json_object_new_array();
 	char arn[256];
 
-	key_arn(r->k, key->id, arn, sizeof(arn));
-	json_object_object_add(m, "AWSAccountId", json_object_new_string(r->k->cfg->account_id));
+	key_arn(req->k, key->id, arn, sizeof(arn));
+	json_object_object_add(m, "AWSAccountId", json_object_new_string(req->k->cfg->account_id));
 	json_object_object_add(m, "KeyId", json_object_new_string(key->id));
 	json_object_object_add(m, "Arn", json_object_new_string(arn));
 	json_object_object_add(m, "CreationDate", json_object_new_int64(key->created));
@@ -39,89 +39,89 @@ static struct json_object *metadata(struct kreq *r, const struct kms_key *key)
 	return m;
 }
 
-static int only_value(struct kreq *r, const char *name, const char *want)
+static int only_value(struct kreq *req, const char *name, const char *want)
 {
 	const char *v;
-	int rc = jget_str(r, name, 0, 64, &v);
+	int rc = jget_str(req, name, 0, 64, &v);
 
 	if (rc < 0)
 		return -1;
 	if (rc && strcmp(v, want))
-		return kfail(r, "UnsupportedOperationException",
+		return kfail(req, "UnsupportedOperationException",
 			     "%s %s is not supported; only %s", name, v, want);
 	return 0;
 }
 
-int op_create_key(struct kreq *r)
+int op_create_key(struct kreq *req)
 {
 	const char *desc = NULL, *policy = NULL;
 	_cleanup_key_ struct kms_key key = { 0 };
 	char perr[256];
 	int multi = 0;
 
-	if (authorize_account(r, ROLE_ADMIN))
+	if (authorize_account(req, ROLE_ADMIN))
 		return -1;
-	if (jget_str(r, "Description", 0, 8192, &desc) < 0 ||
-	    jget_str(r, "Policy", 0, 32768, &policy) < 0 ||
-	    only_value(r, "KeyUsage", "ENCRYPT_DECRYPT") ||
-	    only_value(r, "KeySpec", "SYMMETRIC_DEFAULT") ||
-	    only_value(r, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT") ||
-	    only_value(r, "Origin", "AWS_KMS") ||
-	    jget_bool(r, "MultiRegion", &multi) < 0)
+	if (jget_str(req, "Description", 0, 8192, &desc) < 0 ||
+	    jget_str(req, "Policy", 0, 32768, &policy) < 0 ||
+	    only_value(req, "KeyUsage", "ENCRYPT_DECRYPT") ||
+	    only_value(req, "KeySpec", "SYMMETRIC_DEFAULT") ||
+	    only_value(req, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT") ||
+	    only_value(req, "Origin", "AWS_KMS") ||
+	    jget_bool(req, "MultiRegion", &multi) < 0)
 		return -1;
 	if (multi)
-		return kfail(r, "UnsupportedOperationException", "multi-Region keys are not supported");
+		return kfail(req, "UnsupportedOperationException", "multi-Region keys are not supported");
 	crypto_uuid(key.id);
-	snprintf(key.owner, sizeof(key.owner), "%s", r->who->arn);
+	snprintf(key.owner, sizeof(key.owner), "%s", req->who->arn);
 	snprintf(key.state, sizeof(key.state), "Enabled");
 	key.description = strdup(desc ? desc : "");
-	key.created = r->k->now();
+	key.created = req->k->now();
 	key.last_rotation = key.created;
 	key.rotation_period = 365;
 	key.current_version = 1;
 	if (policy) {
 		if (policy_parse(policy, &key.policy_admins, &key.policy_users, perr, sizeof(perr)))
-			return kfail(r, "MalformedPolicyDocumentException", "%s", perr);
+			return kfail(req, "MalformedPolicyDocumentException", "%s", perr);
 	} else {
 		_cleanup_json_ struct json_object *a = json_object_new_array();
 
-		json_object_array_add(a, json_object_new_string(r->who->arn));
+		json_object_array_add(a, json_object_new_string(req->who->arn));
 		key.policy_admins = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
 							JSON_C_TO_STRING_NOSLASHESCAPE));
 		key.policy_users = strdup("[]");
 	}
 	if (!key.description || !key.policy_admins || !key.policy_users)
-		return kfail(r, "KMSInternalException", "out of memory");
-	key_arn(r->k, key.id, r->audit_key, sizeof(r->audit_key));
-	if (key_new_material(r, key.id, 1) || store_key_put(r->k->db, &key))
-		return kfail(r, "KMSInternalException", "cannot store the key");
-	json_object_object_add(r->out, "KeyMetadata", metadata(r, &key));
+		return kfail(req, "KMSInternalException", "out of memory");
+	key_arn(req->k, key.id, req->audit_key, sizeof(req->audit_key));
+	if (key_new_material(req, key.id, 1) || store_key_put(req->k->db, &key))
+		return kfail(req, "KMSInternalException", "cannot store the key");
+	json_object_object_add(req->out, "KeyMetadata", metadata(req, &key));
 	return 0;
 }
 
-/* Resolves KeyId and checks the caller may perform r->op on it. */
-static int admin_key(struct kreq *r, int allow_alias, struct kms_key *key)
+/* Resolves KeyId and checks the caller may perform req->op on it. */
+static int admin_key(struct kreq *req, int allow_alias, struct kms_key *key)
 {
 	const char *ref;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
-	    key_resolve(r, ref, allow_alias, 0, key))
+	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 ||
+	    key_resolve(req, ref, allow_alias, 0, key))
 		return -1;
-	if (authorize(r, key, r->op, NULL))
+	if (authorize(req, key, req->op, NULL))
 		return -1;
 	return 0;
 }
 
-int op_describe_key(struct kreq *r)
+int op_describe_key(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	const char *ref;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 1, 1, &key))
+	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 || key_resolve(req, ref, 1, 1, &key))
 		return -1;
-	if (authorize(r, &key, "DescribeKey", NULL))
+	if (authorize(req, &key, "DescribeKey", NULL))
 		return -1;
-	json_object_object_add(r->out, "KeyMetadata", metadata(r, &key));
+	json_object_object_add(req->out, "KeyMetadata", metadata(req, &key));
 	return 0;
 }
 
@@ -133,178 +133,178 @@ static int list_key_cb(void *arg, const char *id)
 
 	if (!e)
 		return 1;
-	key_arn(page->r->k, id, arn, sizeof(arn));
+	key_arn(page->req->k, id, arn, sizeof(arn));
 	json_object_object_add(e, "KeyId", json_object_new_string(id));
 	json_object_object_add(e, "KeyArn", json_object_new_string(arn));
 	return 0;
 }
 
-int op_list_keys(struct kreq *r)
+int op_list_keys(struct kreq *req)
 {
 	struct kpage page;
 	const char *marker;
 
-	if (authorize_account(r, ROLE_USER) || page_args(r, 100, 1000, &page, &marker))
+	if (authorize_account(req, ROLE_USER) || page_args(req, 100, 1000, &page, &marker))
 		return -1;
 	page_begin(&page, "Keys");
-	if (store_keys_list(r->k->db, marker, page.limit + 1, list_key_cb, &page))
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
+	if (store_keys_list(req->k->db, marker, page.limit + 1, list_key_cb, &page))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
 	page_end(&page);
 	return 0;
 }
 
-static int not_pending(struct kreq *r, const struct kms_key *key)
+static int not_pending(struct kreq *req, const struct kms_key *key)
 {
 	char arn[256];
 
 	if (strcmp(key->state, "PendingDeletion"))
 		return 0;
-	key_arn(r->k, key->id, arn, sizeof(arn));
-	return kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
+	key_arn(req->k, key->id, arn, sizeof(arn));
+	return kfail(req, "KMSInvalidStateException", "%s is pending deletion.", arn);
 }
 
-static int set_state(struct kreq *r, const char *state)
+static int set_state(struct kreq *req, const char *state)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, 0, &key))
 		return -1;
-	if (!not_pending(r, &key)) {
+	if (!not_pending(req, &key)) {
 		snprintf(key.state, sizeof(key.state), "%s", state);
-		rc = store_key_put(r->k->db, &key) ?
-		     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+		rc = store_key_put(req->k->db, &key) ?
+		     kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 	}
 	return rc;
 }
 
-int op_enable_key(struct kreq *r)
+int op_enable_key(struct kreq *req)
 {
-	return set_state(r, "Enabled");
+	return set_state(req, "Enabled");
 }
 
-int op_disable_key(struct kreq *r)
+int op_disable_key(struct kreq *req)
 {
-	return set_state(r, "Disabled");
+	return set_state(req, "Disabled");
 }
 
-int op_schedule_key_deletion(struct kreq *r)
+int op_schedule_key_deletion(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	long long days = 30;
 	char arn[256];
 	int rc = -1;
 
-	if (jget_int(r, "PendingWindowInDays", 0, 7, 30, &days) < 0 || admin_key(r, 0, &key))
+	if (jget_int(req, "PendingWindowInDays", 0, 7, 30, &days) < 0 || admin_key(req, 0, &key))
 		return -1;
-	if (!not_pending(r, &key)) {
+	if (!not_pending(req, &key)) {
 		snprintf(key.state, sizeof(key.state), "PendingDeletion");
 		key.pending_days = (int)days;
-		key.deletion_date = r->k->now() + days * DAY;
-		if (store_key_put(r->k->db, &key)) {
-			rc = kfail(r, "KMSInternalException", "the key store is unavailable");
+		key.deletion_date = req->k->now() + days * DAY;
+		if (store_key_put(req->k->db, &key)) {
+			rc = kfail(req, "KMSInternalException", "the key store is unavailable");
 		} else {
-			key_arn(r->k, key.id, arn, sizeof(arn));
-			json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-			json_object_object_add(r->out, "DeletionDate", json_object_new_int64(key.deletion_date));
-			json_object_object_add(r->out, "KeyState", json_object_new_string("PendingDeletion"));
-			json_object_object_add(r->out, "PendingWindowInDays", json_object_new_int((int)days));
+			key_arn(req->k, key.id, arn, sizeof(arn));
+			json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
+			json_object_object_add(req->out, "DeletionDate", json_object_new_int64(key.deletion_date));
+			json_object_object_add(req->out, "KeyState", json_object_new_string("PendingDeletion"));
+			json_object_object_add(req->out, "PendingWindowInDays", json_object_new_int((int)days));
 			rc = 0;
 		}
 	}
 	return rc;
 }
 
-int op_cancel_key_deletion(struct kreq *r)
+int op_cancel_key_deletion(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	char arn[256];
 	int rc = -1;
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, 0, &key))
 		return -1;
-	key_arn(r->k, key.id, arn, sizeof(arn));
+	key_arn(req->k, key.id, arn, sizeof(arn));
 	if (strcmp(key.state, "PendingDeletion")) {
-		rc = kfail(r, "KMSInvalidStateException", "%s is not pending deletion.", arn);
+		rc = kfail(req, "KMSInvalidStateException", "%s is not pending deletion.", arn);
 	} else {
 		/* As in AWS KMS, a key whose deletion is cancelled comes back disabled. */
 		snprintf(key.state, sizeof(key.state), "Disabled");
 		key.deletion_date = 0;
 		key.pending_days = 0;
-		if (store_key_put(r->k->db, &key)) {
-			rc = kfail(r, "KMSInternalException", "the key store is unavailable");
+		if (store_key_put(req->k->db, &key)) {
+			rc = kfail(req, "KMSInternalException", "the key store is unavailable");
 		} else {
-			json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
+			json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
 			rc = 0;
 		}
 	}
 	return rc;
 }
 
-static int rotation_state(struct kreq *r, int enable)
+static int rotation_state(struct kreq *req, int enable)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	long long period = 365;
 	int rc = -1;
 
-	if ((enable && jget_int(r, "RotationPeriodInDays", 0, 90, 2560, &period) < 0) ||
-	    admin_key(r, 0, &key))
+	if ((enable && jget_int(req, "RotationPeriodInDays", 0, 90, 2560, &period) < 0) ||
+	    admin_key(req, 0, &key))
 		return -1;
-	if (!key_usable(r, &key)) {
+	if (!key_usable(req, &key)) {
 		if (enable && !key.rotation_enabled)
-			key.last_rotation = r->k->now();
+			key.last_rotation = req->k->now();
 		key.rotation_enabled = enable;
 		if (enable)
 			key.rotation_period = (int)period;
-		rc = store_key_put(r->k->db, &key) ?
-		     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+		rc = store_key_put(req->k->db, &key) ?
+		     kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 	}
 	return rc;
 }
 
-int op_enable_key_rotation(struct kreq *r)
+int op_enable_key_rotation(struct kreq *req)
 {
-	return rotation_state(r, 1);
+	return rotation_state(req, 1);
 }
 
-int op_disable_key_rotation(struct kreq *r)
+int op_disable_key_rotation(struct kreq *req)
 {
-	return rotation_state(r, 0);
+	return rotation_state(req, 0);
 }
 
-int op_get_key_rotation_status(struct kreq *r)
+int op_get_key_rotation_status(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	char arn[256];
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, 0, &key))
 		return -1;
-	key_arn(r->k, key.id, arn, sizeof(arn));
-	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-	json_object_object_add(r->out, "KeyRotationEnabled", json_object_new_boolean(key.rotation_enabled));
+	key_arn(req->k, key.id, arn, sizeof(arn));
+	json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
+	json_object_object_add(req->out, "KeyRotationEnabled", json_object_new_boolean(key.rotation_enabled));
 	if (key.rotation_enabled) {
-		json_object_object_add(r->out, "RotationPeriodInDays", json_object_new_int(key.rotation_period));
-		json_object_object_add(r->out, "NextRotationDate",
+		json_object_object_add(req->out, "RotationPeriodInDays", json_object_new_int(key.rotation_period));
+		json_object_object_add(req->out, "NextRotationDate",
 				       json_object_new_int64(key.last_rotation + key.rotation_period * DAY));
 	}
 	if (key.on_demand_rotation)
-		json_object_object_add(r->out, "OnDemandRotationStartDate",
+		json_object_object_add(req->out, "OnDemandRotationStartDate",
 				       json_object_new_int64(key.on_demand_rotation));
 	return 0;
 }
 
-int op_rotate_key_on_demand(struct kreq *r)
+int op_rotate_key_on_demand(struct kreq *req)
 {
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, 0, &key))
 		return -1;
-	if (!key_usable(r, &key)) {
-		key.on_demand_rotation = r->k->now();
+	if (!key_usable(req, &key)) {
+		key.on_demand_rotation = req->k->now();
 		/* Synchronous, unlike AWS: the new material is current when this returns. */
-		if (!key_rotate(r, &key)) {
-			json_object_object_add(r->out, "KeyId", json_object_new_string(key.id));
+		if (!key_rotate(req, &key)) {
+			json_object_object_add(req->out, "KeyId", json_object_new_string(key.id));
 			rc = 0;
 		}
 	}

@@ -10,16 +10,16 @@
 
 #include "kmsd.h"
 
-int page_args(struct kreq *r, long long def_limit, long long max_limit, struct kpage *p,
+int page_args(struct kreq *req, long long def_limit, long long max_limit, struct kpage *p,
 	      const char **marker)
 {
 	long long limit = def_limit;
 
 	memset(p, 0, sizeof(*p));
-	p->r = r;
+	p->req = req;
 	*marker = NULL;
-	if (jget_int(r, "Limit", 0, 1, max_limit, &limit) < 0 ||
-	    jget_str(r, "Marker", 0, 1024, marker) < 0)
+	if (jget_int(req, "Limit", 0, 1, max_limit, &limit) < 0 ||
+	    jget_str(req, "Marker", 0, 1024, marker) < 0)
 		return -1;
 	p->limit = (int)limit;
 	return 0;
@@ -28,7 +28,7 @@ int page_args(struct kreq *r, long long def_limit, long long max_limit, struct k
 void page_begin(struct kpage *p, const char *member)
 {
 	p->arr = json_object_new_array();
-	json_object_object_add(p->r->out, member, p->arr);
+	json_object_object_add(p->req->out, member, p->arr);
 }
 
 struct json_object *page_entry(struct kpage *p, const char *marker)
@@ -48,7 +48,7 @@ struct json_object *page_entry(struct kpage *p, const char *marker)
 
 void page_end(const struct kpage *p)
 {
-	json_object_object_add(p->r->out, "Truncated", json_object_new_boolean(p->more));
+	json_object_object_add(p->req->out, "Truncated", json_object_new_boolean(p->more));
 	if (p->more)
-		json_object_object_add(p->r->out, "NextMarker", json_object_new_string(p->last));
+		json_object_object_add(p->req->out, "NextMarker", json_object_new_string(p->last));
 }

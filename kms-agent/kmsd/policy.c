@@ -140,57 +140,57 @@ static int grant_allows(void *arg, const struct kms_grant *g)
 	return s->found;
 }
 
-static int key_admin(const struct kreq *r, const struct kms_key *key)
+static int key_admin(const struct kreq *req, const struct kms_key *key)
 {
-	return r->who->role == ROLE_ADMIN || in_list(key->policy_admins, r->who->arn);
+	return req->who->role == ROLE_ADMIN || in_list(key->policy_admins, req->who->arn);
 }
 
-int policy_is_admin(const struct kreq *r, const struct kms_key *key)
+int policy_is_admin(const struct kreq *req, const struct kms_key *key)
 {
-	return !key->managed && key_admin(r, key);
+	return !key->managed && key_admin(req, key);
 }
 
-static int denied(struct kreq *r, const struct kms_key *key, const char *op)
+static int denied(struct kreq *req, const struct kms_key *key, const char *op)
 {
 	char arn[256];
 
-	key_arn(r->k, key->id, arn, sizeof(arn));
-	return kfail(r, "AccessDeniedException",
+	key_arn(req->k, key->id, arn, sizeof(arn));
+	return kfail(req, "AccessDeniedException",
 		     "User: %s is not authorized to perform: kms:%s on resource: %s because no "
 		     "resource-based policy or grant allows the kms:%s action",
-		     r->who->arn, op, arn, op);
+		     req->who->arn, op, arn, op);
 }
 
-int authorize(struct kreq *r, const struct kms_key *key, const char *op, struct json_object *ctx)
+int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx)
 {
 	struct grant_search s = { op, ctx, 0 };
 	int use = in_set(use_ops, op);
 
 	if (key->managed) {
 		/* AWS-managed keys: the account may use and view them, nobody manages them. */
-		if ((use || in_set(managed_view_ops, op)) && r->who->role >= ROLE_USER)
+		if ((use || in_set(managed_view_ops, op)) && req->who->role >= ROLE_USER)
 			return 0;
 	} else {
-		if (key_admin(r, key))
+		if (key_admin(req, key))
 			return 0;
-		if (use && (r->who->role >= ROLE_USER || in_list(key->policy_users, r->who->arn)))
+		if (use && (req->who->role >= ROLE_USER || in_list(key->policy_users, req->who->arn)))
 			return 0;
 	}
 	if (grant_op_valid(op)) {
-		if (store_grants_list(r->k->db, key->id, r->who->arn, NULL, 100000, grant_allows, &s))
-			return kfail(r, "KMSInternalException", "the key store is unavailable");
+		if (store_grants_list(req->k->db, key->id, req->who->arn, NULL, 100000, grant_allows, &s))
+			return kfail(req, "KMSInternalException", "the key store is unavailable");
 		if (s.found)
 			return 0;
 	}
-	return denied(r, key, op);
+	return denied(req, key, op);
 }
 
-int authorize_account(struct kreq *r, enum kmsd_role need)
+int authorize_account(struct kreq *req, enum kmsd_role need)
 {
-	if (r->who->role >= need)
+	if (req->who->role >= need)
 		return 0;
-	return kfail(r, "AccessDeniedException",
-		     "User: %s is not authorized to perform: kms:%s", r->who->arn, r->op);
+	return kfail(req, "AccessDeniedException",
+		     "User: %s is not authorized to perform: kms:%s", req->who->arn, req->op);
 }
 
 static int add_principals(struct json_object *principal, struct json_object *list)

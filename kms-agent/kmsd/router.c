@@ -48,17 +48,17 @@ static const struct {
 	{ "RevokeGrant", op_revoke_grant },
 };
 
-static void reply_error(struct kreq *r, struct http_reply *rep)
+static void reply_error(struct kreq *req, struct http_reply *rep)
 {
 	struct json_object *o = json_object_new_object();
 	struct strbuf sb;
 
-	json_object_object_add(o, "__type", json_object_new_string(r->err_type));
-	json_object_object_add(o, "message", json_object_new_string(r->err_msg));
+	json_object_object_add(o, "__type", json_object_new_string(req->err_type));
+	json_object_object_add(o, "message", json_object_new_string(req->err_msg));
 	sb_init(&sb);
 	secjson_write(&sb, o, NULL, 0);
 	json_object_put(o);
-	rep->status = r->status ? r->status : 400;
+	rep->status = req->status ? req->status : 400;
 	rep->len = sb.len;
 	if (sb_finish(&sb, &rep->body)) {
 		rep->body = NULL;
@@ -67,50 +67,50 @@ static void reply_error(struct kreq *r, struct http_reply *rep)
 	}
 }
 
-static void run_op(struct kreq *r, kms_op_fn fn)
+static void run_op(struct kreq *req, kms_op_fn fn)
 {
-	struct kmsd *k = r->k;
+	struct kmsd *k = req->k;
 	int rc;
 
 	if (store_begin(k->db)) {
-		kfail(r, "KMSInternalException", "the key store is unavailable");
-		audit_record(k, r);
+		kfail(req, "KMSInternalException", "the key store is unavailable");
+		audit_record(k, req);
 		return;
 	}
-	rc = fn(r);
-	if (!rc && !r->err_type[0]) {
+	rc = fn(req);
+	if (!rc && !req->err_type[0]) {
 		/* The audit record commits with the change it describes, or neither does. */
-		if (audit_record(k, r) || store_commit(k->db)) {
+		if (audit_record(k, req) || store_commit(k->db)) {
 			store_rollback(k->db);
-			kfail(r, "KMSInternalException", "the key store could not commit");
-			audit_record(k, r);
+			kfail(req, "KMSInternalException", "the key store could not commit");
+			audit_record(k, req);
 		}
 		return;
 	}
-	if (!r->err_type[0])
-		kfail(r, "KMSInternalException", "internal error");
+	if (!req->err_type[0])
+		kfail(req, "KMSInternalException", "internal error");
 	store_rollback(k->db);
-	audit_record(k, r);
+	audit_record(k, req);
 }
 
 void router_handle(struct kmsd *k, const char *method, const char *url,
 		   const struct http_header_list *hl, const char *body, size_t body_len,
 		   int body_too_large, const char *source, struct http_reply *rep)
 {
-	struct kreq r;
+	struct kreq req;
 	const char *target, *ctype, *q;
 	char path[256];
 	kms_op_fn fn = NULL;
 	size_t i, plen;
 
-	memset(&r, 0, sizeof(r));
+	memset(&req, 0, sizeof(req));
 	memset(rep, 0, sizeof(*rep));
-	r.k = k;
-	r.op = "-";
-	r.source = source;
-	r.access_key_id = "-";
-	crypto_uuid(r.request_id);
-	memcpy(rep->request_id, r.request_id, sizeof(r.request_id));
+	req.k = k;
+	req.op = "-";
+	req.source = source;
+	req.access_key_id = "-";
+	crypto_uuid(req.request_id);
+	memcpy(rep->request_id, req.request_id, sizeof(req.request_id));
 
 	q = strchr(url, '?');
 	plen = q ? (size_t)(q - url) : strlen(url);
@@ -123,56 +123,56 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 	if (target && !strncmp(target, TARGET_PREFIX, strlen(TARGET_PREFIX)))
 		for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 			if (!strcmp(target + strlen(TARGET_PREFIX), ops[i].name)) {
-				r.op = ops[i].name;
+				req.op = ops[i].name;
 				fn = ops[i].fn;
 			}
 
 	pthread_mutex_lock(&k->lock);
 	if (body_too_large) {
-		kfail(&r, "RequestEntityTooLargeException",
+		kfail(&req, "RequestEntityTooLargeException",
 		      "request body larger than %zu bytes", k->cfg->max_body);
 	} else if (strcmp(method, "POST") || strcmp(path, "/")) {
-		kfail(&r, "UnknownOperationException", "only POST / is served");
-	} else if (!auth_verify(&r, method, path, q ? q + 1 : NULL, hl, body, body_len)) {
+		kfail(&req, "UnknownOperationException", "only POST / is served");
+	} else if (!auth_verify(&req, method, path, q ? q + 1 : NULL, hl, body, body_len)) {
 		ctype = http_header_get(hl, "Content-Type");
 		if (!target) {
-			kfail(&r, "UnknownOperationException", "missing X-Amz-Target header");
+			kfail(&req, "UnknownOperationException", "missing X-Amz-Target header");
 		} else if (!fn) {
-			kfail(&r, "UnknownOperationException", "unknown operation");
+			kfail(&req, "UnknownOperationException", "unknown operation");
 		} else if (!ctype || (strncasecmp(ctype, "application/x-amz-json-1.1", 26) &&
 				      strncasecmp(ctype, "application/x-amz-json-1.0", 26))) {
-			kfail(&r, "SerializationException",
+			kfail(&req, "SerializationException",
 			      "Content-Type must be application/x-amz-json-1.1");
 		} else {
-			r.in = secjson_parse(body, body_len, JSON_DEPTH);
-			if (!r.in || !json_object_is_type(r.in, json_type_object)) {
-				kfail(&r, "SerializationException", "the body is not a JSON object");
+			req.in = secjson_parse(body, body_len, JSON_DEPTH);
+			if (!req.in || !json_object_is_type(req.in, json_type_object)) {
+				kfail(&req, "SerializationException", "the body is not a JSON object");
 			} else {
-				r.out = json_object_new_object();
-				if (!r.out)
-					kfail(&r, "KMSInternalException", "out of memory");
+				req.out = json_object_new_object();
+				if (!req.out)
+					kfail(&req, "KMSInternalException", "out of memory");
 			}
 		}
 	}
-	if (r.err_type[0])
-		audit_record(k, &r);
+	if (req.err_type[0])
+		audit_record(k, &req);
 	else
-		run_op(&r, fn);
+		run_op(&req, fn);
 	pthread_mutex_unlock(&k->lock);
 
-	if (r.err_type[0]) {
-		reply_error(&r, rep);
-		if (r.status >= 500 || strcmp(r.err_type, "AccessDeniedException") == 0)
-			ebs_info("%s %s from %s (%s): %s: %s", r.request_id, r.op, source,
-				 r.who ? r.who->arn : "-", r.err_type, r.err_msg);
+	if (req.err_type[0]) {
+		reply_error(&req, rep);
+		if (req.status >= 500 || strcmp(req.err_type, "AccessDeniedException") == 0)
+			ebs_info("%s %s from %s (%s): %s: %s", req.request_id, req.op, source,
+				 req.who ? req.who->arn : "-", req.err_type, req.err_msg);
 	} else {
 		struct strbuf sb;
 
-		if (r.secret.value)
+		if (req.secret.value)
 			sb_init_locked(&sb);
 		else
 			sb_init(&sb);
-		secjson_write(&sb, r.out, &r.secret, r.secret.value ? 1 : 0);
+		secjson_write(&sb, req.out, &req.secret, req.secret.value ? 1 : 0);
 		rep->status = 200;
 		rep->sensitive = sb.locked;
 		rep->len = sb.len;
@@ -182,14 +182,14 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 			rep->status = 500;
 		}
 	}
-	/* Requests may hold plaintext (Encrypt); replies hold it only in r.secret. */
-	secmem_free((char *)r.secret.value);
-	if (r.in) {
-		secjson_wipe(r.in);
-		json_object_put(r.in);
+	/* Requests may hold plaintext (Encrypt); replies hold it only in req.secret. */
+	secmem_free((char *)req.secret.value);
+	if (req.in) {
+		secjson_wipe(req.in);
+		json_object_put(req.in);
 	}
-	if (r.out) {
-		secjson_wipe(r.out);
-		json_object_put(r.out);
+	if (req.out) {
+		secjson_wipe(req.out);
+		json_object_put(req.out);
 	}
 }
