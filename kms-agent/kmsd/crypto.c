@@ -55,12 +55,14 @@ static uint32_t get_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int gcm(int enc, const uint8_t *key, const uint8_t *nonce,
+enum gcm_dir { GCM_OPEN = 0, GCM_SEAL = 1 };  /* EVP_CipherInit_ex's enc */
+
+static int gcm(enum gcm_dir dir, const uint8_t *key, const uint8_t *nonce,
 	       const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
 	       const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int n, ok;
+	int enc = dir == GCM_SEAL, n, ok;
 
 	if (!c)
 		return -ENOMEM;
@@ -169,7 +171,7 @@ int crypto_new_material(const uint8_t *root_key, const char *key_id, uint32_t ve
 		return -EIO;
 	}
 	alen = material_aad(key_id, version, aad);
-	rc = gcm(1, root_key, wrapped, aad, alen, NULL, 0, m, KMS_MATERIAL_LEN,
+	rc = gcm(GCM_SEAL, root_key, wrapped, aad, alen, NULL, 0, m, KMS_MATERIAL_LEN,
 		 wrapped + NONCE_LEN, wrapped + NONCE_LEN + KMS_MATERIAL_LEN);
 	secmem_free(m);
 	return rc;
@@ -185,7 +187,7 @@ int crypto_unwrap_material(const uint8_t *root_key, const char *key_id, uint32_t
 		return -EINVAL;
 	alen = material_aad(key_id, version, aad);
 	memcpy(tag, wrapped + NONCE_LEN + KMS_MATERIAL_LEN, TAG_LEN);
-	return gcm(0, root_key, wrapped, aad, alen, NULL, 0, wrapped + NONCE_LEN,
+	return gcm(GCM_OPEN, root_key, wrapped, aad, alen, NULL, 0, wrapped + NONCE_LEN,
 		   KMS_MATERIAL_LEN, material, tag);
 }
 
@@ -257,7 +259,7 @@ int crypto_blob_encrypt(const uint8_t material[KMS_MATERIAL_LEN], const char *ke
 	}
 	rc = crypto_context_bytes(ctx, &cb, &clen);
 	if (!rc)
-		rc = gcm(1, material, b + 10 + kl, b, hl, cb, clen, plain, plain_len,
+		rc = gcm(GCM_SEAL, material, b + 10 + kl, b, hl, cb, clen, plain, plain_len,
 			 b + hl, b + hl + plain_len);
 	free(cb);
 	if (rc) {
@@ -311,7 +313,7 @@ int crypto_blob_decrypt(const uint8_t material[KMS_MATERIAL_LEN],
 	rc = crypto_context_bytes(ctx, &cb, &clen);
 	if (rc)
 		return rc;
-	rc = gcm(0, material, blob + 10 + kl, blob, hl, cb, clen, blob + hl, n, plain, tag);
+	rc = gcm(GCM_OPEN, material, blob + 10 + kl, blob, hl, cb, clen, blob + hl, n, plain, tag);
 	free(cb);
 	if (!rc)
 		*plain_len = n;

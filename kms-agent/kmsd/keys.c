@@ -56,7 +56,7 @@ static int create_managed_key(struct kreq *req, const char *alias, struct kms_ke
 		return kfail(req, "KMSInternalException", "out of memory");
 	}
 	if (key_new_material(req, key->id, 1) || store_key_put(req->k->db, key) ||
-	    store_alias_put(req->k->db, alias, key->id, now, 0)) {
+	    store_alias_put(req->k->db, alias, key->id, now, ALIAS_CREATE)) {
 		kms_key_free(key);
 		return kfail(req, "KMSInternalException", "cannot create the AWS managed key");
 	}
@@ -70,8 +70,7 @@ static int is_key_id(const char *s)
 	return n == 36 && strspn(s, "0123456789abcdef-") == 36;
 }
 
-int key_resolve(struct kreq *req, const char *ref, int allow_alias, int create_managed,
-		struct kms_key *key)
+int key_resolve(struct kreq *req, const char *ref, enum key_ref accept, struct kms_key *key)
 {
 	char prefix[128], id[40], arn[256];
 	const char *alias = NULL, *kid = ref;
@@ -94,10 +93,10 @@ int key_resolve(struct kreq *req, const char *ref, int allow_alias, int create_m
 	}
 	snprintf(req->audit_key, sizeof(req->audit_key), "%s", ref);
 	if (alias) {
-		if (!allow_alias)
+		if (accept == KEY_REF_ID)
 			return kfail(req, "NotFoundException", "Invalid keyId %s", ref);
 		rc = store_alias_get(req->k->db, alias, id);
-		if (rc == -ENOENT && create_managed && !strcmp(alias, KMSD_MANAGED_EBS_ALIAS) &&
+		if (rc == -ENOENT && accept == KEY_REF_ALIAS_MANAGED && !strcmp(alias, KMSD_MANAGED_EBS_ALIAS) &&
 		    req->who->role >= ROLE_USER) {
 			if (create_managed_key(req, alias, key))
 				return -1;

@@ -124,7 +124,9 @@ int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
 int store_material_get(sqlite3 *db, const char *key_id, uint32_t version,
 		       uint8_t *wrapped, size_t cap, size_t *len);
 int store_alias_get(sqlite3 *db, const char *name, char key_id[40]);
-int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now, int update);
+enum alias_put { ALIAS_CREATE, ALIAS_REPOINT };
+int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now,
+		    enum alias_put how);
 int store_alias_delete(sqlite3 *db, const char *name);
 struct alias_row {
 	const char *name;
@@ -192,21 +194,26 @@ int kfail(struct kreq *req, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Request field helpers (kreq.c): -1 after kfail(), 0 absent, 1 present. */
-int jget_str(struct kreq *req, const char *name, int required, size_t maxlen, const char **out);
-int jget_int(struct kreq *req, const char *name, int required, long long lo, long long hi,
+enum field_need { FIELD_OPTIONAL, FIELD_REQUIRED };
+int jget_str(struct kreq *req, const char *name, enum field_need need, size_t maxlen, const char **out);
+int jget_int(struct kreq *req, const char *name, enum field_need need, long long lo, long long hi,
 	     long long *out);
 int jget_bool(struct kreq *req, const char *name, int *out);
 int jget_ctx(struct kreq *req, const char *name, struct json_object **out);
-int jget_blob(struct kreq *req, const char *name, int required, size_t maxlen,
+int jget_blob(struct kreq *req, const char *name, enum field_need need, size_t maxlen,
 	      uint8_t **out, size_t *len);
-int jget_str_array(struct kreq *req, const char *name, int required, struct json_object **out);
+int jget_str_array(struct kreq *req, const char *name, enum field_need need, struct json_object **out);
 
 /* Key references, states, ARNs, material and rotation (keys.c). */
 void key_arn(const struct kmsd *k, const char *id, char *out, size_t len);
 void alias_arn(const struct kmsd *k, const char *name, char *out, size_t len);
-/* Resolves key id / key ARN / alias / alias ARN; alias/aws/ebs is created on first use. */
-int key_resolve(struct kreq *req, const char *ref, int allow_alias, int create_managed,
-		struct kms_key *key);
+/* What a key reference may be. */
+enum key_ref {
+	KEY_REF_ID,               /* a key id or key ARN */
+	KEY_REF_ALIAS,            /* that, or an alias or alias ARN */
+	KEY_REF_ALIAS_MANAGED,    /* that, and alias/aws/ebs is created on first use, as AWS does */
+};
+int key_resolve(struct kreq *req, const char *ref, enum key_ref accept, struct kms_key *key);
 int key_usable(struct kreq *req, const struct kms_key *key);
 /* Creates and stores material version `version` of key id. */
 int key_new_material(struct kreq *req, const char *id, uint32_t version);

@@ -74,7 +74,7 @@ static struct json_object *field(struct kreq *req, const char *name)
 	return v;
 }
 
-int jget_str(struct kreq *req, const char *name, int required, size_t maxlen, const char **out)
+int jget_str(struct kreq *req, const char *name, enum field_need need, size_t maxlen, const char **out)
 {
 	struct json_object *v = field(req, name);
 	size_t len;
@@ -82,7 +82,7 @@ int jget_str(struct kreq *req, const char *name, int required, size_t maxlen, co
 
 	*out = NULL;
 	if (!v)
-		return required ? missing(req, name) : 0;
+		return need == FIELD_REQUIRED ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_string))
 		return wrong_type(req, name, "a string");
 	len = (size_t)json_object_get_string_len(v);
@@ -94,7 +94,7 @@ int jget_str(struct kreq *req, const char *name, int required, size_t maxlen, co
 	return 1;
 }
 
-int jget_int(struct kreq *req, const char *name, int required, long long lo, long long hi,
+int jget_int(struct kreq *req, const char *name, enum field_need need, long long lo, long long hi,
 	     long long *out)
 {
 	struct json_object *v = field(req, name);
@@ -102,7 +102,7 @@ int jget_int(struct kreq *req, const char *name, int required, long long lo, lon
 	char m[64];
 
 	if (!v)
-		return required ? missing(req, name) : 0;
+		return need == FIELD_REQUIRED ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_int))
 		return wrong_type(req, name, "an integer");
 	n = (long long)json_object_get_int64(v);
@@ -152,7 +152,7 @@ int jget_ctx(struct kreq *req, const char *name, struct json_object **out)
 	return 1;
 }
 
-int jget_blob(struct kreq *req, const char *name, int required, size_t maxlen,
+int jget_blob(struct kreq *req, const char *name, enum field_need need, size_t maxlen,
 	      uint8_t **out, size_t *len)
 {
 	struct json_object *v = field(req, name);
@@ -163,7 +163,7 @@ int jget_blob(struct kreq *req, const char *name, int required, size_t maxlen,
 	*out = NULL;
 	*len = 0;
 	if (!v)
-		return required ? missing(req, name) : 0;
+		return need == FIELD_REQUIRED ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_string))
 		return wrong_type(req, name, "a base64-encoded blob");
 	s = json_object_get_string(v);
@@ -186,14 +186,14 @@ int jget_blob(struct kreq *req, const char *name, int required, size_t maxlen,
 	return 1;
 }
 
-int jget_str_array(struct kreq *req, const char *name, int required, struct json_object **out)
+int jget_str_array(struct kreq *req, const char *name, enum field_need need, struct json_object **out)
 {
 	struct json_object *v = field(req, name);
 	size_t i, n;
 
 	*out = NULL;
 	if (!v)
-		return required ? missing(req, name) : 0;
+		return need == FIELD_REQUIRED ? missing(req, name) : 0;
 	if (!json_object_is_type(v, json_type_array))
 		return wrong_type(req, name, "a list of strings");
 	n = json_object_array_length(v);

@@ -10,7 +10,7 @@ static int alias_name(struct kreq *req, const char **name)
 {
 	size_t n;
 
-	if (jget_str(req, "AliasName", 1, 256, name) < 0)
+	if (jget_str(req, "AliasName", FIELD_REQUIRED, 256, name) < 0)
 		return -1;
 	n = strlen(*name);
 	if (strncmp(*name, "alias/", 6) || n == 6 ||
@@ -30,7 +30,7 @@ static int target_key(struct kreq *req, struct kms_key *key)
 	const char *ref;
 	char arn[256];
 
-	if (jget_str(req, "TargetKeyId", 1, 2048, &ref) < 0 || key_resolve(req, ref, 0, 0, key) ||
+	if (jget_str(req, "TargetKeyId", FIELD_REQUIRED, 2048, &ref) < 0 || key_resolve(req, ref, KEY_REF_ID, key) ||
 	    authorize(req, key, req->op, NULL))
 		return -1;
 	if (!strcmp(key->state, "PendingDeletion")) {
@@ -49,7 +49,7 @@ int op_create_alias(struct kreq *req)
 
 	if (alias_name(req, &name) || target_key(req, &key))
 		return -1;
-	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), 0);
+	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), ALIAS_CREATE);
 	if (rc == -EEXIST) {
 		alias_arn(req->k, name, arn, sizeof(arn));
 		return kfail(req, "AlreadyExistsException", "An alias with the name %s already exists", arn);
@@ -71,7 +71,7 @@ static int current_target(struct kreq *req, const char *name)
 	}
 	if (rc)
 		return kfail(req, "KMSInternalException", "the key store is unavailable");
-	if (key_resolve(req, id, 0, 0, &old))
+	if (key_resolve(req, id, KEY_REF_ID, &old))
 		return -1;
 	rc = authorize(req, &old, req->op, NULL);
 	return rc;
@@ -85,7 +85,7 @@ int op_update_alias(struct kreq *req)
 
 	if (alias_name(req, &name) || current_target(req, name) || target_key(req, &key))
 		return -1;
-	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), 1);
+	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), ALIAS_REPOINT);
 	return rc ? kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
@@ -123,9 +123,9 @@ int op_list_aliases(struct kreq *req)
 	struct kpage page;
 
 	if (authorize_account(req, ROLE_USER) || page_args(req, 50, 100, &page, &marker) ||
-	    jget_str(req, "KeyId", 0, 2048, &ref) < 0)
+	    jget_str(req, "KeyId", FIELD_OPTIONAL, 2048, &ref) < 0)
 		return -1;
-	if (ref && key_resolve(req, ref, 0, 0, &key))
+	if (ref && key_resolve(req, ref, KEY_REF_ID, &key))
 		return -1;
 	page_begin(&page, "Aliases");
 	if (store_aliases_list(req->k->db, ref ? key.id : NULL, marker, page.limit + 1, alias_cb, &page))

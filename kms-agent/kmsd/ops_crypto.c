@@ -27,7 +27,7 @@ static int bad_blob(struct kreq *req)
 static int check_algorithm(struct kreq *req, const char *name)
 {
 	const char *v;
-	int rc = jget_str(req, name, 0, 64, &v);
+	int rc = jget_str(req, name, FIELD_OPTIONAL, 64, &v);
 
 	if (rc < 0)
 		return -1;
@@ -107,14 +107,14 @@ static int unseal(struct kreq *req, const char *op, const uint8_t *blob, size_t 
 	if (want_key) {
 		_cleanup_key_ struct kms_key wk = { 0 };
 
-		if (key_resolve(req, want_key, 1, 0, &wk))
+		if (key_resolve(req, want_key, KEY_REF_ALIAS, &wk))
 			return -1;
 		if (strcmp(wk.id, kid))
 			return kfail(req, "IncorrectKeyException",
 				     "The key ID in the request does not identify a KMS key that can perform this operation.");
 	}
 	/* A blob naming an unknown (or deleted) key is just an invalid blob. */
-	if (key_resolve(req, kid, 0, 0, key)) {
+	if (key_resolve(req, kid, KEY_REF_ID, key)) {
 		if (!strcmp(req->err_type, "NotFoundException")) {
 			req->err_type[0] = '\0';
 			return bad_blob(req);
@@ -142,7 +142,7 @@ static int use_key(struct kreq *req, const char *field_name, const char *op,
 {
 	const char *ref;
 
-	if (jget_str(req, field_name, 1, 2048, &ref) < 0 || key_resolve(req, ref, 1, 1, key))
+	if (jget_str(req, field_name, FIELD_REQUIRED, 2048, &ref) < 0 || key_resolve(req, ref, KEY_REF_ALIAS_MANAGED, key))
 		return -1;
 	if (authorize(req, key, op, ctx) || key_usable(req, key))
 		return -1;
@@ -160,7 +160,7 @@ int op_encrypt(struct kreq *req)
 
 	if (jget_ctx(req, "EncryptionContext", &ctx) < 0 ||
 	    check_algorithm(req, "EncryptionAlgorithm") ||
-	    jget_blob(req, "Plaintext", 1, KMS_MAX_PLAINTEXT, &plain, &plen) < 0)
+	    jget_blob(req, "Plaintext", FIELD_REQUIRED, KMS_MAX_PLAINTEXT, &plain, &plen) < 0)
 		return -1;
 	req->audit_ctx = ctx;
 	if (use_key(req, "KeyId", "Encrypt", ctx, &key) || seal(req, &key, ctx, plain, plen, &blob, &blen))
@@ -182,9 +182,9 @@ int op_decrypt(struct kreq *req)
 	char arn[256];
 
 	if (jget_ctx(req, "EncryptionContext", &ctx) < 0 ||
-	    jget_str(req, "KeyId", 0, 2048, &want) < 0 ||
+	    jget_str(req, "KeyId", FIELD_OPTIONAL, 2048, &want) < 0 ||
 	    check_algorithm(req, "EncryptionAlgorithm") ||
-	    jget_blob(req, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
+	    jget_blob(req, "CiphertextBlob", FIELD_REQUIRED, KMS_MAX_BLOB, &blob, &blen) < 0)
 		return -1;
 	req->audit_ctx = ctx;
 	if (unseal(req, "Decrypt", blob, blen, ctx, want, &key, &plain, &plen))
@@ -209,10 +209,10 @@ int op_reencrypt(struct kreq *req)
 
 	if (jget_ctx(req, "SourceEncryptionContext", &sctx) < 0 ||
 	    jget_ctx(req, "DestinationEncryptionContext", &dctx) < 0 ||
-	    jget_str(req, "SourceKeyId", 0, 2048, &want) < 0 ||
+	    jget_str(req, "SourceKeyId", FIELD_OPTIONAL, 2048, &want) < 0 ||
 	    check_algorithm(req, "SourceEncryptionAlgorithm") ||
 	    check_algorithm(req, "DestinationEncryptionAlgorithm") ||
-	    jget_blob(req, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
+	    jget_blob(req, "CiphertextBlob", FIELD_REQUIRED, KMS_MAX_BLOB, &blob, &blen) < 0)
 		return -1;
 	req->audit_ctx = sctx;
 	if (unseal(req, "ReEncryptFrom", blob, blen, sctx, want, &src, &plain, &plen))
@@ -236,7 +236,9 @@ int op_reencrypt(struct kreq *req)
 	return rc;
 }
 
-static int generate(struct kreq *req, int with_plaintext)
+enum data_key_reply { DATA_KEY_WRAPPED, DATA_KEY_AND_PLAINTEXT };
+
+static int generate(struct kreq *req, enum data_key_reply reply)
 {
 	struct json_object *ctx;
 	_cleanup_key_ struct kms_key key = { 0 };
@@ -249,8 +251,8 @@ static int generate(struct kreq *req, int with_plaintext)
 	int has_n, has_spec;
 
 	if (jget_ctx(req, "EncryptionContext", &ctx) < 0 ||
-	    (has_n = jget_int(req, "NumberOfBytes", 0, 1, 1024, &nbytes)) < 0 ||
-	    (has_spec = jget_str(req, "KeySpec", 0, 16, &spec)) < 0)
+	    (has_n = jget_int(req, "NumberOfBytes", FIELD_OPTIONAL, 1, 1024, &nbytes)) < 0 ||
+	    (has_spec = jget_str(req, "KeySpec", FIELD_OPTIONAL, 16, &spec)) < 0)
 		return -1;
 	req->audit_ctx = ctx;
 	if (has_n && has_spec)
@@ -268,7 +270,7 @@ static int generate(struct kreq *req, int with_plaintext)
 				     "1 validation error detected: Value '%s' at 'keySpec' failed to satisfy "
 				     "constraint: Member must satisfy enum value set: [AES_256, AES_128]", spec);
 	}
-	if (use_key(req, "KeyId", with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext",
+	if (use_key(req, "KeyId", reply == DATA_KEY_AND_PLAINTEXT ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext",
 		    ctx, &key))
 		return -1;
 	dek = secmem_alloc((size_t)nbytes);
@@ -278,7 +280,7 @@ static int generate(struct kreq *req, int with_plaintext)
 		return -1;
 	key_arn(req->k, key.id, arn, sizeof(arn));
 	add_b64(req, "CiphertextBlob", blob, len);
-	if (with_plaintext)
+	if (reply == DATA_KEY_AND_PLAINTEXT)
 		add_secret_b64(req, "Plaintext", dek, (size_t)nbytes);
 	json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
 	return 0;
@@ -286,10 +288,10 @@ static int generate(struct kreq *req, int with_plaintext)
 
 int op_generate_data_key(struct kreq *req)
 {
-	return generate(req, 1);
+	return generate(req, DATA_KEY_AND_PLAINTEXT);
 }
 
 int op_generate_data_key_without_plaintext(struct kreq *req)
 {
-	return generate(req, 0);
+	return generate(req, DATA_KEY_WRAPPED);
 }

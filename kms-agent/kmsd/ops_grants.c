@@ -53,11 +53,11 @@ int op_create_grant(struct kreq *req)
 	size_t i, n;
 	int admin;
 
-	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 ||
-	    jget_str(req, "GranteePrincipal", 1, 256, &grantee) < 0 ||
-	    jget_str(req, "RetiringPrincipal", 0, 256, &retiring) < 0 ||
-	    jget_str(req, "Name", 0, 256, &name) < 0 ||
-	    jget_str_array(req, "Operations", 1, &ops) < 0)
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 ||
+	    jget_str(req, "GranteePrincipal", FIELD_REQUIRED, 256, &grantee) < 0 ||
+	    jget_str(req, "RetiringPrincipal", FIELD_OPTIONAL, 256, &retiring) < 0 ||
+	    jget_str(req, "Name", FIELD_OPTIONAL, 256, &name) < 0 ||
+	    jget_str_array(req, "Operations", FIELD_REQUIRED, &ops) < 0)
 		return -1;
 	if (json_object_object_get_ex(req->in, "Constraints", &cons) && cons &&
 	    valid_constraints(req, cons))
@@ -76,7 +76,7 @@ int op_create_grant(struct kreq *req)
 			return kfail(req, "ValidationException",
 				     "DescribeKey cannot be granted with encryption context constraints");
 	}
-	if (key_resolve(req, ref, 0, 0, &key) || authorize(req, &key, "CreateGrant", NULL))
+	if (key_resolve(req, ref, KEY_REF_ID, &key) || authorize(req, &key, "CreateGrant", NULL))
 		return -1;
 	/*
 	 * A grantee holding CreateGrant may only pass on what it holds itself;
@@ -150,11 +150,11 @@ int op_list_grants(struct kreq *req)
 	const char *ref, *marker, *grantee = NULL;
 	struct grant_list l = { .only_id = NULL };
 
-	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 || page_args(req, 50, 100, &l.page, &marker) ||
-	    jget_str(req, "GrantId", 0, 128, &l.only_id) < 0 ||
-	    jget_str(req, "GranteePrincipal", 0, 256, &grantee) < 0)
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 || page_args(req, 50, 100, &l.page, &marker) ||
+	    jget_str(req, "GrantId", FIELD_OPTIONAL, 128, &l.only_id) < 0 ||
+	    jget_str(req, "GranteePrincipal", FIELD_OPTIONAL, 256, &grantee) < 0)
 		return -1;
-	if (key_resolve(req, ref, 0, 0, &key) || authorize(req, &key, "ListGrants", NULL))
+	if (key_resolve(req, ref, KEY_REF_ID, &key) || authorize(req, &key, "ListGrants", NULL))
 		return -1;
 	page_begin(&l.page, "Grants");
 	if (store_grants_list(req->k->db, key.id, grantee, marker, 100000, grant_cb, &l))
@@ -170,9 +170,9 @@ int op_retire_grant(struct kreq *req)
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc, allowed;
 
-	if (jget_str(req, "GrantToken", 0, 8192, &token) < 0 ||
-	    jget_str(req, "KeyId", 0, 2048, &ref) < 0 ||
-	    jget_str(req, "GrantId", 0, 128, &gid) < 0)
+	if (jget_str(req, "GrantToken", FIELD_OPTIONAL, 8192, &token) < 0 ||
+	    jget_str(req, "KeyId", FIELD_OPTIONAL, 2048, &ref) < 0 ||
+	    jget_str(req, "GrantId", FIELD_OPTIONAL, 128, &gid) < 0)
 		return -1;
 	if (!token && !(ref && gid))
 		return kfail(req, "ValidationException", "Specify GrantToken, or KeyId and GrantId");
@@ -182,12 +182,12 @@ int op_retire_grant(struct kreq *req)
 			     : kfail(req, "NotFoundException", "Grant %s does not exist", gid);
 	if (rc)
 		return kfail(req, "KMSInternalException", "the key store is unavailable");
-	if (key_resolve(req, g.key_id, 0, 0, &key))
+	if (key_resolve(req, g.key_id, KEY_REF_ID, &key))
 		return -1;
 	if (ref) {
 		_cleanup_key_ struct kms_key want = { 0 };
 
-		if (key_resolve(req, ref, 0, 0, &want))
+		if (key_resolve(req, ref, KEY_REF_ID, &want))
 			return -1;
 		if (strcmp(want.id, key.id) || (gid && strcmp(gid, g.id)))
 			return kfail(req, "NotFoundException", "Grant %s does not exist on this key",
@@ -211,9 +211,9 @@ int op_revoke_grant(struct kreq *req)
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc;
 
-	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 || jget_str(req, "GrantId", 1, 128, &gid) < 0)
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 || jget_str(req, "GrantId", FIELD_REQUIRED, 128, &gid) < 0)
 		return -1;
-	if (key_resolve(req, ref, 0, 0, &key))
+	if (key_resolve(req, ref, KEY_REF_ID, &key))
 		return -1;
 	if (authorize(req, &key, "RevokeGrant", NULL))
 		return -1;

@@ -42,7 +42,7 @@ static struct json_object *metadata(struct kreq *req, const struct kms_key *key)
 static int only_value(struct kreq *req, const char *name, const char *want)
 {
 	const char *v;
-	int rc = jget_str(req, name, 0, 64, &v);
+	int rc = jget_str(req, name, FIELD_OPTIONAL, 64, &v);
 
 	if (rc < 0)
 		return -1;
@@ -61,8 +61,8 @@ int op_create_key(struct kreq *req)
 
 	if (authorize_account(req, ROLE_ADMIN))
 		return -1;
-	if (jget_str(req, "Description", 0, 8192, &desc) < 0 ||
-	    jget_str(req, "Policy", 0, 32768, &policy) < 0 ||
+	if (jget_str(req, "Description", FIELD_OPTIONAL, 8192, &desc) < 0 ||
+	    jget_str(req, "Policy", FIELD_OPTIONAL, 32768, &policy) < 0 ||
 	    only_value(req, "KeyUsage", "ENCRYPT_DECRYPT") ||
 	    only_value(req, "KeySpec", "SYMMETRIC_DEFAULT") ||
 	    only_value(req, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT") ||
@@ -100,12 +100,12 @@ int op_create_key(struct kreq *req)
 }
 
 /* Resolves KeyId and checks the caller may perform req->op on it. */
-static int admin_key(struct kreq *req, int allow_alias, struct kms_key *key)
+static int admin_key(struct kreq *req, struct kms_key *key)
 {
 	const char *ref;
 
-	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 ||
-	    key_resolve(req, ref, allow_alias, 0, key))
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 ||
+	    key_resolve(req, ref, KEY_REF_ID, key))
 		return -1;
 	if (authorize(req, key, req->op, NULL))
 		return -1;
@@ -117,7 +117,7 @@ int op_describe_key(struct kreq *req)
 	_cleanup_key_ struct kms_key key = { 0 };
 	const char *ref;
 
-	if (jget_str(req, "KeyId", 1, 2048, &ref) < 0 || key_resolve(req, ref, 1, 1, &key))
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 || key_resolve(req, ref, KEY_REF_ALIAS_MANAGED, &key))
 		return -1;
 	if (authorize(req, &key, "DescribeKey", NULL))
 		return -1;
@@ -168,7 +168,7 @@ static int set_state(struct kreq *req, const char *state)
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
-	if (admin_key(req, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
 	if (!not_pending(req, &key)) {
 		snprintf(key.state, sizeof(key.state), "%s", state);
@@ -195,7 +195,7 @@ int op_schedule_key_deletion(struct kreq *req)
 	char arn[256];
 	int rc = -1;
 
-	if (jget_int(req, "PendingWindowInDays", 0, 7, 30, &days) < 0 || admin_key(req, 0, &key))
+	if (jget_int(req, "PendingWindowInDays", FIELD_OPTIONAL, 7, 30, &days) < 0 || admin_key(req, &key))
 		return -1;
 	if (!not_pending(req, &key)) {
 		snprintf(key.state, sizeof(key.state), "PendingDeletion");
@@ -221,7 +221,7 @@ int op_cancel_key_deletion(struct kreq *req)
 	char arn[256];
 	int rc = -1;
 
-	if (admin_key(req, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
 	key_arn(req->k, key.id, arn, sizeof(arn));
 	if (strcmp(key.state, "PendingDeletion")) {
@@ -241,14 +241,17 @@ int op_cancel_key_deletion(struct kreq *req)
 	return rc;
 }
 
-static int rotation_state(struct kreq *req, int enable)
+enum rotation { ROTATION_OFF, ROTATION_ON };
+
+static int rotation_state(struct kreq *req, enum rotation want)
 {
+	int enable = want == ROTATION_ON;
 	_cleanup_key_ struct kms_key key = { 0 };
 	long long period = 365;
 	int rc = -1;
 
-	if ((enable && jget_int(req, "RotationPeriodInDays", 0, 90, 2560, &period) < 0) ||
-	    admin_key(req, 0, &key))
+	if ((enable && jget_int(req, "RotationPeriodInDays", FIELD_OPTIONAL, 90, 2560, &period) < 0) ||
+	    admin_key(req, &key))
 		return -1;
 	if (!key_usable(req, &key)) {
 		if (enable && !key.rotation_enabled)
@@ -264,12 +267,12 @@ static int rotation_state(struct kreq *req, int enable)
 
 int op_enable_key_rotation(struct kreq *req)
 {
-	return rotation_state(req, 1);
+	return rotation_state(req, ROTATION_ON);
 }
 
 int op_disable_key_rotation(struct kreq *req)
 {
-	return rotation_state(req, 0);
+	return rotation_state(req, ROTATION_OFF);
 }
 
 int op_get_key_rotation_status(struct kreq *req)
@@ -277,7 +280,7 @@ int op_get_key_rotation_status(struct kreq *req)
 	_cleanup_key_ struct kms_key key = { 0 };
 	char arn[256];
 
-	if (admin_key(req, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
 	key_arn(req->k, key.id, arn, sizeof(arn));
 	json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
@@ -298,7 +301,7 @@ int op_rotate_key_on_demand(struct kreq *req)
 	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
-	if (admin_key(req, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
 	if (!key_usable(req, &key)) {
 		key.on_demand_rotation = req->k->now();

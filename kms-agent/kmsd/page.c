@@ -18,8 +18,8 @@ int page_args(struct kreq *req, long long def_limit, long long max_limit, struct
 	memset(p, 0, sizeof(*p));
 	p->req = req;
 	*marker = NULL;
-	if (jget_int(req, "Limit", 0, 1, max_limit, &limit) < 0 ||
-	    jget_str(req, "Marker", 0, 1024, marker) < 0)
+	if (jget_int(req, "Limit", FIELD_OPTIONAL, 1, max_limit, &limit) < 0 ||
+	    jget_str(req, "Marker", FIELD_OPTIONAL, 1024, marker) < 0)
 		return -1;
 	p->limit = (int)limit;
 	return 0;
