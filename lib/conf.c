@@ -160,18 +160,18 @@ int ebs_conf_parse(const char *text, size_t len, const char *const *allowed,
 		snprintf(why, why_len, "file larger than %d bytes", EBS_CONF_MAX_BYTES);
 		return -EFBIG;
 	}
-	rc = ebs_conf_scan(text, len, 0, flat_entry, &f, why, why_len);
+	rc = ebs_conf_scan(text, len, EBS_CONF_NO_SECTIONS, flat_entry, &f, why, why_len);
 	if (rc)
 		ebs_conf_free(c);
 	return rc;
 }
 
-int ebs_conf_load(const char *path, int private_only, const char *const *allowed,
+int ebs_conf_load(const char *path, enum ebs_conf_holds holds, const char *const *allowed,
 		  struct ebs_conf *c, char *why, size_t why_len)
 {
-	/* Locked: the file holds credentials. */
+	/* Locked: the file may hold credentials. */
 	unsigned int flags = EBS_FILE_NOFOLLOW | EBS_FILE_SECRET |
-			     (private_only ? EBS_FILE_PRIVATE | EBS_FILE_OWNED : 0);
+			     (holds == EBS_CONF_CREDENTIALS ? EBS_FILE_PRIVATE | EBS_FILE_OWNED : 0);
 	_cleanup_file_ struct ebs_file f = { 0 };
 	int rc;
 

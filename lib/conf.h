@@ -35,6 +35,7 @@ struct ebs_conf_line {
 	const char *key;          /* a setting, or NULL */
 	const char *value;
 };
+#define EBS_CONF_NO_SECTIONS 0x0u
 #define EBS_CONF_SECTIONS 0x1u   /* lines starting with '[' go to fn as sections */
 /* fn: 0, or -errno with why saying what is wrong (naming l->lineno). */
 typedef int (*ebs_conf_fn)(void *arg, const struct ebs_conf_line *l, char *why, size_t why_len);
@@ -47,11 +48,11 @@ int ebs_conf_parse(const char *text, size_t len, const char *const *allowed,
 		   struct ebs_conf *c, char *why, size_t why_len);
 
 /*
- * Loads a file. With private_only, refuses a file that is not a regular file
- * owned by the caller's uid with no group or other permissions (it holds
- * credentials).
+ * Loads a file. EBS_CONF_CREDENTIALS refuses a file that is not owned by
+ * the caller's uid or has group or other permissions (it holds credentials).
  */
-int ebs_conf_load(const char *path, int private_only, const char *const *allowed,
+enum ebs_conf_holds { EBS_CONF_SETTINGS, EBS_CONF_CREDENTIALS };
+int ebs_conf_load(const char *path, enum ebs_conf_holds holds, const char *const *allowed,
 		  struct ebs_conf *c, char *why, size_t why_len);
 
 const char *ebs_conf_get(const struct ebs_conf *c, const char *key);

@@ -278,10 +278,12 @@ static int parse_error_reply(long status, const char *body, struct kms_error *er
 
 /*
  * One KMS call with retries. On success *reply holds the body (locked when
- * secure) and the caller releases it with rbuf_release().
+ * it holds a plaintext) and the caller releases it with rbuf_release().
  */
+enum reply_holds { REPLY_PUBLIC, REPLY_PLAINTEXT };
+
 static int kms_post(struct kms_client *c, const char *op, const char *body,
-		    int secure, struct rbuf *reply, struct kms_error *err)
+		    enum reply_holds holds, struct rbuf *reply, struct kms_error *err)
 {
 	long long deadline = now_ms() + c->timeout_ms;
 	int attempt, rc = -EIO;
@@ -341,7 +343,7 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 
 		rbuf_release(reply);
 		memset(reply, 0, sizeof(*reply));
-		if (secure)
+		if (holds == REPLY_PLAINTEXT)
 			sb_init_locked(&reply->sb);
 		curl_easy_reset(c->curl);
 		curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
@@ -421,7 +423,7 @@ static int kms_post_json(struct kms_client *c, const char *op, struct json_objec
 
 	if (!body)
 		return -ENOMEM;
-	rc = kms_post(c, op, body, 0, &reply, err);
+	rc = kms_post(c, op, body, REPLY_PUBLIC, &reply, err);
 	if (rc)
 		return rc;
 	tok = json_tokener_new();
@@ -589,7 +591,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 		json_object_object_add(req, "EncryptionContext", context_json(ctx));
 	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
 					      JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = body ? kms_post(c, "Decrypt", body, 1, &reply, err) : -ENOMEM;
+	rc = body ? kms_post(c, "Decrypt", body, REPLY_PLAINTEXT, &reply, err) : -ENOMEM;
 	json_object_put(req);
 	if (rc)
 		return rc;

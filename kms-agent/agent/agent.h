@@ -52,7 +52,7 @@ const char *req_str(struct json_object *req, const char *key);
 /* attach.c: opens a volume and reads its header, errors as replies. */
 struct stat;
 int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, int read_only, struct json_object *rep);
+		      int *fd_out, struct stat *st, enum dm_access access, struct json_object *rep);
 
 /* kms.c: Decrypt a header's wrapped DEK into secmem, errors as replies. */
 struct ebs_header;

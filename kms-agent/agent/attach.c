@@ -40,13 +40,13 @@ static int valid_dm_name(const char *s)
 
 /* Opens the volume's backing file or block device and reads its header. */
 int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, int read_only, struct json_object *rep)
+		      int *fd_out, struct stat *st, enum dm_access access, struct json_object *rep)
 {
 	struct ebs_header_read_info info;
 	uint64_t size = 0, need;
 	int fd, rc;
 
-	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	fd = open(path, (access == DM_READ_ONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
 		reply_fail(rep, "DeviceError", "cannot open %s: %s", path, strerror(-rc));
@@ -95,7 +95,7 @@ int agent_open_volume(const char *path, const char *volume_id, struct ebs_header
 }
 
 /* The device number the table names: the block device itself, or a new loop device. */
-static int backing_device(int fd, const struct stat *st, int read_only, unsigned int bs, dev_t *dev,
+static int backing_device(int fd, const struct stat *st, enum dm_access access, unsigned int bs, dev_t *dev,
 			  int *loop_fd, struct json_object *rep)
 {
 	char loopdev[64];
@@ -107,7 +107,8 @@ static int backing_device(int fd, const struct stat *st, int read_only, unsigned
 		*dev = st->st_rdev;
 		return 0;
 	}
-	rc = loop_attach(fd, read_only, 1, bs, loopdev, sizeof(loopdev), loop_fd);
+	rc = loop_attach(fd, EBS_LOOP_AUTOCLEAR | (access == DM_READ_ONLY ? EBS_LOOP_READ_ONLY : 0), bs, loopdev,
+			 sizeof(loopdev), loop_fd);
 	if (rc) {
 		reply_fail(rep, "LoopError", "cannot attach the volume file to a loop device: %s", strerror(-rc));
 		return rc;
@@ -137,7 +138,8 @@ static int create_base(const char *name, const char *vol, dev_t dev, const struc
 	snprintf(bname, sizeof(bname), "%s-base", name);
 	snprintf(buuid, sizeof(buuid), DM_UUID_BASE "%s", vol);
 	snprintf(params, sizeof(params), "%u:%u 0", major(dev), minor(dev));
-	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params, 0);
+	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params,
+			       DM_READ_WRITE);
 	if (!rc)
 		rc = dm_devno_uuid(buuid, devno, devno_len);
 	if (rc) {
@@ -169,6 +171,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	const char *name = req_str(req, "name"), *purpose = req_str(req, "purpose");
 	/* A copy source (a snapshot image) is mapped read-only under its own uuid. */
 	int copy = purpose && !strcmp(purpose, "copy-source");
+	enum dm_access access = copy ? DM_READ_ONLY : DM_READ_WRITE;
 	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
 	struct ebs_header *h = NULL;
 	_cleanup_secmem_ uint8_t *dek = NULL;
@@ -217,7 +220,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "NoMemory", "out of memory");
 		return;
 	}
-	if (agent_open_volume(path, vol, h, &fd, &st, copy, rep))
+	if (agent_open_volume(path, vol, h, &fd, &st, access, rep))
 		goto out;
 
 	if (ebs_header_encrypted(h)) {
@@ -243,7 +246,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 			goto out;
 		}
 	}
-	if (backing_device(fd, &st, copy, h->sector_size, &dev, &loop_fd, rep))
+	if (backing_device(fd, &st, access, h->sector_size, &dev, &loop_fd, rep))
 		goto out;
 	/* A read-only copy source is never snapshotted: it needs no base. */
 	if (copy)
@@ -258,7 +261,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	else
 		snprintf(params, sizeof(params), "%s %llu", devno, (unsigned long long)h->data_offset);
 	rc = dm_create_mapping(name, uuid, h->data_sectors,
-			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params, copy);
+			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params, access);
 	if (rc) {
 		reply_fail(rep, "MapError", "device-mapper refused the %s table for %s: %s",
 			   ebs_header_encrypted(h) ? "ebscrypt" : "linear", vol, strerror(-rc));

@@ -78,7 +78,7 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	}
 	close(fd);
 	fd = -1;
-	if (agent_open_volume(path, vol, h, &fd, &st, 1, rep))
+	if (agent_open_volume(path, vol, h, &fd, &st, DM_READ_ONLY, rep))
 		goto out;
 	if (!ebs_header_encrypted(h)) {
 		reply_fail(rep, "NotEncrypted", "volume %s is not encrypted: it has no key to load", vol);

@@ -84,7 +84,7 @@ static void sections_reach_the_caller_in_order(void **state)
 	assert_string_equal(s.what[2], "b=2");
 	/* Without EBS_CONF_SECTIONS a section line is a mistake like any other. */
 	s.n = 0;
-	assert_int_equal(ebs_conf_scan(text, strlen(text), 0, record, &s, why, 160), -EINVAL);
+	assert_int_equal(ebs_conf_scan(text, strlen(text), EBS_CONF_NO_SECTIONS, record, &s, why, 160), -EINVAL);
 	assert_non_null(strstr(why, "line 2"));
 }
 
@@ -137,10 +137,10 @@ static void credential_files_must_be_private(void **state)
 	assert_int_equal(write(fd, "secret = s3cr3t\n", 16), 16);
 	close(fd);
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(ebs_conf_load(path, 1, keys, &c, why, sizeof(why)), -EPERM);
+	assert_int_equal(ebs_conf_load(path, EBS_CONF_CREDENTIALS, keys, &c, why, sizeof(why)), -EPERM);
 	assert_non_null(strstr(why, "0600"));
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(ebs_conf_load(path, 1, keys, &c, why, sizeof(why)), 0);
+	assert_int_equal(ebs_conf_load(path, EBS_CONF_CREDENTIALS, keys, &c, why, sizeof(why)), 0);
 	assert_string_equal(ebs_conf_get(&c, "secret"), "s3cr3t");
 	ebs_conf_free(&c);
 	unlink(path);

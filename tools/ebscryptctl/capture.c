@@ -101,7 +101,7 @@ static int cow_create(struct capture *cp, const char *cow_path, uint64_t cow_byt
 	rc = ftruncate(fd, (off_t)cow_bytes) ? -errno : 0;
 	unlink(cow_path);
 	if (!rc)
-		rc = loop_attach(fd, 0, 1, 512, loopdev, sizeof(loopdev), loop_fd);
+		rc = loop_attach(fd, EBS_LOOP_AUTOCLEAR, 512, loopdev, sizeof(loopdev), loop_fd);
 	close(fd);
 	if (rc)
 		return rc;
@@ -121,12 +121,12 @@ static int base_restore(const char *base_uuid, const char *origin, uint64_t sect
 	int rc;
 
 	snprintf(params, sizeof(params), "%s 0", origin);
-	rc = dm_suspend_uuid(base_uuid, 1);
+	rc = dm_suspend_uuid(base_uuid);
 	if (rc)
 		return rc;
 	rc = dm_reload_uuid(base_uuid, sectors, "linear", params);
 	/* Resume either way: a base left suspended would hang the volume. */
-	if (dm_suspend_uuid(base_uuid, 0) && !rc)
+	if (dm_resume_uuid(base_uuid) && !rc)
 		rc = -EIO;
 	return rc;
 }
@@ -137,25 +137,26 @@ static int switch_in(struct capture *cp)
 	char params[128];
 	int rc;
 
-	rc = dm_suspend_uuid(cp->top_uuid, 1);
+	rc = dm_suspend_uuid(cp->top_uuid);
 	if (rc)
 		return rc;
-	rc = dm_suspend_uuid(cp->base_uuid, 1);
+	rc = dm_suspend_uuid(cp->base_uuid);
 	if (rc)
 		goto resume_top;
 	snprintf(params, sizeof(params), "%s %s N %u", cp->origin, cp->cow, CAPTURE_CHUNK_SECTORS);
-	rc = dm_create_mapping(cp->snap_name, cp->snap_uuid, cp->sectors, "snapshot", params, 0);
+	rc = dm_create_mapping(cp->snap_name, cp->snap_uuid, cp->sectors, "snapshot", params,
+			       DM_READ_WRITE);
 	if (rc)
 		goto resume_base;
 	rc = dm_reload_uuid(cp->base_uuid, cp->sectors, "snapshot-origin", cp->origin);
 	if (rc)
 		goto remove_snap;
-	rc = dm_suspend_uuid(cp->base_uuid, 0);
+	rc = dm_resume_uuid(cp->base_uuid);
 	if (rc) {
 		base_restore(cp->base_uuid, cp->origin, cp->sectors);
 		goto remove_snap;
 	}
-	rc = dm_suspend_uuid(cp->top_uuid, 0);
+	rc = dm_resume_uuid(cp->top_uuid);
 	if (rc)
 		ctl_warn(cp->c, "could not resume %s after the capture switch: run `dmsetup resume "
 			 "--uuid %s` now", cp->vol, cp->top_uuid);
@@ -163,9 +164,9 @@ static int switch_in(struct capture *cp)
 remove_snap:
 	dm_remove_uuid(cp->snap_uuid);
 resume_base:
-	dm_suspend_uuid(cp->base_uuid, 0);
+	dm_resume_uuid(cp->base_uuid);
 resume_top:
-	if (dm_suspend_uuid(cp->top_uuid, 0))
+	if (dm_resume_uuid(cp->top_uuid))
 		ctl_warn(cp->c, "could not resume %s: run `dmsetup resume --uuid %s` now", cp->vol,
 			 cp->top_uuid);
 	return rc;
@@ -300,7 +301,7 @@ int capture_repair(const char *vol, char *did, size_t len)
 		/* No base: attached by an older agent, snapshotted by suspending it for the copy. */
 		if (!top || !tsus)
 			return 0;
-		rc = dm_suspend_uuid(cp.top_uuid, 0);
+		rc = dm_resume_uuid(cp.top_uuid);
 		if (!rc)
 			snprintf(did, len, "resumed %s (left suspended)", vol);
 		return rc;
@@ -322,7 +323,7 @@ int capture_repair(const char *vol, char *did, size_t len)
 		did_add(did, len, what);
 	}
 	if (top && tsus) {
-		rc = dm_suspend_uuid(cp.top_uuid, 0);
+		rc = dm_resume_uuid(cp.top_uuid);
 		if (rc)
 			return rc;
 		snprintf(what, sizeof(what), "resumed %s (left suspended)", vol);
@@ -382,7 +383,7 @@ static void lock_path(struct ctl *c, const char *vol, char p[PATH_MAX])
 	state_path(c, p, "locks/%s.capture", vol);
 }
 
-int capture_lock(struct ctl *c, const char *vol, int wait)
+int capture_lock(struct ctl *c, const char *vol, enum lock_wait wait)
 {
 	char p[PATH_MAX], pid[24];
 	int fd, n;
@@ -394,7 +395,7 @@ int capture_lock(struct ctl *c, const char *vol, int wait)
 	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) {
+	while (flock(fd, LOCK_EX | (wait == LOCK_WAIT ? 0 : LOCK_NB))) {
 		if (errno == EINTR)
 			continue;
 		n = errno == EWOULDBLOCK ? -EBUSY : -errno;
@@ -490,7 +491,7 @@ static int capture_suspended(struct ctl *c, const char *src, const char *vol, in
 	snprintf(uuid, sizeof(uuid), DM_UUID_VOLUME "%s", vol);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	rc = dm_suspend_uuid(uuid, 1);
+	rc = dm_suspend_uuid(uuid);
 	if (rc) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return ctl_err(c, rc, "cannot suspend the volume for a consistent snapshot: %s",
@@ -505,7 +506,7 @@ static int capture_suspended(struct ctl *c, const char *src, const char *vol, in
 		rc = copy_run(&j);
 	}
 	res->pause_in = mono_s() - t0;
-	if (dm_suspend_uuid(uuid, 0))
+	if (dm_resume_uuid(uuid))
 		ctl_warn(c, "could not resume %s: run `dmsetup resume --uuid %s` now", vol, uuid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	res->how = cloned ? "suspended reflink" : "suspended sparse copy";

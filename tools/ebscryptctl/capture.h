@@ -64,8 +64,9 @@ struct capture_res {
 int capture_image(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
 		  const char *cow_path, uint64_t cow_bytes, const char *label, struct capture_res *res);
 
-/* The volume's capture lock: an fd to close when done, -EBUSY when held and !wait. */
-int capture_lock(struct ctl *c, const char *vol, int wait);
+/* The volume's capture lock: an fd to close when done, or -errno (-EBUSY: taken, and LOCK_TRY). */
+enum lock_wait { LOCK_TRY, LOCK_WAIT };
+int capture_lock(struct ctl *c, const char *vol, enum lock_wait wait);
 /* The pid the lock file names (the holder, for a message), or 0. */
 int capture_lock_holder(struct ctl *c, const char *vol);
 

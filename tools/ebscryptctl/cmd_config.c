@@ -54,7 +54,7 @@ int cmd_config_set(struct ctl *c, int argc, char **argv)
 	} else if (!strcmp(argv[1], "default-kms-key")) {
 		/* Checked now, so a typo fails here rather than at the next create. */
 		if (strcmp(argv[2], CTL_DEFAULT_KMS_KEY) &&
-		    (rc = ctl_resolve_key(c, argv[2], 0, arn, sizeof(arn))))
+		    (rc = ctl_resolve_key(c, argv[2], KEY_MUST_EXIST, arn, sizeof(arn))))
 			return rc;
 		snprintf(key, sizeof(key), "%s", argv[2]);
 	} else {

@@ -179,7 +179,7 @@ int cmd_header_rewrap(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (!ebs_header_encrypted(h))
 		return ctl_err(c, -EINVAL, "%s is not encrypted: there is no key to rewrap", h->volume_id);
-	if ((rc = ctl_resolve_key(c, key, 0, arn, sizeof(arn))) || (rc = rewrap(c, h, arn)))
+	if ((rc = ctl_resolve_key(c, key, KEY_MUST_EXIST, arn, sizeof(arn))) || (rc = rewrap(c, h, arn)))
 		return rc;
 	rc = ebs_header_write(fd, h);
 	if (rc)

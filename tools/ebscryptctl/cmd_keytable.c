@@ -22,8 +22,10 @@
 #include "header.h"
 #include "loopdev.h"
 
+enum loop_need { LOOP_FIND, LOOP_FIND_OR_ATTACH };
+
 /* A block device for the volume: itself, or the loop device over its file. */
-static int volume_blockdev(struct ctl *c, const char *vol, int create, char *dev, size_t len,
+static int volume_blockdev(struct ctl *c, const char *vol, enum loop_need need, char *dev, size_t len,
 			   int *created)
 {
 	_cleanup_close_ int fd = -1;
@@ -46,7 +48,7 @@ static int volume_blockdev(struct ctl *c, const char *vol, int create, char *dev
 	}
 	if (!loop_find(path, dev, len))
 		return 0;
-	if (!create)
+	if (need == LOOP_FIND)
 		return ctl_err(c, -ENODEV, "%s is not on a loop device: run `ebscryptctl volume load-key "
 			       "%s` first", vol, vol);
 	fd = open(path, O_RDWR | O_CLOEXEC);
@@ -55,7 +57,7 @@ static int volume_blockdev(struct ctl *c, const char *vol, int create, char *dev
 		return ctl_err(c, rc, "%s: %s", path, strerror(-rc));
 	}
 	/* No autoclear: the loop device must outlive this command. */
-	rc = loop_attach(fd, 0, 0, 0, dev, len, &lfd);
+	rc = loop_attach(fd, 0, 0, dev, len, &lfd);
 	if (rc)
 		return ctl_err(c, rc, "cannot attach %s to a loop device: %s", path, strerror(-rc));
 	close(lfd);
@@ -85,7 +87,7 @@ int cmd_volume_load_key(struct ctl *c, int argc, char **argv)
 		return ctl_err(c, -EINVAL, "usage: ebscryptctl volume load-key VOL [--timeout S]");
 	if (timeout < 1 || timeout > 86400)
 		return ctl_err(c, -EINVAL, "--timeout must be 1..86400 seconds");
-	if ((rc = volume_blockdev(c, argv[optind], 1, dev, sizeof(dev), &created)))
+	if ((rc = volume_blockdev(c, argv[optind], LOOP_FIND_OR_ATTACH, dev, sizeof(dev), &created)))
 		return rc;
 	/* A keyring of our own in the session keyring; the agent (same uid) may add to it. */
 	ring = add_key("keyring", "ebscrypt-load", NULL, 0, KEY_SPEC_SESSION_KEYRING);
@@ -118,7 +120,7 @@ int cmd_volume_table(struct ctl *c, int argc, char **argv)
 
 	if (argc != 2 || !ebs_id_valid(argv[1], "vol"))
 		return ctl_err(c, -EINVAL, "usage: ebscryptctl volume table VOL");
-	if ((rc = volume_blockdev(c, argv[1], 0, dev, sizeof(dev), &created)))
+	if ((rc = volume_blockdev(c, argv[1], LOOP_FIND, dev, sizeof(dev), &created)))
 		return rc;
 	h = malloc(sizeof(*h));
 	fd = open(dev, O_RDONLY | O_CLOEXEC);

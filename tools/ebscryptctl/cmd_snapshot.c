@@ -58,7 +58,7 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	 * Held until exit, from before the repair to after the switch back:
 	 * waits only for an attach or detach repairing this volume.
 	 */
-	lock_fd = capture_lock(c, vol, 1);
+	lock_fd = capture_lock(c, vol, LOCK_WAIT);
 	if (lock_fd < 0)
 		return ctl_err(c, lock_fd, "cannot take the capture lock of %s in %s/locks: %s", vol,
 			       c->state_dir, strerror(-lock_fd));
@@ -91,6 +91,7 @@ int cmd_snapshot_copy(struct ctl *c, int argc, char **argv)
 	_cleanup_json_ struct json_object *meta = NULL;
 	char default_key[512], snap[32];
 	struct vol_spec sp = { 0 };
+	struct restore_req rq;
 	const char *key = NULL;
 	int want_enc = 0, no_enc = 0, ebd, o, rc;
 	struct vol_new nv;
@@ -118,8 +119,13 @@ int cmd_snapshot_copy(struct ctl *c, int argc, char **argv)
 		return ctl_err(c, -EPERM, "encrypt-by-default is on, so every copy is encrypted: "
 			       "--no-encryption is refused");
 	/* A copy goes through a scratch volume that is never recorded, then is snapshotted. */
-	rc = restore_into(c, argv[optind], &sp, want_enc || key || ebd, no_enc,
-			  key ? key : default_key, !!key, &nv);
+	rq = (struct restore_req){
+		.encrypt = want_enc || key || ebd,
+		.refuse_plain = no_enc,
+		.key = key ? key : default_key,
+		.key_named = !!key,
+	};
+	rc = restore_into(c, argv[optind], &sp, &rq, &nv);
 	if (rc)
 		return rc;
 	rc = snapshot_take(c, nv.path, NULL, argv[optind], 0, snap, sizeof(snap), &meta);

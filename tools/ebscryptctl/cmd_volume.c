@@ -89,8 +89,14 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 			       "--no-encryption is refused (an administrator can turn it off with "
 			       "`ebscryptctl config set encrypt-by-default off`)");
 	if (snap) {
-		rc = restore_into(c, snap, &sp, want_enc || sp.key || ebd, no_enc,
-				  sp.key ? sp.key : default_key, !!sp.key, &nv);
+		struct restore_req rq = {
+			.encrypt = want_enc || sp.key || ebd,
+			.refuse_plain = no_enc,
+			.key = sp.key ? sp.key : default_key,
+			.key_named = !!sp.key,
+		};
+
+		rc = restore_into(c, snap, &sp, &rq, &nv);
 	} else {
 		sp.encrypted = want_enc || sp.key || ebd;
 		if (!sp.key)

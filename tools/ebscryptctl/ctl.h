@@ -93,8 +93,13 @@ int state_save_settings(struct ctl *c, int encrypt_by_default, const char *defau
 
 /* kmsconn.c */
 int ctl_kms(struct ctl *c, struct kms_client **out);
-/* Resolves id/ARN/alias to the key's ARN; creates alias/aws/ebs on first use. */
-int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *arn, size_t arn_len);
+/* Whether alias/aws/ebs may stand for a key KMS has not created yet. */
+enum key_lookup {
+	KEY_MUST_EXIST,
+	KEY_MANAGED_ON_FIRST_USE,  /* KMS creates the managed key with the first data key */
+};
+/* Resolves id/ARN/alias to the key's ARN, which must be Enabled. */
+int ctl_resolve_key(struct ctl *c, const char *key, enum key_lookup lookup, char *arn, size_t arn_len);
 
 /* agentconn.c: one request each. */
 int ctl_agent(struct ctl *c, struct json_object *req, struct json_object **rep);
@@ -218,8 +223,15 @@ int snapshot_meta_checksum(struct ctl *c, const char *snap, struct json_object *
 int snapshot_verify_image(struct ctl *c, const char *snap, struct json_object *meta, const char *img);
 
 /* restore.c */
+/* What a restore or a copy asks for, beyond the snapshot. */
+struct restore_req {
+	int encrypt;              /* --encrypted, --kms-key-id or encrypt-by-default */
+	int refuse_plain;         /* --no-encryption: an encrypted snapshot is refused */
+	const char *key;          /* the KMS key to use: --kms-key-id's, or the default */
+	int key_named;            /* --kms-key-id was given: another key means a new DEK */
+};
 /* Restores SNAP into a new, unrecorded volume (the caller commits or discards it). */
-int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, int want_enc,
-		 int no_enc, const char *key, int key_given, struct vol_new *nv);
+int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, const struct restore_req *rq,
+		 struct vol_new *nv);
 
 #endif

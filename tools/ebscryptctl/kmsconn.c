@@ -60,7 +60,7 @@ int ctl_kms(struct ctl *c, struct kms_client **out)
 	return 0;
 }
 
-int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *arn, size_t arn_len)
+int ctl_resolve_key(struct ctl *c, const char *key, enum key_lookup lookup, char *arn, size_t arn_len)
 {
 	struct kms_key_info info;
 	struct kms_client *k;
@@ -77,7 +77,7 @@ int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *ar
 	 * a data key is generated under it (aliases under alias/aws/ are
 	 * reserved to the service, so we may not create it ourselves).
 	 */
-	if (rc == -EREMOTEIO && !strcmp(err.type, "NotFoundException") && create_default &&
+	if (rc == -EREMOTEIO && !strcmp(err.type, "NotFoundException") && lookup == KEY_MANAGED_ON_FIRST_USE &&
 	    !strcmp(key, CTL_DEFAULT_KMS_KEY)) {
 		snprintf(arn, arn_len, "%s", key);
 		return 0;

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 			ctl_cmd_help(cmd, stdout);
 			return 0;
 		}
-	rc = ebs_conf_load(c.config_path, 1, ctl_conf_keys, &c.conf, why, sizeof(why));
+	rc = ebs_conf_load(c.config_path, EBS_CONF_CREDENTIALS, ctl_conf_keys, &c.conf, why, sizeof(why));
 	if (rc && !(rc == -ENOENT && !getenv("EBSCRYPT_CONFIG") && !strcmp(c.config_path, CTL_DEFAULT_CONFIG)))
 		return ctl_finish(&c, ctl_err(&c, rc, "%s: %s", c.config_path, why));
 	c.state_dir = sd_opt ?: getenv("EBSCRYPT_STATE_DIR") ?: ebs_conf_get(&c.conf, "state_dir") ?:

@@ -42,7 +42,7 @@ int repair_volume(struct ctl *c, const char *vol, int *lock_fd)
 
 	*lock_fd = -1;
 	dm_setup();
-	fd = capture_lock(c, vol, 0);
+	fd = capture_lock(c, vol, LOCK_TRY);
 	if (fd == -EBUSY)
 		return ctl_err(c, fd, "a snapshot of %s is in progress (ebscryptctl pid %d): try again "
 			       "when it has finished", vol, capture_lock_holder(c, vol));
@@ -75,7 +75,7 @@ static void repair_one(const char *name, const char *uuid, void *arg)
 	if (!ebs_id_valid(vol, "vol") || (o->except && !strcmp(vol, o->except)))
 		return;
 	/* Busy: another command holds it, and repairs it or is capturing. */
-	fd = capture_lock(o->c, vol, 0);
+	fd = capture_lock(o->c, vol, LOCK_TRY);
 	if (fd < 0)
 		return;
 	/* Another volume's trouble is not this command's failure. */

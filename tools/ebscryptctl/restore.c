@@ -218,8 +218,8 @@ static int restore_new_key(struct ctl *c, const char *snap, const char *img, str
 }
 
 /* Restores SNAP into a new, unrecorded volume (the caller commits or discards it). */
-int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, int want_enc,
-		 int no_enc, const char *key, int key_given, struct vol_new *nv)
+int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, const struct restore_req *rq,
+		 struct vol_new *nv)
 {
 	_cleanup_free_ struct ebs_header *h = malloc(sizeof(*h));
 	_cleanup_json_ struct json_object *meta = NULL;
@@ -233,7 +233,7 @@ int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, int want_
 	rc = snapshot_load_meta(c, snap, &meta, img);
 	if (rc)
 		return rc;
-	if (no_enc && jbool(meta, "encrypted"))
+	if (rq->refuse_plain && jbool(meta, "encrypted"))
 		return ctl_err(c, -EPERM, "%s is encrypted: anything made from it is encrypted too, so "
 			       "--no-encryption is refused (copy files at the OS level instead)", snap);
 	if (sp->size && sp->size != (uint64_t)jint(meta, "size"))
@@ -253,17 +253,17 @@ int restore_into(struct ctl *c, const char *snap, struct vol_spec *sp, int want_
 		return rc ?: ctl_err(c, -EIO, "cannot read the header of snapshot %s", snap);
 	}
 	if (ebs_header_encrypted(h)) {
-		if (key_given && (rc = ctl_resolve_key(c, key, 0, arn, sizeof(arn))))
+		if (rq->key_named && (rc = ctl_resolve_key(c, rq->key, KEY_MUST_EXIST, arn, sizeof(arn))))
 			return rc;
-		same = !key_given || !strcmp(arn, h->kms_key_arn);
+		same = !rq->key_named || !strcmp(arn, h->kms_key_arn);
 	} else {
-		same = !want_enc;
+		same = !rq->encrypt;
 	}
 	if (same)
 		return restore_same_key(c, snap, img, meta, h, sp, nv);
 	rc = snapshot_verify_image(c, snap, meta, img);
 	if (rc)
 		return rc;
-	sp->key = ebs_header_encrypted(h) ? arn : key;
+	sp->key = ebs_header_encrypted(h) ? arn : rq->key;
 	return restore_new_key(c, snap, img, h, sp, nv);
 }

@@ -181,7 +181,7 @@ static int new_header(struct ctl *c, const struct vol_spec *sp, const char *vol,
 	ebs_hex(h->lineage, sizeof(h->lineage), lineage_hex);
 	if (!sp->encrypted)
 		return 0;
-	rc = ctl_resolve_key(c, sp->key, 1, arn, sizeof(arn));
+	rc = ctl_resolve_key(c, sp->key, KEY_MANAGED_ON_FIRST_USE, arn, sizeof(arn));
 	if (rc)
 		return rc;
 	ebs_header_ctx_set(h, EBS_CTX_VOLUME_ID, vol);
