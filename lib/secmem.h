@@ -19,9 +19,10 @@ size_t secmem_size(const void *p);
 /* Wipes in a way the compiler cannot elide. */
 void secmem_wipe(void *p, size_t len);
 /*
- * Process-wide hardening for programs that handle secrets: no core dumps,
- * not ptrace-attachable by other users, no new privileges.
- * Returns 0 or -errno.
+ * Process-wide hardening for programs that handle secrets: no core dumps
+ * (RLIMIT_CORE 0) and not dumpable, so no other user can ptrace it or read
+ * its /proc/<pid>/mem. Returns 0 or -errno. (No new privileges is the
+ * systemd units' NoNewPrivileges=, not this.)
  */
 int secmem_harden_process(void);
 

@@ -32,7 +32,7 @@ struct agent {
 int agent_load_config(struct agent *a, const char *path, const char *socket_override);
 void agent_free(struct agent *a);
 
-/* Request handlers (attach.c, detach.c): fill the reply object. */
+/* Request handlers (attach.c; load-key in loadkey.c): fill the reply object. */
 void op_attach(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_detach(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_list(struct agent *a, struct json_object *req, struct json_object *rep);

@@ -3,8 +3,9 @@
  * HTTPS termination with OpenSSL in front of libmicrohttpd.
  *
  * Debian's libmicrohttpd does TLS with GnuTLS and has no hook for another
- * TLS library, and the design wants one TLS stack (OpenSSL) in the
- * service. So TLS ends here and MHD only ever sees plaintext:
+ * TLS library, and the service is to have one TLS stack (OpenSSL), the one
+ * its crypto and the client already use. So TLS ends here and MHD only
+ * ever sees plaintext:
  *
  *   listener thread      accept()s on the TCP socket;
  *   a thread per conn.   SSL_accept() under a deadline, then a socketpair():

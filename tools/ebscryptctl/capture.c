@@ -297,15 +297,6 @@ int capture_repair(const char *vol, char *did, size_t len)
 	top = !dm_state_uuid(cp.top_uuid, &tsus, &tin);
 	base = !dm_state_uuid(cp.base_uuid, &bsus, &bin);
 	cap = !dm_state_uuid(cp.snap_uuid, &csus, &cin);
-	if (!base && !cap) {
-		/* No base: attached by an older agent, snapshotted by suspending it for the copy. */
-		if (!top || !tsus)
-			return 0;
-		rc = dm_resume_uuid(cp.top_uuid);
-		if (!rc)
-			snprintf(did, len, "resumed %s (left suspended)", vol);
-		return rc;
-	}
 	rc = stack_origin(&cp, &linear);
 	/*
 	 * The base first: the volume above may be frozen, and thawing it
@@ -471,50 +462,6 @@ static int capture_detached(struct ctl *c, const char *src, int out, uint64_t to
 	return rc ? ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc)) : 0;
 }
 
-/*
- * Attached through an agent that predates base mappings: the old way, the
- * copy itself inside the pause (only a reflink keeps that short).
- */
-static int capture_suspended(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
-			     const char *snap, struct capture_res *res)
-{
-	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
-	char uuid[64];
-	sigset_t all, old;
-	double t0;
-	int rc, cloned;
-
-	if (in < 0) {
-		rc = -errno;
-		return ctl_err(c, rc, "cannot open %s: %s", src, strerror(-rc));
-	}
-	snprintf(uuid, sizeof(uuid), DM_UUID_VOLUME "%s", vol);
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	rc = dm_suspend_uuid(uuid);
-	if (rc) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		return ctl_err(c, rc, "cannot suspend the volume for a consistent snapshot: %s",
-			       strerror(-rc));
-	}
-	t0 = mono_s();
-	cloned = !ioctl(out, FICLONE, in);
-	if (!cloned) {
-		struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sum = COPY_SUM_TREE,
-				      .digest = res->sha, .what = snap, .show = ctl_show_progress(c) };
-
-		rc = copy_run(&j);
-	}
-	res->pause_in = mono_s() - t0;
-	if (dm_resume_uuid(uuid))
-		ctl_warn(c, "could not resume %s: run `dmsetup resume --uuid %s` now", vol, uuid);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	res->how = cloned ? "suspended reflink" : "suspended sparse copy";
-	if (!rc && cloned)
-		rc = copy_whole(c, out, -1, total, "checksum", res);
-	return rc ? ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc)) : 0;
-}
-
 static int capture_fail(struct ctl *c, const char *vol, int rc)
 {
 	if (rc == -EBUSY)
@@ -569,7 +516,10 @@ int capture_image(struct ctl *c, const char *src, const char *vol, int out, uint
 {
 	if (!vol)
 		return capture_detached(c, src, out, total, label, res);
-	if (capture_has_base(vol))
-		return capture_cow(c, vol, out, total, cow_path, cow_bytes, label, res);
-	return capture_suspended(c, src, vol, out, total, label, res);
+	/* The agent maps every volume over a base; without one the stack is not its own. */
+	if (!capture_has_base(vol))
+		return ctl_err(c, -ENODEV, "%s is attached without its base mapping %s%s, so it cannot be "
+			       "captured: detach it and attach it again with ebscryptctl", vol, DM_UUID_BASE,
+			       vol);
+	return capture_cow(c, vol, out, total, cow_path, cow_bytes, label, res);
 }

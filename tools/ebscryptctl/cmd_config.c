@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* config show / config set: the host's encryption defaults (S8). */
+/*
+ * config show / config set: the host's encryption defaults. While
+ * encrypt-by-default is on, every new volume and every copy is encrypted,
+ * whatever its source.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
 /*
  * volume create|list|describe|delete|attach|detach|load-key|table.
  * No command here, or anywhere in ebscryptctl, turns an encrypted volume
- * into plaintext (S11): attach gives a decrypted view through the kernel,
+ * into plaintext: attach gives a decrypted view through the kernel,
  * and copying files out of it is the only way out (docs/volumes.md).
  */
 #include <dirent.h>
