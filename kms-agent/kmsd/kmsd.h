@@ -5,9 +5,9 @@
  * wrapping, ciphertext blobs), auth.c (SigV4 verification), policy.c
  * (key policy and grants), audit.c (audit trail), kreq.c (a request's
  * fields and errors), router.c (protocol and dispatch), keys.c (key
- * references, material, rotation), ops_*.c (one file per family of
- * operations), http.c (libmicrohttpd), tls.c (HTTPS with OpenSSL in front
- * of it), init.c (bootstrap), main.c.
+ * references, material, rotation), page.c (List* paging), ops_*.c (one
+ * file per family of operations), http.c (libmicrohttpd), tls.c (HTTPS
+ * with OpenSSL in front of it), init.c (bootstrap), main.c.
  */
 #ifndef EBSCRYPT_KMSD_H
 #define EBSCRYPT_KMSD_H
