@@ -18,6 +18,15 @@
 #include "dmmap.h"
 #include "header.h"
 
+/* A new snapshot: its id, or with --json its metadata. */
+static void print_new_snapshot(struct ctl *c, const char *snap, struct json_object *meta)
+{
+	if (c->json)
+		print_json(meta);
+	else
+		printf("%s\n", snap);
+}
+
 int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -70,13 +79,9 @@ int cmd_snapshot_create(struct ctl *c, int argc, char **argv)
 	snprintf(uuid, sizeof(uuid), DM_UUID_VOLUME "%s", vol);
 	rc = snapshot_take(c, path, dm_find_uuid(uuid, NULL, 0) ? NULL : vol, NULL, cow_bytes, snap,
 			   sizeof(snap), &meta);
-	if (rc)
-		return rc;
-	if (c->json)
-		print_json(meta);
-	else
-		printf("%s\n", snap);
-	return 0;
+	if (!rc)
+		print_new_snapshot(c, snap, meta);
+	return rc;
 }
 
 int cmd_snapshot_copy(struct ctl *c, int argc, char **argv)
@@ -130,13 +135,9 @@ int cmd_snapshot_copy(struct ctl *c, int argc, char **argv)
 		return rc;
 	rc = snapshot_take(c, nv.path, NULL, argv[optind], 0, snap, sizeof(snap), &meta);
 	volume_new_abort(&nv);
-	if (rc)
-		return rc;
-	if (c->json)
-		print_json(meta);
-	else
-		printf("%s\n", snap);
-	return 0;
+	if (!rc)
+		print_new_snapshot(c, snap, meta);
+	return rc;
 }
 
 static void list_partials(struct ctl *c)
@@ -156,24 +157,11 @@ static void list_partials(struct ctl *c)
 	closedir(d);
 }
 
-static void print_list(struct ctl *c, struct json_object *arr)
+static void print_row(struct json_object *o)
 {
-	size_t i;
-
-	if (c->json) {
-		_cleanup_json_ struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "snapshots", json_object_get(arr));
-		print_json(o);
-		return;
-	}
-	for (i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i);
-
-		printf("%-23s %-22s %10.1f MiB  %-9s  %s\n", jstr(o, "snapshot_id"), jstr(o, "volume_id"),
-		       jint(o, "size") / 1048576.0, jbool(o, "encrypted") ? "encrypted" : "plain",
-		       jstr(o, "kms_key_id") ?: "-");
-	}
+	printf("%-23s %-22s %10.1f MiB  %-9s  %s\n", jstr(o, "snapshot_id"), jstr(o, "volume_id"),
+	       jint(o, "size") / 1048576.0, jbool(o, "encrypted") ? "encrypted" : "plain",
+	       jstr(o, "kms_key_id") ?: "-");
 }
 
 int cmd_snapshot_list(struct ctl *c, int argc, char **argv)
@@ -206,7 +194,7 @@ int cmd_snapshot_list(struct ctl *c, int argc, char **argv)
 	}
 	if (n >= 0)
 		free(names);
-	print_list(c, arr);
+	print_records(c, "snapshots", arr, print_row);
 	return 0;
 }
 

@@ -158,21 +158,6 @@ static void warn_orphans(struct ctl *c)
 	closedir(d);
 }
 
-static void print_list(struct ctl *c, struct json_object *arr)
-{
-	size_t i;
-
-	if (c->json) {
-		_cleanup_json_ struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "volumes", json_object_get(arr));
-		print_json(o);
-		return;
-	}
-	for (i = 0; i < json_object_array_length(arr); i++)
-		print_human(json_object_array_get_idx(arr, i));
-}
-
 int cmd_volume_list(struct ctl *c, int argc, char **argv)
 {
 	_cleanup_json_ struct json_object *att = NULL, *arr = json_object_new_array();
@@ -205,7 +190,7 @@ int cmd_volume_list(struct ctl *c, int argc, char **argv)
 	}
 	if (n >= 0)
 		free(names);
-	print_list(c, arr);
+	print_records(c, "volumes", arr, print_human);
 	return 0;
 }
 

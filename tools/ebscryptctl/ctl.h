@@ -116,6 +116,9 @@ const char *jstr(struct json_object *o, const char *key);
 int64_t jint(struct json_object *o, const char *key);
 int jbool(struct json_object *o, const char *key);
 void print_json(struct json_object *o);
+/* A list: a line per record (row), or with --json {"member": [records]}. */
+void print_records(struct ctl *c, const char *member, struct json_object *arr,
+		   void (*row)(struct json_object *o));
 void format_time(uint64_t t, char *buf, size_t len);
 /* Whether long copies show progress: on a terminal, and not with --json. */
 int ctl_show_progress(struct ctl *c);

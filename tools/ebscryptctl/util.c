@@ -90,6 +90,22 @@ void print_json(struct json_object *o)
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+void print_records(struct ctl *c, const char *member, struct json_object *arr,
+		   void (*row)(struct json_object *o))
+{
+	_cleanup_json_ struct json_object *o = NULL;
+	size_t i;
+
+	if (!c->json) {
+		for (i = 0; i < json_object_array_length(arr); i++)
+			row(json_object_array_get_idx(arr, i));
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, member, json_object_get(arr));
+	print_json(o);
+}
+
 void format_time(uint64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t)t;
