@@ -43,22 +43,27 @@ int dm_setup(void)
 	return 0;
 }
 
-static int run_task(struct dm_task *dmt, int udev)
+/* Whether the task makes or changes a /dev node that udev handles: then wait for it. */
+enum udev_sync { NO_UDEV_SYNC, UDEV_SYNC };
+
+static int run_task(struct dm_task *dmt, enum udev_sync sync)
 {
 	uint32_t cookie = 0;
 	int ok;
 
-	if (udev && !dm_task_set_cookie(dmt, &cookie, 0))
+	if (sync == UDEV_SYNC && !dm_task_set_cookie(dmt, &cookie, 0))
 		return -EIO;
 	ok = dm_task_run(dmt);
-	if (udev)
+	if (sync == UDEV_SYNC)
 		dm_udev_wait(cookie);
 	return ok ? 0 : -EIO;
 }
 
 int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
-		      const char *target, const char *params, int read_only)
+		      const char *target, const char *params, enum dm_access access)
 {
+	int read_only = access == DM_READ_ONLY;
+
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
 	int rc = -ENOMEM;
 
@@ -70,7 +75,7 @@ int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 		goto out;
 	/* No key bytes are in the table, but keep its buffers wiped anyway. */
 	dm_task_secure_data(dmt);
-	rc = run_task(dmt, 1);
+	rc = run_task(dmt, UDEV_SYNC);
 	if (rc && errno)
 		rc = -errno;
 out:
@@ -139,7 +144,7 @@ int dm_remove_uuid(const char *uuid)
 	/* A just-closed filesystem may hold the device for a moment. */
 	dm_task_retry_remove(dmt);
 	errno = 0;
-	rc = run_task(dmt, 1);
+	rc = run_task(dmt, UDEV_SYNC);
 	if (rc && errno)
 		rc = -errno;
 out:
@@ -177,21 +182,32 @@ int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, v
 }
 
 /* Suspend flushes in-flight I/O and freezes a filesystem on top (lockfs). */
-int dm_suspend_uuid(const char *uuid, int suspend)
+static int suspend_or_resume(const char *uuid, int task)
 {
-	struct dm_task *dmt = dm_task_create(suspend ? DM_DEVICE_SUSPEND : DM_DEVICE_RESUME);
+	struct dm_task *dmt = dm_task_create(task);
 	int rc = -ENOMEM;
 
 	if (!dmt)
 		return -ENOMEM;
 	if (dm_task_set_uuid(dmt, uuid)) {
 		errno = 0;
-		rc = run_task(dmt, !suspend);
+		/* udev acts on the uevent a resume sends: wait for it. */
+		rc = run_task(dmt, task == DM_DEVICE_RESUME ? UDEV_SYNC : NO_UDEV_SYNC);
 		if (rc && errno)
 			rc = -errno;
 	}
 	dm_task_destroy(dmt);
 	return rc;
+}
+
+int dm_suspend_uuid(const char *uuid)
+{
+	return suspend_or_resume(uuid, DM_DEVICE_SUSPEND);
+}
+
+int dm_resume_uuid(const char *uuid)
+{
+	return suspend_or_resume(uuid, DM_DEVICE_RESUME);
 }
 
 int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const char *params)
@@ -203,7 +219,7 @@ int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const
 		return -ENOMEM;
 	if (dm_task_set_uuid(dmt, uuid) && dm_task_add_target(dmt, 0, sectors, target, params)) {
 		errno = 0;
-		rc = run_task(dmt, 0);
+		rc = run_task(dmt, NO_UDEV_SYNC);
 		if (rc && errno)
 			rc = -errno;
 	}

@@ -509,6 +509,22 @@ const char *ebs_header_ctx_get(const struct ebs_header *h, const char *key)
 	return NULL;
 }
 
+const struct kms_context *ebs_kms_context(const struct ebs_header_ctx_pair *cp, size_t n,
+					  struct ebs_kms_context *out)
+{
+	size_t i;
+
+	if (n > EBS_HDR_CTX_MAX)
+		n = EBS_HDR_CTX_MAX;
+	for (i = 0; i < n; i++) {
+		out->pairs[i].key = cp[i].key;
+		out->pairs[i].value = cp[i].value;
+	}
+	out->ctx.pairs = out->pairs;
+	out->ctx.count = n;
+	return &out->ctx;
+}
+
 int ebs_header_ctx_set(struct ebs_header *h, const char *key, const char *value)
 {
 	size_t i;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kms_client.h"
+
 #define EBS_HDR_MAGIC          "EBSCRYPT"
 #define EBS_HDR_MAGIC_LEN      8
 #define EBS_HDR_VERSION        1
@@ -121,6 +123,24 @@ int ebs_header_kcv(const uint8_t *dek, size_t dek_len, uint8_t out[EBS_HDR_KCV_L
 /* Looks up a context value by key; NULL when absent. */
 const char *ebs_header_ctx_get(const struct ebs_header *h, const char *key);
 int ebs_header_ctx_set(struct ebs_header *h, const char *key, const char *value);
+
+/*
+ * An encryption context as the KMS client takes it (kms_client.h), over n
+ * pairs (at most EBS_HDR_CTX_MAX are used): the returned context points
+ * into out and into cp, which must outlive it.
+ */
+struct ebs_kms_context {
+	struct kms_context_pair pairs[EBS_HDR_CTX_MAX];
+	struct kms_context ctx;
+};
+const struct kms_context *ebs_kms_context(const struct ebs_header_ctx_pair *cp, size_t n,
+					  struct ebs_kms_context *out);
+/* The header's own context: the one its wrapped DEK is bound to. */
+static inline const struct kms_context *ebs_header_kms_context(const struct ebs_header *h,
+							       struct ebs_kms_context *out)
+{
+	return ebs_kms_context(h->ctx, h->ctx_count, out);
+}
 
 /* "vol-" followed by 17 lowercase hex digits (also "snap-"). */
 int ebs_id_valid(const char *id, const char *prefix);

@@ -3,10 +3,10 @@
  * AWS KMS JSON 1.1 client. See kms_client.h for the contract.
  *
  * Secrets: the secret access key lives in secmem for the client's lifetime.
- * Decrypt replies are received into secmem and picked apart in place by a
- * small scanner (json_scan_*) instead of json-c, because json-c copies
- * strings through realloc'd buffers we could not wipe; the Plaintext is
- * base64-decoded straight into the caller's buffer and the reply is wiped.
+ * Decrypt replies are received into secmem and picked apart in place
+ * (secjson_member) instead of by json-c, which copies every string into
+ * the heap; the Plaintext is base64-decoded straight into the caller's
+ * buffer and the reply is wiped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +23,7 @@
 
 #include "base64.h"
 #include "kms_client.h"
+#include "secjson.h"
 #include "secmem.h"
 #include "sigv4.h"
 #include "strbuf.h"
@@ -46,12 +47,10 @@ struct kms_client {
 	int max_retries;
 };
 
+/* A reply as curl receives it; locked (sb_init_locked) when it may hold a plaintext. */
 struct rbuf {
-	char *p;
-	size_t len, cap;
-	int secure;
+	struct strbuf sb;
 	int overflow;
-	int oom;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -63,16 +62,7 @@ static void curl_init_once(void)
 
 static void rbuf_release(struct rbuf *b)
 {
-	if (!b->p)
-		return;
-	if (b->secure) {
-		secmem_free(b->p, b->cap);
-	} else {
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
-	}
-	b->p = NULL;
-	b->len = b->cap = 0;
+	sb_wipe_free(&b->sb);
 }
 
 static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -80,33 +70,14 @@ static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct rbuf *b = arg;
 	size_t n = size * nmemb;
 
-	if (b->len + n + 1 > KMS_MAX_REPLY) {
+	if (b->sb.len + n + 1 > KMS_MAX_REPLY) {
 		b->overflow = 1;
 		return 0;
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 4096;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		np = b->secure ? secmem_alloc(ncap) : calloc(1, ncap);
-		if (!np) {
-			b->oom = 1;
-			return 0;
-		}
-		if (b->p)
-			memcpy(np, b->p, b->len);
-		rbuf_release(b);
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	sb_add(&b->sb, data, n);
 	/* curl's own receive buffer held these bytes too; clear it for the next read. */
 	OPENSSL_cleanse(data, n);
-	return n;
+	return b->sb.oom ? 0 : n;
 }
 
 static char *xstrdup(const char *s)
@@ -225,7 +196,7 @@ void kms_client_free(struct kms_client *c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
-	secmem_free(c->secret, c->secret_len + 1);
+	secmem_free(c->secret);
 	free(c->url);
 	free(c->unix_socket);
 	free(c->ca_file);
@@ -306,11 +277,13 @@ static int parse_error_reply(long status, const char *body, struct kms_error *er
 }
 
 /*
- * One KMS call with retries. On success *reply holds the body (secmem when
- * secure) and the caller releases it with rbuf_release().
+ * One KMS call with retries. On success *reply holds the body (locked when
+ * it holds a plaintext) and the caller releases it with rbuf_release().
  */
+enum reply_holds { REPLY_PUBLIC, REPLY_PLAINTEXT };
+
 static int kms_post(struct kms_client *c, const char *op, const char *body,
-		    int secure, struct rbuf *reply, struct kms_error *err)
+		    enum reply_holds holds, struct rbuf *reply, struct kms_error *err)
 {
 	long long deadline = now_ms() + c->timeout_ms;
 	int attempt, rc = -EIO;
@@ -370,7 +343,8 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 
 		rbuf_release(reply);
 		memset(reply, 0, sizeof(*reply));
-		reply->secure = secure;
+		if (holds == REPLY_PLAINTEXT)
+			sb_init_locked(&reply->sb);
 		curl_easy_reset(c->curl);
 		curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
 		if (c->unix_socket)
@@ -395,7 +369,7 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 			if (reply->overflow) {
 				rc = -EPROTO;
 				set_err(err, 0, "", "reply larger than %u bytes", KMS_MAX_REPLY);
-			} else if (reply->oom) {
+			} else if (reply->sb.oom) {
 				rc = -ENOMEM;
 				set_err(err, 0, "", "out of locked memory for the reply");
 			} else {
@@ -407,14 +381,14 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 			if (status == 200) {
 				rc = 0;
-				if (!reply->p) {
+				if (!reply->sb.buf) {
 					rc = -EPROTO;
 					set_err(err, 200, "", "empty reply");
 				}
 				break;
 			}
 			rc = -EREMOTEIO;
-			retry = parse_error_reply(status, reply->p, err);
+			retry = parse_error_reply(status, reply->sb.buf, err);
 		}
 		if (!retry || attempt == c->max_retries)
 			break;
@@ -449,7 +423,7 @@ static int kms_post_json(struct kms_client *c, const char *op, struct json_objec
 
 	if (!body)
 		return -ENOMEM;
-	rc = kms_post(c, op, body, 0, &reply, err);
+	rc = kms_post(c, op, body, REPLY_PUBLIC, &reply, err);
 	if (rc)
 		return rc;
 	tok = json_tokener_new();
@@ -457,8 +431,8 @@ static int kms_post_json(struct kms_client *c, const char *op, struct json_objec
 		rbuf_release(&reply);
 		return -ENOMEM;
 	}
-	j = json_tokener_parse_ex(tok, reply.p, (int)reply.len);
-	if (!j || json_tokener_get_parse_end(tok) != reply.len ||
+	j = json_tokener_parse_ex(tok, reply.sb.buf, (int)reply.sb.len);
+	if (!j || json_tokener_get_parse_end(tok) != reply.sb.len ||
 	    !json_object_is_type(j, json_type_object)) {
 		json_object_put(j);
 		set_err(err, 200, "", "malformed JSON reply");
@@ -588,155 +562,6 @@ int kms_generate_data_key_without_plaintext(struct kms_client *c,
 	return rc;
 }
 
-/*
- * Minimal in-place scanner for the flat Decrypt reply object. It never
- * copies: it finds the raw span of a top-level string member.
- */
-static const char *js_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-/* p at the opening quote; returns one past the closing quote or NULL. */
-static const char *js_string(const char *p, const char *end)
-{
-	if (p >= end || *p != '"')
-		return NULL;
-	for (p++; p < end; p++) {
-		if (*p == '\\') {
-			p++;
-			continue;
-		}
-		if (*p == '"')
-			return p + 1;
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-	}
-	return NULL;
-}
-
-static const char *js_value(const char *p, const char *end, int depth)
-{
-	if (depth > 32)
-		return NULL;
-	p = js_ws(p, end);
-	if (p >= end)
-		return NULL;
-	if (*p == '"')
-		return js_string(p, end);
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		int first = 1;
-
-		p = js_ws(p + 1, end);
-		if (p < end && *p == close)
-			return p + 1;
-		for (;;) {
-			if (!first) {
-				p = js_ws(p, end);
-				if (p < end && *p == close)
-					return p + 1;
-				if (p >= end || *p != ',')
-					return NULL;
-				p++;
-			}
-			first = 0;
-			if (close == '}') {
-				p = js_string(js_ws(p, end), end);
-				if (!p)
-					return NULL;
-				p = js_ws(p, end);
-				if (p >= end || *p != ':')
-					return NULL;
-				p++;
-			}
-			p = js_value(p, end, depth + 1);
-			if (!p)
-				return NULL;
-		}
-	}
-	/* number, true, false, null */
-	while (p < end && (strchr("+-.0123456789eEtruefalsn", *p)))
-		p++;
-	return p;
-}
-
-/*
- * Finds top-level member name; v and vlen get the raw string contents (between
- * the quotes, escapes unresolved). 0, -ENOENT, or -EPROTO (malformed).
- */
-static int js_find(const char *p, size_t len, const char *name, char **v, size_t *vlen)
-{
-	const char *end = p + len, *k, *ke, *ve;
-	size_t nlen = strlen(name);
-	int found = -ENOENT, first = 1;
-
-	p = js_ws(p, end);
-	if (p >= end || *p != '{')
-		return -EPROTO;
-	p++;
-	for (;;) {
-		p = js_ws(p, end);
-		if (p < end && *p == '}')
-			break;
-		if (!first) {
-			if (p >= end || *p != ',')
-				return -EPROTO;
-			p = js_ws(p + 1, end);
-		}
-		first = 0;
-		k = p;
-		ke = js_string(k, end);
-		if (!ke)
-			return -EPROTO;
-		p = js_ws(ke, end);
-		if (p >= end || *p != ':')
-			return -EPROTO;
-		p = js_ws(p + 1, end);
-		ve = js_value(p, end, 0);
-		if (!ve)
-			return -EPROTO;
-		if ((size_t)(ke - k - 2) == nlen && !memcmp(k + 1, name, nlen)) {
-			if (*p != '"')
-				return -EPROTO;
-			*v = (char *)p + 1;
-			*vlen = (size_t)(ve - p - 2);
-			found = 0;
-		}
-		p = ve;
-	}
-	p = js_ws(p + 1, end);
-	if (p != end)
-		return -EPROTO;
-	return found;
-}
-
-/* Resolves the escapes base64 text and ARNs can carry, in place (it only shrinks). */
-static int js_unescape(char *s, size_t *len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < *len; i++) {
-		if (s[i] != '\\') {
-			s[o++] = s[i];
-			continue;
-		}
-		if (++i >= *len)
-			return -EPROTO;
-		switch (s[i]) {
-		case '"': case '\\': case '/':
-			s[o++] = s[i];
-			break;
-		default:
-			return -EPROTO;
-		}
-	}
-	*len = o;
-	return 0;
-}
-
 int kms_decrypt(struct kms_client *c, const char *key_id,
 		const uint8_t *blob, size_t blob_len,
 		const struct kms_context *ctx,
@@ -766,14 +591,12 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 		json_object_object_add(req, "EncryptionContext", context_json(ctx));
 	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
 					      JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = body ? kms_post(c, "Decrypt", body, 1, &reply, err) : -ENOMEM;
+	rc = body ? kms_post(c, "Decrypt", body, REPLY_PLAINTEXT, &reply, err) : -ENOMEM;
 	json_object_put(req);
 	if (rc)
 		return rc;
 
-	rc = js_find(reply.p, reply.len, "Plaintext", &v, &vlen);
-	if (!rc)
-		rc = js_unescape(v, &vlen);
+	rc = secjson_member(reply.sb.buf, reply.sb.len, "Plaintext", &v, &vlen);
 	if (!rc) {
 		rc = b64_decode(v, vlen, plain, plain_cap, plain_len);
 		if (rc == -ENOSPC)
@@ -785,8 +608,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 	}
 	if (rc == -EPROTO)
 		set_err(err, 200, "", "malformed Decrypt reply");
-	if (!rc && key_arn && !js_find(reply.p, reply.len, "KeyId", &v, &vlen) &&
-	    !js_unescape(v, &vlen)) {
+	if (!rc && key_arn && !secjson_member(reply.sb.buf, reply.sb.len, "KeyId", &v, &vlen)) {
 		*key_arn = strndup(v, vlen);
 		if (!*key_arn)
 			rc = -ENOMEM;

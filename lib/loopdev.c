@@ -17,7 +17,7 @@
 
 #include "loopdev.h"
 
-int loop_attach(int file_fd, int read_only, int autoclear, unsigned int block_size,
+int loop_attach(int file_fd, unsigned int flags, unsigned int block_size,
 		char *dev, size_t dev_len, int *loop_fd)
 {
 	struct loop_config cfg;
@@ -34,7 +34,7 @@ int loop_attach(int file_fd, int read_only, int autoclear, unsigned int block_si
 			break;
 		}
 		snprintf(dev, dev_len, "/dev/loop%d", n);
-		fd = open(dev, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		fd = open(dev, ((flags & EBS_LOOP_READ_ONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (fd < 0) {
 			rc = -errno;
 			break;
@@ -44,7 +44,8 @@ int loop_attach(int file_fd, int read_only, int autoclear, unsigned int block_si
 		/* The volume's sector size, so a plain (linear) volume shows the same
 		 * logical block size as an encrypted one and filesystems move between them. */
 		cfg.block_size = block_size;
-		cfg.info.lo_flags = (autoclear ? LO_FLAGS_AUTOCLEAR : 0) | (read_only ? LO_FLAGS_READ_ONLY : 0);
+		cfg.info.lo_flags = ((flags & EBS_LOOP_AUTOCLEAR) ? LO_FLAGS_AUTOCLEAR : 0) |
+				    ((flags & EBS_LOOP_READ_ONLY) ? LO_FLAGS_READ_ONLY : 0);
 		snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "ebscrypt");
 		if (!ioctl(fd, LOOP_CONFIGURE, &cfg)) {
 			*loop_fd = fd;

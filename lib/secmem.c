@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -10,37 +12,66 @@
 
 #include "secmem.h"
 
-/* Secrets live in whole pages of their own, so madvise/mlock cover them only. */
+#define SECMEM_MAGIC 0x45425353454d454dull /* "EBSSEMEM" */
+
+/*
+ * Secrets live in whole pages of their own, so madvise/mlock cover them
+ * only. The first bytes of the mapping record its size; the caller's
+ * memory follows, aligned for any type.
+ */
+struct secmem_head {
+	uint64_t magic;
+	size_t span;              /* the whole mapping, header included */
+	size_t len;               /* what the caller asked for */
+} __attribute__((aligned(16)));
+
 static size_t secmem_span(size_t len)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	return (len + page - 1) & ~(page - 1);
+	return (len + sizeof(struct secmem_head) + page - 1) & ~(page - 1);
+}
+
+static struct secmem_head *head_of(const void *p)
+{
+	struct secmem_head *h = (struct secmem_head *)p - 1;
+
+	/* Anything else is a caller's bug that would unmap the wrong memory. */
+	if (h->magic != SECMEM_MAGIC)
+		abort();
+	return h;
 }
 
 void *secmem_alloc(size_t len)
 {
+	struct secmem_head *h;
 	size_t span;
-	void *p;
 
-	if (!len) {
+	if (!len || len > SIZE_MAX / 2) {
 		errno = EINVAL;
 		return NULL;
 	}
 	span = secmem_span(len);
-	p = mmap(NULL, span, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	h = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h == MAP_FAILED)
 		return NULL;
-	if (mlock(p, span) || madvise(p, span, MADV_DONTDUMP)) {
+	if (mlock(h, span) || madvise(h, span, MADV_DONTDUMP)) {
 		int err = errno;
 
-		munmap(p, span);
+		munmap(h, span);
 		errno = err;
 		return NULL;
 	}
-	madvise(p, span, MADV_WIPEONFORK);
-	return p;
+	madvise(h, span, MADV_WIPEONFORK);
+	h->magic = SECMEM_MAGIC;
+	h->span = span;
+	h->len = len;
+	return h + 1;
+}
+
+size_t secmem_size(const void *p)
+{
+	return p ? head_of(p)->len : 0;
 }
 
 void secmem_wipe(void *p, size_t len)
@@ -49,16 +80,18 @@ void secmem_wipe(void *p, size_t len)
 		OPENSSL_cleanse(p, len);
 }
 
-void secmem_free(void *p, size_t len)
+void secmem_free(void *p)
 {
+	struct secmem_head *h;
 	size_t span;
 
 	if (!p)
 		return;
-	span = secmem_span(len);
-	OPENSSL_cleanse(p, span);
-	munlock(p, span);
-	munmap(p, span);
+	h = head_of(p);
+	span = h->span;
+	OPENSSL_cleanse(h, span);
+	munlock(h, span);
+	munmap(h, span);
 }
 
 int secmem_harden_process(void)

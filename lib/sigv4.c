@@ -51,14 +51,16 @@ static int is_unreserved(unsigned char c)
 	return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static void uri_encode(struct strbuf *sb, const char *s, size_t n, int keep_slash)
+enum slashes { SLASH_ENCODED, SLASH_KEPT };
+
+static void uri_encode(struct strbuf *sb, const char *s, size_t n, enum slashes slashes)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (is_unreserved(c) || (keep_slash && c == '/'))
+		if (is_unreserved(c) || (slashes == SLASH_KEPT && c == '/'))
 			sb_addc(sb, (char)c);
 		else
 			sb_addf(sb, "%%%02X", c);
@@ -94,7 +96,7 @@ static void uri_reencode(struct strbuf *sb, const char *s, size_t n)
 	if (raw.oom)
 		sb->oom = 1;
 	else
-		uri_encode(sb, raw.buf ? raw.buf : "", raw.len, 0);
+		uri_encode(sb, raw.buf ? raw.buf : "", raw.len, SLASH_ENCODED);
 	sb_free(&raw);
 }
 
@@ -264,7 +266,7 @@ int sigv4_canonical_request(const struct sigv4_request *r, char **out)
 	if (!r->path || !*r->path)
 		sb_addc(&sb, '/');
 	else
-		uri_encode(&sb, r->path, strlen(r->path), 1);
+		uri_encode(&sb, r->path, strlen(r->path), SLASH_KEPT);
 	sb_addc(&sb, '\n');
 	rc = canonical_query(&sb, r->query);
 	if (rc) {

@@ -6,11 +6,26 @@
 
 #include <openssl/crypto.h>
 
+#include "secmem.h"
 #include "strbuf.h"
 
 void sb_init(struct strbuf *sb)
 {
 	memset(sb, 0, sizeof(*sb));
+}
+
+void sb_init_locked(struct strbuf *sb)
+{
+	sb_init(sb);
+	sb->locked = 1;
+}
+
+static void release(struct strbuf *sb)
+{
+	if (sb->locked)
+		secmem_free(sb->buf);
+	else
+		free(sb->buf);
 }
 
 static int sb_grow(struct strbuf *sb, size_t extra)
@@ -31,7 +46,7 @@ static int sb_grow(struct strbuf *sb, size_t extra)
 	while (ncap < need)
 		ncap *= 2;
 	/* Not realloc: the old buffer may have held a secret and must be wiped. */
-	nb = malloc(ncap);
+	nb = sb->locked ? secmem_alloc(ncap) : malloc(ncap);
 	if (!nb) {
 		sb->oom = 1;
 		return -1;
@@ -39,7 +54,7 @@ static int sb_grow(struct strbuf *sb, size_t extra)
 	if (sb->buf) {
 		memcpy(nb, sb->buf, sb->len + 1);
 		OPENSSL_cleanse(sb->buf, sb->cap);
-		free(sb->buf);
+		release(sb);
 	}
 	sb->buf = nb;
 	sb->cap = ncap;
@@ -87,6 +102,8 @@ void sb_addf(struct strbuf *sb, const char *fmt, ...)
 
 int sb_finish(struct strbuf *sb, char **out)
 {
+	int locked = sb->locked;
+
 	if (sb->oom) {
 		sb_wipe_free(sb);
 		return -ENOMEM;
@@ -95,6 +112,7 @@ int sb_finish(struct strbuf *sb, char **out)
 		return -ENOMEM;
 	*out = sb->buf;
 	sb_init(sb);
+	sb->locked = locked;
 	return 0;
 }
 
@@ -107,6 +125,9 @@ void sb_wipe_free(struct strbuf *sb)
 
 void sb_free(struct strbuf *sb)
 {
-	free(sb->buf);
+	int locked = sb->locked;
+
+	release(sb);
 	sb_init(sb);
+	sb->locked = locked;
 }

@@ -17,7 +17,6 @@
 #include "kms_client.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/ebscrypt/agent.conf"
-#define AGENT_UUID_PREFIX    "EBSCRYPT-"
 
 struct json_object;
 
@@ -33,7 +32,7 @@ struct agent {
 int agent_load_config(struct agent *a, const char *path, const char *socket_override);
 void agent_free(struct agent *a);
 
-/* Request handlers (attach.c, detach.c): fill the reply object. */
+/* Request handlers (attach.c; load-key in loadkey.c): fill the reply object. */
 void op_attach(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_detach(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_list(struct agent *a, struct json_object *req, struct json_object *rep);
@@ -53,7 +52,7 @@ const char *req_str(struct json_object *req, const char *key);
 /* attach.c: opens a volume and reads its header, errors as replies. */
 struct stat;
 int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, int read_only, struct json_object *rep);
+		      int *fd_out, struct stat *st, enum dm_access access, struct json_object *rep);
 
 /* kms.c: Decrypt a header's wrapped DEK into secmem, errors as replies. */
 struct ebs_header;

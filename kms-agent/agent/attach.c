@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "base64.h"
+#include "cleanup.h"
 #include "header.h"
 #include "log.h"
 #include "secmem.h"
@@ -39,13 +40,13 @@ static int valid_dm_name(const char *s)
 
 /* Opens the volume's backing file or block device and reads its header. */
 int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, int read_only, struct json_object *rep)
+		      int *fd_out, struct stat *st, enum dm_access access, struct json_object *rep)
 {
 	struct ebs_header_read_info info;
 	uint64_t size = 0, need;
 	int fd, rc;
 
-	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	fd = open(path, (access == DM_READ_ONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
 		reply_fail(rep, "DeviceError", "cannot open %s: %s", path, strerror(-rc));
@@ -94,7 +95,7 @@ int agent_open_volume(const char *path, const char *volume_id, struct ebs_header
 }
 
 /* The device number the table names: the block device itself, or a new loop device. */
-static int backing_device(int fd, const struct stat *st, int read_only, unsigned int bs, dev_t *dev,
+static int backing_device(int fd, const struct stat *st, enum dm_access access, unsigned int bs, dev_t *dev,
 			  int *loop_fd, struct json_object *rep)
 {
 	char loopdev[64];
@@ -106,7 +107,8 @@ static int backing_device(int fd, const struct stat *st, int read_only, unsigned
 		*dev = st->st_rdev;
 		return 0;
 	}
-	rc = loop_attach(fd, read_only, 1, bs, loopdev, sizeof(loopdev), loop_fd);
+	rc = loop_attach(fd, EBS_LOOP_AUTOCLEAR | (access == DM_READ_ONLY ? EBS_LOOP_READ_ONLY : 0), bs, loopdev,
+			 sizeof(loopdev), loop_fd);
 	if (rc) {
 		reply_fail(rep, "LoopError", "cannot attach the volume file to a loop device: %s", strerror(-rc));
 		return rc;
@@ -136,7 +138,8 @@ static int create_base(const char *name, const char *vol, dev_t dev, const struc
 	snprintf(bname, sizeof(bname), "%s-base", name);
 	snprintf(buuid, sizeof(buuid), DM_UUID_BASE "%s", vol);
 	snprintf(params, sizeof(params), "%u:%u 0", major(dev), minor(dev));
-	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params, 0);
+	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params,
+			       DM_READ_WRITE);
 	if (!rc)
 		rc = dm_devno_uuid(buuid, devno, devno_len);
 	if (rc) {
@@ -168,9 +171,11 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	const char *name = req_str(req, "name"), *purpose = req_str(req, "purpose");
 	/* A copy source (a snapshot image) is mapped read-only under its own uuid. */
 	int copy = purpose && !strcmp(purpose, "copy-source");
+	enum dm_access access = copy ? DM_READ_ONLY : DM_READ_WRITE;
 	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
 	struct ebs_header *h = NULL;
-	uint8_t *dek = NULL, rnd[8];
+	_cleanup_secmem_ uint8_t *dek = NULL;
+	uint8_t rnd[8];
 	int fd = -1, loop_fd = -1, rc, based = 0;
 	char devno[32], buuid[160];
 	int32_t key = 0;
@@ -196,9 +201,9 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		return;
 	}
 	if (copy)
-		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "COPY-%s", name);
+		snprintf(uuid, sizeof(uuid), DM_UUID_COPY "%s", name);
 	else
-		snprintf(uuid, sizeof(uuid), AGENT_UUID_PREFIX "%s", vol);
+		snprintf(uuid, sizeof(uuid), DM_UUID_VOLUME "%s", vol);
 	if (!dm_find_uuid(uuid, existing, sizeof(existing))) {
 		reply_fail(rep, "AlreadyAttached", "volume %s is already attached as /dev/mapper/%s", vol, existing);
 		return;
@@ -215,7 +220,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "NoMemory", "out of memory");
 		return;
 	}
-	if (agent_open_volume(path, vol, h, &fd, &st, copy, rep))
+	if (agent_open_volume(path, vol, h, &fd, &st, access, rep))
 		goto out;
 
 	if (ebs_header_encrypted(h)) {
@@ -234,15 +239,14 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		snprintf(desc, sizeof(desc), "ebscrypt:%s:%s", vol, rnd_hex);
 		rc = keys_add_logon(a->keyring, desc, dek, EBS_HDR_KEY_BYTES, &key);
 		/* From here on the kernel holds the only copy this attach needs. */
-		secmem_free(dek, EBS_HDR_KEY_BYTES);
-		dek = NULL;
+		secmem_free(TAKE_PTR(dek));
 		if (rc) {
 			reply_fail(rep, "KeyringError", "cannot add the volume key to the agent keyring: %s",
 				   strerror(-rc));
 			goto out;
 		}
 	}
-	if (backing_device(fd, &st, copy, h->sector_size, &dev, &loop_fd, rep))
+	if (backing_device(fd, &st, access, h->sector_size, &dev, &loop_fd, rep))
 		goto out;
 	/* A read-only copy source is never snapshotted: it needs no base. */
 	if (copy)
@@ -257,7 +261,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	else
 		snprintf(params, sizeof(params), "%s %llu", devno, (unsigned long long)h->data_offset);
 	rc = dm_create_mapping(name, uuid, h->data_sectors,
-			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params, copy);
+			       ebs_header_encrypted(h) ? "ebscrypt" : "linear", params, access);
 	if (rc) {
 		reply_fail(rep, "MapError", "device-mapper refused the %s table for %s: %s",
 			   ebs_header_encrypted(h) ? "ebscrypt" : "linear", vol, strerror(-rc));
@@ -277,7 +281,6 @@ out:
 	if (based)
 		dm_remove_uuid(buuid);
 	keys_drop(key);
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
 	/* The mapping holds the loop device now; on failure this frees it. */
 	if (loop_fd >= 0)
 		close(loop_fd);
@@ -292,13 +295,13 @@ static int resolve(const char *what, char *uuid, size_t uuid_len, char *name, si
 	int rc;
 
 	if (ebs_id_valid(what, "vol")) {
-		snprintf(uuid, uuid_len, AGENT_UUID_PREFIX "%s", what);
+		snprintf(uuid, uuid_len, DM_UUID_VOLUME "%s", what);
 		return dm_find_uuid(uuid, name, name_len);
 	}
 	rc = dm_uuid_of(what, uuid, uuid_len);
 	if (rc)
 		return rc;
-	if (strncmp(uuid, AGENT_UUID_PREFIX, strlen(AGENT_UUID_PREFIX)))
+	if (strncmp(uuid, DM_UUID_VOLUME, strlen(DM_UUID_VOLUME)))
 		return -EPERM;
 	snprintf(name, name_len, "%s", what);
 	return 0;
@@ -349,10 +352,10 @@ void op_detach(struct agent *a, struct json_object *req, struct json_object *rep
 			   rc == -EBUSY ? " (unmount it first)" : "");
 		return;
 	}
-	remove_lower(uuid + strlen(AGENT_UUID_PREFIX), rep);
-	ebs_info("detached %s (/dev/mapper/%s)", uuid + strlen(AGENT_UUID_PREFIX), name);
+	remove_lower(uuid + strlen(DM_UUID_VOLUME), rep);
+	ebs_info("detached %s (/dev/mapper/%s)", uuid + strlen(DM_UUID_VOLUME), name);
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
-	json_object_object_add(rep, "volume_id", json_object_new_string(uuid + strlen(AGENT_UUID_PREFIX)));
+	json_object_object_add(rep, "volume_id", json_object_new_string(uuid + strlen(DM_UUID_VOLUME)));
 }
 
 static void list_one(const char *name, const char *uuid, void *arg)
@@ -361,7 +364,7 @@ static void list_one(const char *name, const char *uuid, void *arg)
 	char dev[160];
 
 	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
-	json_object_object_add(o, "volume_id", json_object_new_string(uuid + strlen(AGENT_UUID_PREFIX)));
+	json_object_object_add(o, "volume_id", json_object_new_string(uuid + strlen(DM_UUID_VOLUME)));
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "device", json_object_new_string(dev));
 	json_object_array_add(arr, o);
@@ -370,7 +373,7 @@ static void list_one(const char *name, const char *uuid, void *arg)
 void op_list(struct agent *a, struct json_object *req, struct json_object *rep)
 {
 	struct json_object *arr = json_object_new_array();
-	int rc = dm_each(AGENT_UUID_PREFIX, list_one, arr);
+	int rc = dm_each(DM_UUID_VOLUME, list_one, arr);
 
 	if (rc) {
 		json_object_put(arr);
@@ -390,7 +393,8 @@ void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep)
 {
 	struct ebs_header_ctx_pair *pairs = calloc(EBS_HDR_CTX_MAX, sizeof(*pairs));
 	const char *arn = req_str(req, "kms_key_arn"), *wrapped = req_str(req, "wrapped");
-	uint8_t *blob = malloc(EBS_HDR_WRAPPED_MAX), *dek = NULL, k[EBS_HDR_KCV_LEN];
+	_cleanup_secmem_ uint8_t *dek = NULL;
+	uint8_t *blob = malloc(EBS_HDR_WRAPPED_MAX), k[EBS_HDR_KCV_LEN];
 	char kcv[2 * EBS_HDR_KCV_LEN + 1];
 	struct json_object *ctx;
 	size_t blob_len = 0, n = 0;
@@ -432,7 +436,6 @@ void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep)
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
 	json_object_object_add(rep, "kcv", json_object_new_string(kcv));
 out:
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
 	free(blob);
 	free(pairs);
 }

@@ -24,7 +24,7 @@ int agent_load_config(struct agent *a, const char *path, const char *socket_over
 	long timeout, retries;
 	int rc;
 
-	rc = ebs_conf_load(path, 1, agent_keys, &a->conf, why, sizeof(why));
+	rc = ebs_conf_load(path, EBS_CONF_CREDENTIALS, agent_keys, &a->conf, why, sizeof(why));
 	if (rc) {
 		ebs_err("config %s: %s", path, why);
 		return rc;

@@ -66,18 +66,14 @@ int agent_decrypt(struct agent *a, const char *arn, const uint8_t *blob, size_t 
 		  const struct ebs_header_ctx_pair *cp, size_t n, uint8_t *dek,
 		  struct json_object *rep)
 {
-	struct kms_context_pair pairs[EBS_HDR_CTX_MAX];
-	struct kms_context ctx = { pairs, n };
+	struct ebs_kms_context kc;
 	struct kms_error err;
-	size_t len = 0, i;
+	size_t len = 0;
 	int rc;
 
-	for (i = 0; i < n && i < EBS_HDR_CTX_MAX; i++) {
-		pairs[i].key = cp[i].key;
-		pairs[i].value = cp[i].value;
-	}
 	memset(&err, 0, sizeof(err));
-	rc = kms_decrypt(a->kms, arn, blob, blob_len, &ctx, dek, EBS_HDR_KEY_BYTES, &len, NULL, &err);
+	rc = kms_decrypt(a->kms, arn, blob, blob_len, ebs_kms_context(cp, n, &kc), dek,
+			 EBS_HDR_KEY_BYTES, &len, NULL, &err);
 	if (rc == -ENOSPC || (!rc && len != EBS_HDR_KEY_BYTES)) {
 		secmem_wipe(dek, EBS_HDR_KEY_BYTES);
 		reply_fail(rep, "KMSMalformedResponse",

@@ -19,6 +19,7 @@
 #include <keyutils.h>
 
 #include "agent.h"
+#include "cleanup.h"
 #include "header.h"
 #include "log.h"
 #include "secmem.h"
@@ -43,7 +44,7 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	struct json_object *jring, *jtimeout;
 	struct ebs_header *h = malloc(sizeof(*h));
 	char desc[96], table[512];
-	uint8_t *dek = NULL;
+	_cleanup_secmem_ uint8_t *dek = NULL;
 	int32_t ring, key;
 	long timeout = 300;
 	struct stat st;
@@ -77,7 +78,7 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	}
 	close(fd);
 	fd = -1;
-	if (agent_open_volume(path, vol, h, &fd, &st, 1, rep))
+	if (agent_open_volume(path, vol, h, &fd, &st, DM_READ_ONLY, rep))
 		goto out;
 	if (!ebs_header_encrypted(h)) {
 		reply_fail(rep, "NotEncrypted", "volume %s is not encrypted: it has no key to load", vol);
@@ -97,8 +98,7 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	 * added straight into a keyring we do not possess could not be restricted.
 	 */
 	rc = keys_add_logon(a->keyring, desc, dek, EBS_HDR_KEY_BYTES, &key);
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
-	dek = NULL;
+	secmem_free(TAKE_PTR(dek));
 	if (rc) {
 		reply_fail(rep, "KeyringError", "cannot add the key to the agent keyring: %s", strerror(-rc));
 		goto out;
@@ -123,7 +123,6 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 	json_object_object_add(rep, "key_serial", json_object_new_int(key));
 	json_object_object_add(rep, "table", json_object_new_string(table));
 out:
-	secmem_free(dek, EBS_HDR_KEY_BYTES);
 	if (fd >= 0)
 		close(fd);
 	free(h);

@@ -13,7 +13,6 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "json_out.h"
 #include "kmsd.h"
 #include "log.h"
 
@@ -29,7 +28,7 @@ static void iso_now(char out[64])
 		 (long)(tv.tv_usec / 1000));
 }
 
-int audit_record(struct kmsd *k, const struct kreq *r)
+int audit_record(struct kmsd *k, const struct kreq *req)
 {
 	char when[64], *ctx = NULL;
 	sqlite3_stmt *st;
@@ -38,8 +37,8 @@ int audit_record(struct kmsd *k, const struct kreq *r)
 
 	iso_now(when);
 	sb_init(&sb);
-	if (r->audit_ctx)
-		json_write(&sb, r->audit_ctx);
+	if (req->audit_ctx)
+		secjson_write(&sb, req->audit_ctx, NULL, 0);
 	else
 		sb_adds(&sb, "{}");
 	if (sb_finish(&sb, &ctx))
@@ -53,21 +52,21 @@ int audit_record(struct kmsd *k, const struct kreq *r)
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, when, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, r->request_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, r->who ? r->who->arn : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, r->who ? r->who->access_key_id : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, r->source ? r->source : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, r->op, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, r->audit_key[0] ? r->audit_key : "-", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, req->request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, req->who ? req->who->arn : "-", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, req->who ? req->who->access_key_id : "-", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, req->source ? req->source : "-", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, req->op, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, req->audit_key[0] ? req->audit_key : "-", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, ctx, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, r->err_type[0] ? "failure" : "success", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, r->err_type[0] ? r->err_type : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 11, r->err_type[0] ? r->status : 200);
+	sqlite3_bind_text(st, 9, req->err_type[0] ? "failure" : "success", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, req->err_type[0] ? req->err_type : "-", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 11, req->err_type[0] ? req->status : 200);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	free(ctx);
 	if (rc != SQLITE_DONE) {
-		ebs_err("audit: cannot record %s: %s", r->request_id, sqlite3_errmsg(k->db));
+		ebs_err("audit: cannot record %s: %s", req->request_id, sqlite3_errmsg(k->db));
 		return -EIO;
 	}
 	return 0;

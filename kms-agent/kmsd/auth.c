@@ -7,20 +7,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "kmsd.h"
-
-static const char *hdr(const struct http_header_list *hl, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < hl->n; i++)
-		if (!strcasecmp(hl->h[i].name, name))
-			return hl->h[i].value;
-	return NULL;
-}
 
 static int has_signed(const char *list, const char *name)
 {
@@ -38,11 +27,11 @@ static int has_signed(const char *list, const char *name)
 	return 0;
 }
 
-int auth_verify(struct kreq *r, const char *method, const char *path, const char *query,
+int auth_verify(struct kreq *req, const char *method, const char *path, const char *query,
 		const struct http_header_list *hl, const char *body, size_t body_len)
 {
-	const struct kmsd_config *cfg = r->k->cfg;
-	const char *authz = hdr(hl, "Authorization"), *date = hdr(hl, "X-Amz-Date");
+	const struct kmsd_config *cfg = req->k->cfg;
+	const char *authz = http_header_get(hl, "Authorization"), *date = http_header_get(hl, "X-Amz-Date");
 	const struct principal *p;
 	struct sigv4_request sr;
 	struct sigv4_scope sc;
@@ -52,29 +41,29 @@ int auth_verify(struct kreq *r, const char *method, const char *path, const char
 	int rc;
 
 	if (!authz)
-		return kfail(r, "MissingAuthenticationTokenException",
+		return kfail(req, "MissingAuthenticationTokenException",
 			     "Request is missing Authentication Token");
 	if (sigv4_parse_authorization(authz, &a))
-		return kfail(r, "IncompleteSignatureException",
+		return kfail(req, "IncompleteSignatureException",
 			     "the Authorization header is not a well-formed AWS4-HMAC-SHA256 signature");
-	r->access_key_id = NULL;
+	req->access_key_id = NULL;
 	p = config_find_access_key(cfg, a.access_key_id);
 	if (!p)
-		return kfail(r, "UnrecognizedClientException",
+		return kfail(req, "UnrecognizedClientException",
 			     "The security token included in the request is invalid.");
-	r->access_key_id = p->access_key_id;
+	req->access_key_id = p->access_key_id;
 	if (!date || sigv4_parse_amz_date(date, &t))
-		return kfail(r, "IncompleteSignatureException",
+		return kfail(req, "IncompleteSignatureException",
 			     "X-Amz-Date header is missing or malformed");
 	if (!has_signed(a.signed_headers, "host") || !has_signed(a.signed_headers, "x-amz-date"))
-		return kfail(r, "IncompleteSignatureException",
+		return kfail(req, "IncompleteSignatureException",
 			     "the host and x-amz-date headers must be signed");
 	if (strncmp(date, a.date, 8) || strcmp(a.service, "kms") || strcmp(a.region, cfg->region))
-		return kfail(r, "InvalidSignatureException",
+		return kfail(req, "InvalidSignatureException",
 			     "Credential should be scoped to a valid region, service 'kms' and the request date");
-	now = r->k->now();
+	now = req->k->now();
 	if (t > now + cfg->max_skew || t < now - cfg->max_skew)
-		return kfail(r, "InvalidSignatureException",
+		return kfail(req, "InvalidSignatureException",
 			     "Signature expired: %s is now earlier or later than the allowed %u seconds of skew",
 			     date, cfg->max_skew);
 	sr = (struct sigv4_request){ .method = method, .path = path, .query = query,
@@ -84,8 +73,8 @@ int auth_verify(struct kreq *r, const char *method, const char *path, const char
 	sc = (struct sigv4_scope){ date, a.region, a.service };
 	rc = sigv4_sign(&sr, &sc, p->secret, p->secret_len, sig, NULL);
 	if (rc || !sigv4_signature_equal(sig, a.signature))
-		return kfail(r, "InvalidSignatureException",
+		return kfail(req, "InvalidSignatureException",
 			     "The request signature we calculated does not match the signature you provided.");
-	r->who = p;
+	req->who = p;
 	return 0;
 }

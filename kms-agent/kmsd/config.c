@@ -1,25 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Config file: "key = value" lines, '#' comments, and one
- * "[principal NAME]" section per access key. Secrets are never in the config
- * itself: each principal names a 0600 file holding its secret access key,
- * so the config can be world-readable and secrets never reach argv or env.
- * The format is documented in docs/kmsd.md.
+ * Config file: "key = value" lines and '#' comments (the grammar of
+ * lib/conf.h), and one "[principal NAME]" section per access key. Secrets
+ * are never in the config itself: each principal names a 0600 file holding
+ * its secret access key, so the config can be world-readable and secrets
+ * never reach argv or env. The format is documented in docs/kmsd.md.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "conf.h"
 #include "kmsd.h"
+#include "readfile.h"
 #include "secmem.h"
 
 #define CFG_MAX_FILE (256 * 1024)
+/* Room for a 256-character secret, its newline and some stray white space. */
+#define SECRET_FILE_MAX 299
 #define CFG_MAX_PRINCIPALS 256
 
 static char *trim(char *s)
@@ -63,45 +64,38 @@ static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigne
 /* Reads a secret file: must be a regular file not accessible by group/others. */
 static int read_secret(const char *path, char **secret, size_t *len, char *err, size_t errlen)
 {
-	char buf[300];
-	struct stat st;
-	ssize_t n;
+	_cleanup_file_ struct ebs_file f = { 0 };
 	size_t l;
-	int fd;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open secret file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		close(fd);
+	rc = ebs_file_read(path, SECRET_FILE_MAX, EBS_FILE_PRIVATE | EBS_FILE_SECRET, &f);
+	if (rc == -EINVAL || rc == -EPERM) {
 		snprintf(err, errlen, "secret file %s must be a regular file with mode 0600", path);
 		return -EPERM;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		snprintf(err, errlen, "secret file %s is empty", path);
-		return -EINVAL;
-	}
-	buf[n] = '\0';
-	l = (size_t)n;
-	while (l && isspace((unsigned char)buf[l - 1]))
-		buf[--l] = '\0';
-	if (!l || l > 256 || strchr(buf, '\n')) {
-		secmem_wipe(buf, sizeof(buf));
+	if (rc == -EFBIG) {
 		snprintf(err, errlen, "secret file %s must hold one secret of 1..256 characters", path);
 		return -EINVAL;
 	}
-	*secret = secmem_alloc(l + 1);
-	if (!*secret) {
-		secmem_wipe(buf, sizeof(buf));
-		return -errno;
+	if (rc) {
+		snprintf(err, errlen, "cannot open secret file %s: %s", path, strerror(-rc));
+		return rc;
 	}
-	memcpy(*secret, buf, l);
+	if (!f.len) {
+		snprintf(err, errlen, "secret file %s is empty", path);
+		return -EINVAL;
+	}
+	l = f.len;
+	while (l && isspace((unsigned char)f.data[l - 1]))
+		f.data[--l] = '\0';
+	if (!l || l > 256 || memchr(f.data, '\n', l)) {
+		snprintf(err, errlen, "secret file %s must hold one secret of 1..256 characters", path);
+		return -EINVAL;
+	}
+	/* The file's locked buffer becomes the secret (NUL-terminated, secmem_free()d). */
+	*secret = f.data;
 	*len = l;
-	secmem_wipe(buf, sizeof(buf));
+	f.data = NULL;
 	return 0;
 }
 
@@ -115,14 +109,141 @@ static int check_principal(const struct principal *p, char *err, size_t errlen)
 	return 0;
 }
 
+struct parse {
+	struct kmsd_config *cfg;
+	const char *base_dir;
+	struct principal *cur;    /* the [principal] section being read, or NULL */
+};
+
+static int section(struct parse *ps, const struct ebs_conf_line *l, char *err, size_t errlen)
+{
+	struct kmsd_config *cfg = ps->cfg;
+	char text[EBS_CONF_MAX_LINE + 1], *end, *name;
+	struct principal *np;
+	int rc;
+
+	snprintf(text, sizeof(text), "%s", l->section);
+	end = strchr(text, ']');
+	if (!end || end[1] || strncmp(text, "[principal ", 11)) {
+		snprintf(err, errlen, "line %zu: expected [principal NAME]", l->lineno);
+		return -EINVAL;
+	}
+	*end = '\0';
+	name = trim(text + 11);
+	if (!*name || cfg->nprincipals == CFG_MAX_PRINCIPALS) {
+		snprintf(err, errlen, "line %zu: bad or too many principals", l->lineno);
+		return -EINVAL;
+	}
+	if (ps->cur && (rc = check_principal(ps->cur, err, errlen)))
+		return rc;
+	np = realloc(cfg->principals, (cfg->nprincipals + 1) * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	cfg->principals = np;
+	ps->cur = &np[cfg->nprincipals++];
+	memset(ps->cur, 0, sizeof(*ps->cur));
+	ps->cur->role = ROLE_NONE;
+	return set_str(&ps->cur->name, name);
+}
+
+static int principal_setting(struct parse *ps, const struct ebs_conf_line *l, char *err, size_t errlen)
+{
+	struct principal *cur = ps->cur;
+	const char *k = l->key, *v = l->value;
+	char path[4096];
+
+	if (!strcmp(k, "arn"))
+		return set_str(&cur->arn, v);
+	if (!strcmp(k, "access_key_id"))
+		return set_str(&cur->access_key_id, v);
+	if (!strcmp(k, "secret_access_key_file")) {
+		if (cur->secret) {
+			snprintf(err, errlen, "line %zu: secret given twice", l->lineno);
+			return -EINVAL;
+		}
+		if (*v == '/' || !ps->base_dir)
+			snprintf(path, sizeof(path), "%s", v);
+		else
+			snprintf(path, sizeof(path), "%s/%s", ps->base_dir, v);
+		return read_secret(path, &cur->secret, &cur->secret_len, err, errlen);
+	}
+	if (!strcmp(k, "role")) {
+		if (!strcmp(v, "admin"))
+			cur->role = ROLE_ADMIN;
+		else if (!strcmp(v, "user"))
+			cur->role = ROLE_USER;
+		else if (!strcmp(v, "none"))
+			cur->role = ROLE_NONE;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int service_setting(struct kmsd_config *cfg, const char *k, const char *v)
+{
+	unsigned long n;
+	int rc;
+
+	if (!strcmp(k, "listen"))
+		return set_str(&cfg->listen, v);
+	if (!strcmp(k, "state_dir"))
+		return set_str(&cfg->state_dir, v);
+	if (!strcmp(k, "region"))
+		return set_str(&cfg->region, v);
+	if (!strcmp(k, "account_id"))
+		return strlen(v) == 12 && strspn(v, "0123456789") == 12 ? set_str(&cfg->account_id, v) : -EINVAL;
+	if (!strcmp(k, "tls_cert"))
+		return set_str(&cfg->tls_cert, v);
+	if (!strcmp(k, "tls_key"))
+		return set_str(&cfg->tls_key, v);
+	if (!strcmp(k, "max_body_bytes")) {
+		rc = parse_uint(v, 1024, 16 * 1024 * 1024, &n);
+		cfg->max_body = n;
+	} else if (!strcmp(k, "max_connections")) {
+		rc = parse_uint(v, 1, 65536, &n);
+		cfg->max_connections = (unsigned int)n;
+	} else if (!strcmp(k, "threads")) {
+		rc = parse_uint(v, 1, 256, &n);
+		cfg->threads = (unsigned int)n;
+	} else if (!strcmp(k, "connection_timeout_s")) {
+		rc = parse_uint(v, 1, 3600, &n);
+		cfg->connection_timeout = (unsigned int)n;
+	} else if (!strcmp(k, "max_clock_skew_s")) {
+		rc = parse_uint(v, 1, 3600, &n);
+		cfg->max_skew = (unsigned int)n;
+	} else {
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+static int parse_line(void *arg, const struct ebs_conf_line *l, char *err, size_t errlen)
+{
+	struct parse *ps = arg;
+	int rc;
+
+	if (l->section)
+		return section(ps, l, err, errlen);
+	if (!*l->value) {
+		snprintf(err, errlen, "line %zu: %s has no value", l->lineno, l->key);
+		return -EINVAL;
+	}
+	/* Settings before the first [principal] are the service's; a later one wins. */
+	rc = ps->cur ? principal_setting(ps, l, err, errlen) : service_setting(ps->cfg, l->key, l->value);
+	if (rc && !*err)
+		snprintf(err, errlen, "line %zu: invalid %s '%s'", l->lineno, l->key,
+			 rc == -ENOMEM ? "(out of memory)" : l->value);
+	return rc;
+}
+
 int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg,
 		 char *err, size_t errlen)
 {
-	char *copy, *line, *save = NULL;
-	struct principal *cur = NULL;
-	int lineno = 0, rc = 0;
-	unsigned long n;
+	struct parse ps = { cfg, base_dir, NULL };
 	size_t i, j;
+	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (errlen)
@@ -136,141 +257,9 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 	    set_str(&cfg->account_id, "111122223333") ||
 	    set_str(&cfg->state_dir, "/var/lib/ebscrypt-kmsd"))
 		return -ENOMEM;
-	copy = strdup(text);
-	if (!copy)
-		return -ENOMEM;
-	/* strtok_r would merge empty lines and break line numbers; split by hand. */
-	for (line = copy; line; line = save) {
-		char *nl = strchr(line, '\n'), *eq, *k, *v;
-
-		save = nl ? nl + 1 : NULL;
-		if (nl)
-			*nl = '\0';
-		lineno++;
-		k = strchr(line, '#');
-		if (k)
-			*k = '\0';
-		k = trim(line);
-		if (!*k)
-			continue;
-		if (*k == '[') {
-			char *end = strchr(k, ']'), *name;
-			struct principal *np;
-
-			if (!end || end[1] || strncmp(k, "[principal ", 11)) {
-				snprintf(err, errlen, "line %d: expected [principal NAME]", lineno);
-				rc = -EINVAL;
-				break;
-			}
-			*end = '\0';
-			name = trim(k + 11);
-			if (!*name || cfg->nprincipals == CFG_MAX_PRINCIPALS) {
-				snprintf(err, errlen, "line %d: bad or too many principals", lineno);
-				rc = -EINVAL;
-				break;
-			}
-			if (cur && (rc = check_principal(cur, err, errlen)))
-				break;
-			np = realloc(cfg->principals, (cfg->nprincipals + 1) * sizeof(*np));
-			if (!np) {
-				rc = -ENOMEM;
-				break;
-			}
-			cfg->principals = np;
-			cur = &np[cfg->nprincipals++];
-			memset(cur, 0, sizeof(*cur));
-			cur->role = ROLE_NONE;
-			if ((rc = set_str(&cur->name, name)))
-				break;
-			continue;
-		}
-		eq = strchr(k, '=');
-		if (!eq) {
-			snprintf(err, errlen, "line %d: expected key = value", lineno);
-			rc = -EINVAL;
-			break;
-		}
-		*eq = '\0';
-		v = trim(eq + 1);
-		k = trim(k);
-		if (!*v) {
-			snprintf(err, errlen, "line %d: %s has no value", lineno, k);
-			rc = -EINVAL;
-			break;
-		}
-		if (cur) {
-			if (!strcmp(k, "arn")) {
-				rc = set_str(&cur->arn, v);
-			} else if (!strcmp(k, "access_key_id")) {
-				rc = set_str(&cur->access_key_id, v);
-			} else if (!strcmp(k, "secret_access_key_file")) {
-				char path[4096];
-
-				if (cur->secret) {
-					snprintf(err, errlen, "line %d: secret given twice", lineno);
-					rc = -EINVAL;
-					break;
-				}
-				if (*v == '/' || !base_dir)
-					snprintf(path, sizeof(path), "%s", v);
-				else
-					snprintf(path, sizeof(path), "%s/%s", base_dir, v);
-				rc = read_secret(path, &cur->secret, &cur->secret_len, err, errlen);
-				if (rc)
-					break;
-			} else if (!strcmp(k, "role")) {
-				if (!strcmp(v, "admin"))
-					cur->role = ROLE_ADMIN;
-				else if (!strcmp(v, "user"))
-					cur->role = ROLE_USER;
-				else if (!strcmp(v, "none"))
-					cur->role = ROLE_NONE;
-				else
-					rc = -EINVAL;
-			} else {
-				rc = -EINVAL;
-			}
-		} else if (!strcmp(k, "listen")) {
-			rc = set_str(&cfg->listen, v);
-		} else if (!strcmp(k, "state_dir")) {
-			rc = set_str(&cfg->state_dir, v);
-		} else if (!strcmp(k, "region")) {
-			rc = set_str(&cfg->region, v);
-		} else if (!strcmp(k, "account_id")) {
-			rc = strlen(v) == 12 && strspn(v, "0123456789") == 12 ?
-			     set_str(&cfg->account_id, v) : -EINVAL;
-		} else if (!strcmp(k, "tls_cert")) {
-			rc = set_str(&cfg->tls_cert, v);
-		} else if (!strcmp(k, "tls_key")) {
-			rc = set_str(&cfg->tls_key, v);
-		} else if (!strcmp(k, "max_body_bytes")) {
-			rc = parse_uint(v, 1024, 16 * 1024 * 1024, &n);
-			cfg->max_body = n;
-		} else if (!strcmp(k, "max_connections")) {
-			rc = parse_uint(v, 1, 65536, &n);
-			cfg->max_connections = (unsigned int)n;
-		} else if (!strcmp(k, "threads")) {
-			rc = parse_uint(v, 1, 256, &n);
-			cfg->threads = (unsigned int)n;
-		} else if (!strcmp(k, "connection_timeout_s")) {
-			rc = parse_uint(v, 1, 3600, &n);
-			cfg->connection_timeout = (unsigned int)n;
-		} else if (!strcmp(k, "max_clock_skew_s")) {
-			rc = parse_uint(v, 1, 3600, &n);
-			cfg->max_skew = (unsigned int)n;
-		} else {
-			rc = -EINVAL;
-		}
-		if (rc) {
-			if (!*err)
-				snprintf(err, errlen, "line %d: invalid %s '%s'", lineno, k,
-					 rc == -ENOMEM ? "(out of memory)" : v);
-			break;
-		}
-	}
-	free(copy);
-	if (!rc && cur)
-		rc = check_principal(cur, err, errlen);
+	rc = ebs_conf_scan(text, strlen(text), EBS_CONF_SECTIONS, parse_line, &ps, err, errlen);
+	if (!rc && ps.cur)
+		rc = check_principal(ps.cur, err, errlen);
 	if (!rc && (!cfg->tls_cert) != (!cfg->tls_key)) {
 		snprintf(err, errlen, "tls_cert and tls_key go together");
 		rc = -EINVAL;
@@ -290,47 +279,31 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen)
 {
-	char *text, *dir, *slash;
-	ssize_t n;
-	size_t len = 0;
-	int fd, rc;
+	_cleanup_file_ struct ebs_file f = { 0 };
+	_cleanup_free_ char *dir = NULL;
+	char *slash;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	text = malloc(CFG_MAX_FILE + 1);
-	if (!text) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((n = read(fd, text + len, CFG_MAX_FILE + 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	if (n < 0 || len > CFG_MAX_FILE) {
-		free(text);
-		snprintf(err, errlen, "cannot read %s (or larger than %d bytes)", path, CFG_MAX_FILE);
-		return -EINVAL;
-	}
-	text[len] = '\0';
-	if (strlen(text) != len) {
-		free(text);
+	rc = ebs_file_read(path, CFG_MAX_FILE, EBS_FILE_TEXT, &f);
+	if (rc == -EBADMSG) {
 		snprintf(err, errlen, "%s contains NUL bytes", path);
 		return -EINVAL;
 	}
-	dir = strdup(path);
-	if (!dir) {
-		free(text);
-		return -ENOMEM;
+	if (rc == -EFBIG || rc == -EIO || rc == -EINVAL) {
+		snprintf(err, errlen, "cannot read %s (or larger than %d bytes)", path, CFG_MAX_FILE);
+		return -EINVAL;
 	}
+	if (rc) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	rc = config_parse(text, slash ? dir : ".", cfg, err, errlen);
-	free(dir);
-	free(text);
-	return rc;
+	return config_parse(f.data, slash ? dir : ".", cfg, err, errlen);
 }
 
 void config_free(struct kmsd_config *cfg)
@@ -343,7 +316,7 @@ void config_free(struct kmsd_config *cfg)
 		free(p->name);
 		free(p->arn);
 		free(p->access_key_id);
-		secmem_free(p->secret, p->secret_len + 1);
+		secmem_free(p->secret);
 	}
 	free(cfg->principals);
 	free(cfg->listen);

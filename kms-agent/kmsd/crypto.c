@@ -33,6 +33,7 @@
 
 #include "kmsd.h"
 #include "log.h"
+#include "readfile.h"
 #include "secmem.h"
 #include "strbuf.h"
 
@@ -54,12 +55,14 @@ static uint32_t get_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int gcm(int enc, const uint8_t *key, const uint8_t *nonce,
+enum gcm_dir { GCM_OPEN = 0, GCM_SEAL = 1 };  /* EVP_CipherInit_ex's enc */
+
+static int gcm(enum gcm_dir dir, const uint8_t *key, const uint8_t *nonce,
 	       const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
 	       const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int n, ok;
+	int enc = dir == GCM_SEAL, n, ok;
 
 	if (!c)
 		return -ENOMEM;
@@ -87,66 +90,56 @@ static int gcm(int enc, const uint8_t *key, const uint8_t *nonce,
 	return 0;
 }
 
-int crypto_load_root_key(const char *state_dir, uint8_t **root_key)
+/* First start: a new root key, never overwriting one that raced us. */
+static int create_root_key(const char *path, uint8_t **root_key)
 {
-	char path[4096];
-	struct stat st;
-	uint8_t *key;
-	ssize_t n;
+	_cleanup_secmem_ uint8_t *key = secmem_alloc(ROOT_KEY_LEN);
 	int fd, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", state_dir, KMSD_ROOT_KEY_FILE);
-	key = secmem_alloc(ROOT_KEY_LEN);
 	if (!key)
 		return -errno;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		/* First start: create it, never overwriting one that raced us. */
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (RAND_priv_bytes(key, ROOT_KEY_LEN) != 1) {
-			rc = -EIO;
-		} else if (write(fd, key, ROOT_KEY_LEN) != ROOT_KEY_LEN || fsync(fd)) {
-			rc = -EIO;
-		}
-		close(fd);
-		if (rc)
-			unlink(path);
-		else
-			ebs_info("created root key %s", path);
-		goto out;
-	}
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-	} else if (st.st_mode & 077) {
-		ebs_err("%s is accessible by group or others (mode %03o); refusing it",
-			path, st.st_mode & 0777);
-		rc = -EPERM;
-	} else {
-		n = read(fd, key, ROOT_KEY_LEN);
-		if (n != ROOT_KEY_LEN || st.st_size != ROOT_KEY_LEN)
-			rc = -EINVAL;
-	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (RAND_priv_bytes(key, ROOT_KEY_LEN) != 1)
+		rc = -EIO;
+	else if (write(fd, key, ROOT_KEY_LEN) != ROOT_KEY_LEN || fsync(fd))
+		rc = -EIO;
 	close(fd);
-out:
 	if (rc) {
-		secmem_free(key, ROOT_KEY_LEN);
+		unlink(path);
 		return rc;
 	}
-	*root_key = key;
+	ebs_info("created root key %s", path);
+	*root_key = TAKE_PTR(key);
+	return 0;
+}
+
+int crypto_load_root_key(const char *state_dir, uint8_t **root_key)
+{
+	_cleanup_file_ struct ebs_file f = { 0 };
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, KMSD_ROOT_KEY_FILE);
+	rc = ebs_file_read(path, ROOT_KEY_LEN, EBS_FILE_NOFOLLOW | EBS_FILE_PRIVATE | EBS_FILE_SECRET, &f);
+	if (rc == -ENOENT)
+		return create_root_key(path, root_key);
+	if (rc == -EPERM)
+		ebs_err("%s is accessible by group or others (mode %03o); refusing it",
+			path, f.st.st_mode & 0777);
+	if (rc == -EFBIG || (!rc && f.len != ROOT_KEY_LEN))
+		rc = -EINVAL;
+	if (rc)
+		return rc;
+	/* The file's locked buffer is the key (secmem_free() in crypto_free_root_key). */
+	*root_key = (uint8_t *)TAKE_PTR(f.data);
 	return 0;
 }
 
 void crypto_free_root_key(uint8_t *root_key)
 {
-	secmem_free(root_key, ROOT_KEY_LEN);
+	secmem_free(root_key);
 }
 
 static size_t material_aad(const char *key_id, uint32_t version, uint8_t *aad)
@@ -170,17 +163,17 @@ int crypto_new_material(const uint8_t *root_key, const char *key_id, uint32_t ve
 	if (!m)
 		return -errno;
 	if (strlen(key_id) > 64) {
-		secmem_free(m, KMS_MATERIAL_LEN);
+		secmem_free(m);
 		return -EINVAL;
 	}
 	if (RAND_priv_bytes(m, KMS_MATERIAL_LEN) != 1 || RAND_bytes(wrapped, NONCE_LEN) != 1) {
-		secmem_free(m, KMS_MATERIAL_LEN);
+		secmem_free(m);
 		return -EIO;
 	}
 	alen = material_aad(key_id, version, aad);
-	rc = gcm(1, root_key, wrapped, aad, alen, NULL, 0, m, KMS_MATERIAL_LEN,
+	rc = gcm(GCM_SEAL, root_key, wrapped, aad, alen, NULL, 0, m, KMS_MATERIAL_LEN,
 		 wrapped + NONCE_LEN, wrapped + NONCE_LEN + KMS_MATERIAL_LEN);
-	secmem_free(m, KMS_MATERIAL_LEN);
+	secmem_free(m);
 	return rc;
 }
 
@@ -194,7 +187,7 @@ int crypto_unwrap_material(const uint8_t *root_key, const char *key_id, uint32_t
 		return -EINVAL;
 	alen = material_aad(key_id, version, aad);
 	memcpy(tag, wrapped + NONCE_LEN + KMS_MATERIAL_LEN, TAG_LEN);
-	return gcm(0, root_key, wrapped, aad, alen, NULL, 0, wrapped + NONCE_LEN,
+	return gcm(GCM_OPEN, root_key, wrapped, aad, alen, NULL, 0, wrapped + NONCE_LEN,
 		   KMS_MATERIAL_LEN, material, tag);
 }
 
@@ -266,7 +259,7 @@ int crypto_blob_encrypt(const uint8_t material[KMS_MATERIAL_LEN], const char *ke
 	}
 	rc = crypto_context_bytes(ctx, &cb, &clen);
 	if (!rc)
-		rc = gcm(1, material, b + 10 + kl, b, hl, cb, clen, plain, plain_len,
+		rc = gcm(GCM_SEAL, material, b + 10 + kl, b, hl, cb, clen, plain, plain_len,
 			 b + hl, b + hl + plain_len);
 	free(cb);
 	if (rc) {
@@ -320,7 +313,7 @@ int crypto_blob_decrypt(const uint8_t material[KMS_MATERIAL_LEN],
 	rc = crypto_context_bytes(ctx, &cb, &clen);
 	if (rc)
 		return rc;
-	rc = gcm(0, material, blob + 10 + kl, blob, hl, cb, clen, blob + hl, n, plain, tag);
+	rc = gcm(GCM_OPEN, material, blob + 10 + kl, blob, hl, cb, clen, blob + hl, n, plain, tag);
 	free(cb);
 	if (!rc)
 		*plain_len = n;

@@ -29,6 +29,7 @@
 
 #include "kmsd.h"
 #include "log.h"
+#include "secmem.h"
 #include "strbuf.h"
 
 struct http_server {
@@ -57,9 +58,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void free_reply(void *p)
 {
-	/* Replies can carry plaintext (GenerateDataKey, Decrypt). */
 	OPENSSL_cleanse(p, strlen(p));
 	free(p);
+}
+
+/* A reply that carries a plaintext (GenerateDataKey, Decrypt) is locked memory. */
+static void free_sensitive_reply(void *p)
+{
+	secmem_free(p);
 }
 
 struct header_acc {
@@ -128,9 +134,10 @@ static enum MHD_Result respond(struct http_server *s, struct MHD_Connection *c,
 	sb_wipe_free(&cc->body);
 	if (!rep.body)
 		return MHD_NO;
-	resp = MHD_create_response_from_buffer_with_free_callback(rep.len, rep.body, free_reply);
+	resp = MHD_create_response_from_buffer_with_free_callback(rep.len, rep.body,
+								  rep.sensitive ? free_sensitive_reply : free_reply);
 	if (!resp) {
-		free_reply(rep.body);
+		(rep.sensitive ? free_sensitive_reply : free_reply)(rep.body);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/x-amz-json-1.1");

@@ -3,10 +3,11 @@
  * ebscrypt-kmsd internals shared between its small single-purpose files:
  * config.c (config file), store.c (SQLite), crypto.c (root key, material
  * wrapping, ciphertext blobs), auth.c (SigV4 verification), policy.c
- * (key policy and grants), audit.c (audit trail), router.c (protocol and
- * dispatch), ops_*.c (one file per family of operations), http.c
- * (libmicrohttpd), tls.c (HTTPS with OpenSSL in front of it), init.c
- * (bootstrap), main.c.
+ * (key policy and grants), audit.c (audit trail), kreq.c (a request's
+ * fields and errors), router.c (protocol and dispatch), keys.c (key
+ * references, material, rotation), page.c (List* paging), ops_*.c (one
+ * file per family of operations), http.c (libmicrohttpd), tls.c (HTTPS
+ * with OpenSSL in front of it), init.c (bootstrap), main.c.
  */
 #ifndef EBSCRYPT_KMSD_H
 #define EBSCRYPT_KMSD_H
@@ -18,6 +19,8 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "cleanup.h"
+#include "secjson.h"
 #include "sigv4.h"
 
 #define KMSD_DEFAULT_CONFIG "/etc/ebscrypt/kmsd.conf"
@@ -111,7 +114,9 @@ void store_rollback(sqlite3 *db);
 int store_key_get(sqlite3 *db, const char *id, struct kms_key *k);
 int store_key_put(sqlite3 *db, const struct kms_key *k);
 int store_key_purge(sqlite3 *db, const char *id);
+/* Frees what a key or grant owns; idempotent, and safe on a zeroed one. */
 void kms_key_free(struct kms_key *k);
+#define _cleanup_key_ _cleanup_(kms_key_free)
 int store_keys_list(sqlite3 *db, const char *after, int limit,
 		    int (*fn)(void *arg, const char *id), void *arg);
 int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
@@ -119,7 +124,9 @@ int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
 int store_material_get(sqlite3 *db, const char *key_id, uint32_t version,
 		       uint8_t *wrapped, size_t cap, size_t *len);
 int store_alias_get(sqlite3 *db, const char *name, char key_id[40]);
-int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now, int update);
+enum alias_put { ALIAS_CREATE, ALIAS_REPOINT };
+int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now,
+		    enum alias_put how);
 int store_alias_delete(sqlite3 *db, const char *name);
 struct alias_row {
 	const char *name;
@@ -133,6 +140,7 @@ int store_grant_put(sqlite3 *db, const struct kms_grant *g);
 int store_grant_get(sqlite3 *db, const char *id, const char *token, struct kms_grant *g);
 int store_grant_delete(sqlite3 *db, const char *id);
 void kms_grant_free(struct kms_grant *g);
+#define _cleanup_grant_ _cleanup_(kms_grant_free)
 int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, const char *after,
 		      int limit, int (*fn)(void *arg, const struct kms_grant *g), void *arg);
 
@@ -178,60 +186,93 @@ struct kreq {
 	char err_msg[512];
 	char audit_key[256];
 	struct json_object *audit_ctx;  /* borrowed from in */
-	int sensitive;                  /* reply carries plaintext: wipe after use */
+	struct secjson_secret secret;   /* the reply's plaintext member, value in secmem */
 };
 
-int kfail(struct kreq *r, const char *type, const char *fmt, ...)
+/* kreq.c: records the request's AWS error (the first one wins); returns -1. */
+int kfail(struct kreq *req, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Request field helpers (router.c): -1 after kfail(), 0 absent, 1 present. */
-int jget_str(struct kreq *r, const char *name, int required, size_t maxlen, const char **out);
-int jget_int(struct kreq *r, const char *name, int required, long long lo, long long hi,
+/* Request field helpers (kreq.c): -1 after kfail(), 0 absent, 1 present. */
+enum field_need { FIELD_OPTIONAL, FIELD_REQUIRED };
+int jget_str(struct kreq *req, const char *name, enum field_need need, size_t maxlen, const char **out);
+int jget_int(struct kreq *req, const char *name, enum field_need need, long long lo, long long hi,
 	     long long *out);
-int jget_bool(struct kreq *r, const char *name, int *out);
-int jget_ctx(struct kreq *r, const char *name, struct json_object **out);
-int jget_blob(struct kreq *r, const char *name, int required, size_t maxlen,
+int jget_bool(struct kreq *req, const char *name, int *out);
+int jget_ctx(struct kreq *req, const char *name, struct json_object **out);
+int jget_blob(struct kreq *req, const char *name, enum field_need need, size_t maxlen,
 	      uint8_t **out, size_t *len);
-int jget_str_array(struct kreq *r, const char *name, int required, struct json_object **out);
+int jget_str_array(struct kreq *req, const char *name, enum field_need need, struct json_object **out);
 
-/* Key references, states, ARNs (ops_keys.c). */
+/* Key references, states, ARNs, material and rotation (keys.c). */
 void key_arn(const struct kmsd *k, const char *id, char *out, size_t len);
 void alias_arn(const struct kmsd *k, const char *name, char *out, size_t len);
-/* Resolves key id / key ARN / alias / alias ARN; alias/aws/ebs is created on first use. */
-int key_resolve(struct kreq *r, const char *ref, int allow_alias, int create_managed,
-		struct kms_key *key);
-int key_usable(struct kreq *r, const struct kms_key *key);
-int key_material(struct kreq *r, const struct kms_key *key, uint32_t version,
+/* What a key reference may be. */
+enum key_ref {
+	KEY_REF_ID,               /* a key id or key ARN */
+	KEY_REF_ALIAS,            /* that, or an alias or alias ARN */
+	KEY_REF_ALIAS_MANAGED,    /* that, and alias/aws/ebs is created on first use, as AWS does */
+};
+int key_resolve(struct kreq *req, const char *ref, enum key_ref accept, struct kms_key *key);
+int key_usable(struct kreq *req, const struct kms_key *key);
+/* Creates and stores material version `version` of key id. */
+int key_new_material(struct kreq *req, const char *id, uint32_t version);
+int key_material(struct kreq *req, const struct kms_key *key, uint32_t version,
 		 uint8_t material[KMS_MATERIAL_LEN]);
-int key_maybe_auto_rotate(struct kreq *r, struct kms_key *key);
-int key_rotate(struct kreq *r, struct kms_key *key);
+int key_maybe_auto_rotate(struct kreq *req, struct kms_key *key);
+int key_rotate(struct kreq *req, struct kms_key *key);
+
+/* page.c: one page of a List* reply (keys, aliases, grants). */
+struct kpage {
+	struct kreq *req;
+	struct json_object *arr;  /* the reply's list */
+	int limit, count, more;
+	char last[260];           /* the marker of the last entry shown */
+};
+/* Reads Limit (1..max_limit, default def_limit) and Marker; -1 after kfail(). */
+int page_args(struct kreq *req, long long def_limit, long long max_limit, struct kpage *p,
+	      const char **marker);
+/* The list, under member in the reply. */
+void page_begin(struct kpage *p, const char *member);
+/*
+ * A new entry at the end of the page, marker naming it for NextMarker; NULL
+ * when the page is full: the row offered shows there is a next page, stop.
+ */
+struct json_object *page_entry(struct kpage *p, const char *marker);
+/* Truncated, and NextMarker when there is more. */
+void page_end(const struct kpage *p);
 
 /* policy.c */
 int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);
 /* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */
-int authorize(struct kreq *r, const struct kms_key *key, const char *op, struct json_object *ctx);
-int policy_is_admin(const struct kreq *r, const struct kms_key *key);
-int authorize_account(struct kreq *r, enum kmsd_role need);
+int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx);
+int policy_is_admin(const struct kreq *req, const struct kms_key *key);
+int authorize_account(struct kreq *req, enum kmsd_role need);
 int grant_op_valid(const char *op);
+/* Whether the grant lists op among its operations. */
+int grant_has_op(const struct kms_grant *g, const char *op);
 
 /* audit.c */
-int audit_record(struct kmsd *k, const struct kreq *r);
+int audit_record(struct kmsd *k, const struct kreq *req);
 int audit_query(const char *state_dir, const char *since, const char *key, int json);
 
-/* auth.c: 0 with r->who set, or -1 after kfail. */
 struct http_header_list {
 	struct sigv4_header *h;
 	size_t n;
 };
-int auth_verify(struct kreq *r, const char *method, const char *path, const char *query,
+/* kreq.c: a header's value (names compare case-insensitively), or NULL. */
+const char *http_header_get(const struct http_header_list *hl, const char *name);
+
+/* auth.c: 0 with req->who set, or -1 after kfail. */
+int auth_verify(struct kreq *req, const char *method, const char *path, const char *query,
 		const struct http_header_list *hl, const char *body, size_t body_len);
 
 /* router.c */
 struct http_reply {
 	int status;
-	char *body;        /* malloc'd */
+	char *body;        /* malloc'd, or secmem when sensitive */
 	size_t len;
-	int sensitive;
+	int sensitive;     /* it holds a plaintext: locked, wiped when freed */
 	char request_id[37];
 };
 void router_handle(struct kmsd *k, const char *method, const char *url,
@@ -239,31 +280,31 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 		   int body_too_large, const char *source, struct http_reply *rep);
 
 /* operation handlers: 0 or -1 after kfail() */
-typedef int (*kms_op_fn)(struct kreq *r);
-int op_create_key(struct kreq *r);
-int op_describe_key(struct kreq *r);
-int op_list_keys(struct kreq *r);
-int op_enable_key(struct kreq *r);
-int op_disable_key(struct kreq *r);
-int op_schedule_key_deletion(struct kreq *r);
-int op_cancel_key_deletion(struct kreq *r);
-int op_enable_key_rotation(struct kreq *r);
-int op_disable_key_rotation(struct kreq *r);
-int op_get_key_rotation_status(struct kreq *r);
-int op_rotate_key_on_demand(struct kreq *r);
-int op_create_alias(struct kreq *r);
-int op_update_alias(struct kreq *r);
-int op_delete_alias(struct kreq *r);
-int op_list_aliases(struct kreq *r);
-int op_encrypt(struct kreq *r);
-int op_decrypt(struct kreq *r);
-int op_reencrypt(struct kreq *r);
-int op_generate_data_key(struct kreq *r);
-int op_generate_data_key_without_plaintext(struct kreq *r);
-int op_create_grant(struct kreq *r);
-int op_list_grants(struct kreq *r);
-int op_retire_grant(struct kreq *r);
-int op_revoke_grant(struct kreq *r);
+typedef int (*kms_op_fn)(struct kreq *req);
+int op_create_key(struct kreq *req);
+int op_describe_key(struct kreq *req);
+int op_list_keys(struct kreq *req);
+int op_enable_key(struct kreq *req);
+int op_disable_key(struct kreq *req);
+int op_schedule_key_deletion(struct kreq *req);
+int op_cancel_key_deletion(struct kreq *req);
+int op_enable_key_rotation(struct kreq *req);
+int op_disable_key_rotation(struct kreq *req);
+int op_get_key_rotation_status(struct kreq *req);
+int op_rotate_key_on_demand(struct kreq *req);
+int op_create_alias(struct kreq *req);
+int op_update_alias(struct kreq *req);
+int op_delete_alias(struct kreq *req);
+int op_list_aliases(struct kreq *req);
+int op_encrypt(struct kreq *req);
+int op_decrypt(struct kreq *req);
+int op_reencrypt(struct kreq *req);
+int op_generate_data_key(struct kreq *req);
+int op_generate_data_key_without_plaintext(struct kreq *req);
+int op_create_grant(struct kreq *req);
+int op_list_grants(struct kreq *req);
+int op_retire_grant(struct kreq *req);
+int op_revoke_grant(struct kreq *req);
 
 /* http.c */
 struct http_server;

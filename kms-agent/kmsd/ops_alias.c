@@ -6,162 +6,130 @@
 
 #include "kmsd.h"
 
-static int alias_name(struct kreq *r, const char **name)
+static int alias_name(struct kreq *req, const char **name)
 {
 	size_t n;
 
-	if (jget_str(r, "AliasName", 1, 256, name) < 0)
+	if (jget_str(req, "AliasName", FIELD_REQUIRED, 256, name) < 0)
 		return -1;
 	n = strlen(*name);
 	if (strncmp(*name, "alias/", 6) || n == 6 ||
 	    strspn(*name + 6, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-") != n - 6)
-		return kfail(r, "InvalidAliasNameException",
+		return kfail(req, "InvalidAliasNameException",
 			     "Alias must start with the prefix \"alias/\" and contain only "
 			     "alphanumeric characters, '/', '_' and '-'");
 	if (!strncmp(*name, "alias/aws/", 10))
-		return kfail(r, "InvalidAliasNameException",
+		return kfail(req, "InvalidAliasNameException",
 			     "Cannot create, update or delete an alias with the reserved prefix alias/aws/");
 	return 0;
 }
 
 /* TargetKeyId: a key id or key ARN (never an alias), not pending deletion. */
-static int target_key(struct kreq *r, struct kms_key *key)
+static int target_key(struct kreq *req, struct kms_key *key)
 {
 	const char *ref;
 	char arn[256];
 
-	if (jget_str(r, "TargetKeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 0, 0, key))
+	if (jget_str(req, "TargetKeyId", FIELD_REQUIRED, 2048, &ref) < 0 || key_resolve(req, ref, KEY_REF_ID, key) ||
+	    authorize(req, key, req->op, NULL))
 		return -1;
-	if (authorize(r, key, r->op, NULL))
-		goto fail;
 	if (!strcmp(key->state, "PendingDeletion")) {
-		key_arn(r->k, key->id, arn, sizeof(arn));
-		kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
-		goto fail;
+		key_arn(req->k, key->id, arn, sizeof(arn));
+		return kfail(req, "KMSInvalidStateException", "%s is pending deletion.", arn);
 	}
 	return 0;
-fail:
-	kms_key_free(key);
-	return -1;
 }
 
-int op_create_alias(struct kreq *r)
+int op_create_alias(struct kreq *req)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	const char *name;
 	char arn[256];
 	int rc;
 
-	if (alias_name(r, &name) || target_key(r, &key))
+	if (alias_name(req, &name) || target_key(req, &key))
 		return -1;
-	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 0);
-	kms_key_free(&key);
+	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), ALIAS_CREATE);
 	if (rc == -EEXIST) {
-		alias_arn(r->k, name, arn, sizeof(arn));
-		return kfail(r, "AlreadyExistsException", "An alias with the name %s already exists", arn);
+		alias_arn(req->k, name, arn, sizeof(arn));
+		return kfail(req, "AlreadyExistsException", "An alias with the name %s already exists", arn);
 	}
-	return rc ? kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+	return rc ? kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
 /* The caller must also administer the key an alias points to now. */
-static int current_target(struct kreq *r, const char *name)
+static int current_target(struct kreq *req, const char *name)
 {
-	struct kms_key old;
+	_cleanup_key_ struct kms_key old = { 0 };
 	char id[40], arn[256];
 	int rc;
 
-	rc = store_alias_get(r->k->db, name, id);
+	rc = store_alias_get(req->k->db, name, id);
 	if (rc == -ENOENT) {
-		alias_arn(r->k, name, arn, sizeof(arn));
-		return kfail(r, "NotFoundException", "Alias %s is not found.", arn);
+		alias_arn(req->k, name, arn, sizeof(arn));
+		return kfail(req, "NotFoundException", "Alias %s is not found.", arn);
 	}
 	if (rc)
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	if (key_resolve(r, id, 0, 0, &old))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	if (key_resolve(req, id, KEY_REF_ID, &old))
 		return -1;
-	rc = authorize(r, &old, r->op, NULL);
-	kms_key_free(&old);
+	rc = authorize(req, &old, req->op, NULL);
 	return rc;
 }
 
-int op_update_alias(struct kreq *r)
+int op_update_alias(struct kreq *req)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	const char *name;
 	int rc;
 
-	if (alias_name(r, &name) || current_target(r, name) || target_key(r, &key))
+	if (alias_name(req, &name) || current_target(req, name) || target_key(req, &key))
 		return -1;
-	rc = store_alias_put(r->k->db, name, key.id, r->k->now(), 1);
-	kms_key_free(&key);
-	return rc ? kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+	rc = store_alias_put(req->k->db, name, key.id, req->k->now(), ALIAS_REPOINT);
+	return rc ? kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
-int op_delete_alias(struct kreq *r)
+int op_delete_alias(struct kreq *req)
 {
 	const char *name;
 
-	if (alias_name(r, &name) || current_target(r, name))
+	if (alias_name(req, &name) || current_target(req, name))
 		return -1;
-	return store_alias_delete(r->k->db, name) ?
-	       kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+	return store_alias_delete(req->k->db, name) ?
+	       kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
-
-struct alias_list {
-	struct kreq *r;
-	struct json_object *arr;
-	int limit, count, more;
-	char last[260];
-};
 
 static int alias_cb(void *arg, const struct alias_row *a)
 {
-	struct alias_list *l = arg;
-	struct json_object *e;
+	struct kpage *page = arg;
+	struct json_object *e = page_entry(page, a->name);
 	char arn[512];
 
-	if (l->count == l->limit) {
-		l->more = 1;
+	if (!e)
 		return 1;
-	}
-	e = json_object_new_object();
-	alias_arn(l->r->k, a->name, arn, sizeof(arn));
 	json_object_object_add(e, "AliasName", json_object_new_string(a->name));
+	alias_arn(page->req->k, a->name, arn, sizeof(arn));
 	json_object_object_add(e, "AliasArn", json_object_new_string(arn));
 	json_object_object_add(e, "TargetKeyId", json_object_new_string(a->key_id));
 	json_object_object_add(e, "CreationDate", json_object_new_int64(a->created));
 	json_object_object_add(e, "LastUpdatedDate", json_object_new_int64(a->updated));
-	json_object_array_add(l->arr, e);
-	snprintf(l->last, sizeof(l->last), "%s", a->name);
-	l->count++;
 	return 0;
 }
 
-int op_list_aliases(struct kreq *r)
+int op_list_aliases(struct kreq *req)
 {
-	struct alias_list l = { r, NULL, 50, 0, 0, "" };
-	const char *ref = NULL, *marker = NULL;
-	struct kms_key key;
-	long long limit = 50;
-	int rc;
+	_cleanup_key_ struct kms_key key = { 0 };
+	const char *ref = NULL, *marker;
+	struct kpage page;
 
-	if (authorize_account(r, ROLE_USER) ||
-	    jget_int(r, "Limit", 0, 1, 100, &limit) < 0 ||
-	    jget_str(r, "Marker", 0, 1024, &marker) < 0 ||
-	    jget_str(r, "KeyId", 0, 2048, &ref) < 0)
+	if (authorize_account(req, ROLE_USER) || page_args(req, 50, 100, &page, &marker) ||
+	    jget_str(req, "KeyId", FIELD_OPTIONAL, 2048, &ref) < 0)
 		return -1;
-	if (ref && key_resolve(r, ref, 0, 0, &key))
+	if (ref && key_resolve(req, ref, KEY_REF_ID, &key))
 		return -1;
-	l.limit = (int)limit;
-	l.arr = json_object_new_array();
-	json_object_object_add(r->out, "Aliases", l.arr);
-	rc = store_aliases_list(r->k->db, ref ? key.id : NULL, marker, l.limit + 1, alias_cb, &l);
-	if (ref)
-		kms_key_free(&key);
-	if (rc)
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
-	if (l.more)
-		json_object_object_add(r->out, "NextMarker", json_object_new_string(l.last));
+	page_begin(&page, "Aliases");
+	if (store_aliases_list(req->k->db, ref ? key.id : NULL, marker, page.limit + 1, alias_cb, &page))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	page_end(&page);
 	return 0;
 }

@@ -13,312 +13,285 @@
 #include <openssl/rand.h>
 
 #include "base64.h"
+#include "cleanup.h"
 #include "kmsd.h"
 #include "secmem.h"
 
 #define SYMMETRIC_DEFAULT "SYMMETRIC_DEFAULT"
 
-static int bad_blob(struct kreq *r)
+static int bad_blob(struct kreq *req)
 {
-	return kfail(r, "InvalidCiphertextException", "The ciphertext is invalid.");
+	return kfail(req, "InvalidCiphertextException", "The ciphertext is invalid.");
 }
 
-static int check_algorithm(struct kreq *r, const char *name)
+static int check_algorithm(struct kreq *req, const char *name)
 {
 	const char *v;
-	int rc = jget_str(r, name, 0, 64, &v);
+	int rc = jget_str(req, name, FIELD_OPTIONAL, 64, &v);
 
 	if (rc < 0)
 		return -1;
 	if (rc && strcmp(v, SYMMETRIC_DEFAULT))
-		return kfail(r, "InvalidKeyUsageException",
+		return kfail(req, "InvalidKeyUsageException",
 			     "%s %s is not valid for a symmetric key", name, v);
 	return 0;
 }
 
-static void add_b64(struct kreq *r, const char *name, const uint8_t *data, size_t len, int secret)
+static void add_b64(struct kreq *req, const char *name, const uint8_t *data, size_t len)
 {
-	size_t n = b64_encoded_len(len) + 1;
-	char *s = secret ? secmem_alloc(n) : malloc(n);
+	_cleanup_free_ char *s = malloc(b64_encoded_len(len) + 1);
 
 	if (!s) {
-		kfail(r, "KMSInternalException", "out of memory");
+		kfail(req, "KMSInternalException", "out of memory");
 		return;
 	}
 	b64_encode_to(data, len, s);
-	json_object_object_add(r->out, name, json_object_new_string(s));
-	if (secret)
-		secmem_free(s, n);
-	else
-		free(s);
+	json_object_object_add(req->out, name, json_object_new_string(s));
+}
+
+/*
+ * The reply's plaintext, base64 in locked memory: it never becomes a json-c
+ * string, the router writes it into the (locked) reply text itself.
+ */
+static void add_secret_b64(struct kreq *req, const char *name, const uint8_t *data, size_t len)
+{
+	char *s = secmem_alloc(b64_encoded_len(len) + 1);
+
+	if (!s) {
+		kfail(req, "KMSInternalException", "out of locked memory");
+		return;
+	}
+	b64_encode_to(data, len, s);
+	secmem_free((char *)req->secret.value);
+	req->secret.name = name;
+	req->secret.value = s;
 }
 
 /* Encrypts plain under the key's current material (rotating first when due). */
-static int seal(struct kreq *r, struct kms_key *key, struct json_object *ctx,
+static int seal(struct kreq *req, struct kms_key *key, struct json_object *ctx,
 		const uint8_t *plain, size_t len, uint8_t **blob, size_t *blob_len)
 {
-	uint8_t *m;
+	_cleanup_secmem_ uint8_t *m = NULL;
 	int rc;
 
-	if (key_maybe_auto_rotate(r, key))
+	if (key_maybe_auto_rotate(req, key))
 		return -1;
 	m = secmem_alloc(KMS_MATERIAL_LEN);
 	if (!m)
-		return kfail(r, "KMSInternalException", "out of locked memory");
-	rc = key_material(r, key, key->current_version, m);
+		return kfail(req, "KMSInternalException", "out of locked memory");
+	rc = key_material(req, key, key->current_version, m);
 	if (rc == -ENOENT)
-		rc = kfail(r, "KMSInternalException", "current key material is missing");
+		return kfail(req, "KMSInternalException", "current key material is missing");
 	if (!rc && crypto_blob_encrypt(m, key->id, key->current_version, ctx, plain, len, blob, blob_len))
-		rc = kfail(r, "KMSInternalException", "encryption failed");
-	secmem_free(m, KMS_MATERIAL_LEN);
+		return kfail(req, "KMSInternalException", "encryption failed");
 	return rc;
 }
 
 /*
  * Opens a blob: finds the key it names, checks op is allowed and the key
- * usable, decrypts into *plain (secmem, *cap bytes). want_key, when given,
- * must be the blob's key (IncorrectKeyException otherwise).
+ * usable, decrypts into *plain (secmem, the caller frees it). want_key,
+ * when given, must be the blob's key (IncorrectKeyException otherwise).
  */
-static int unseal(struct kreq *r, const char *op, const uint8_t *blob, size_t blob_len,
+static int unseal(struct kreq *req, const char *op, const uint8_t *blob, size_t blob_len,
 		  struct json_object *ctx, const char *want_key, struct kms_key *key,
-		  uint8_t **plain, size_t *cap, size_t *plain_len)
+		  uint8_t **plain, size_t *plain_len)
 {
+	_cleanup_secmem_ uint8_t *m = NULL, *out = NULL;
 	char kid[40];
 	uint32_t version;
-	uint8_t *m;
 	int rc;
 
 	*plain = NULL;
 	if (crypto_blob_peek(blob, blob_len, kid, &version))
-		return bad_blob(r);
+		return bad_blob(req);
 	if (want_key) {
-		struct kms_key wk;
+		_cleanup_key_ struct kms_key wk = { 0 };
 
-		if (key_resolve(r, want_key, 1, 0, &wk))
+		if (key_resolve(req, want_key, KEY_REF_ALIAS, &wk))
 			return -1;
-		rc = strcmp(wk.id, kid);
-		kms_key_free(&wk);
-		if (rc)
-			return kfail(r, "IncorrectKeyException",
+		if (strcmp(wk.id, kid))
+			return kfail(req, "IncorrectKeyException",
 				     "The key ID in the request does not identify a KMS key that can perform this operation.");
 	}
 	/* A blob naming an unknown (or deleted) key is just an invalid blob. */
-	if (key_resolve(r, kid, 0, 0, key)) {
-		if (!strcmp(r->err_type, "NotFoundException")) {
-			r->err_type[0] = '\0';
-			return bad_blob(r);
+	if (key_resolve(req, kid, KEY_REF_ID, key)) {
+		if (!strcmp(req->err_type, "NotFoundException")) {
+			req->err_type[0] = '\0';
+			return bad_blob(req);
 		}
 		return -1;
 	}
-	if (authorize(r, key, op, ctx) || key_usable(r, key)) {
-		kms_key_free(key);
+	if (authorize(req, key, op, ctx) || key_usable(req, key))
 		return -1;
-	}
 	m = secmem_alloc(KMS_MATERIAL_LEN);
-	*cap = blob_len;
-	*plain = secmem_alloc(*cap);
-	if (!m || !*plain) {
-		secmem_free(m, KMS_MATERIAL_LEN);
-		secmem_free(*plain, *cap);
-		*plain = NULL;
-		kms_key_free(key);
-		return kfail(r, "KMSInternalException", "out of locked memory");
-	}
-	rc = key_material(r, key, version, m);
-	if (rc == -ENOENT)
-		rc = bad_blob(r);
-	else if (!rc && crypto_blob_decrypt(m, blob, blob_len, ctx, *plain, *cap, plain_len))
-		rc = bad_blob(r);
-	secmem_free(m, KMS_MATERIAL_LEN);
-	if (rc) {
-		secmem_free(*plain, *cap);
-		*plain = NULL;
-		kms_key_free(key);
-	}
-	return rc;
+	out = secmem_alloc(blob_len);
+	if (!m || !out)
+		return kfail(req, "KMSInternalException", "out of locked memory");
+	rc = key_material(req, key, version, m);
+	if (rc == -ENOENT || (!rc && crypto_blob_decrypt(m, blob, blob_len, ctx, out, blob_len, plain_len)))
+		return bad_blob(req);
+	if (rc)
+		return rc;
+	*plain = TAKE_PTR(out);
+	return 0;
 }
 
 /* KeyId for a use operation: resolved, allowed, usable. */
-static int use_key(struct kreq *r, const char *field_name, const char *op,
+static int use_key(struct kreq *req, const char *field_name, const char *op,
 		   struct json_object *ctx, struct kms_key *key)
 {
 	const char *ref;
 
-	if (jget_str(r, field_name, 1, 2048, &ref) < 0 || key_resolve(r, ref, 1, 1, key))
+	if (jget_str(req, field_name, FIELD_REQUIRED, 2048, &ref) < 0 || key_resolve(req, ref, KEY_REF_ALIAS_MANAGED, key))
 		return -1;
-	if (authorize(r, key, op, ctx) || key_usable(r, key)) {
-		kms_key_free(key);
+	if (authorize(req, key, op, ctx) || key_usable(req, key))
 		return -1;
-	}
 	return 0;
 }
 
-int op_encrypt(struct kreq *r)
+int op_encrypt(struct kreq *req)
 {
+	_cleanup_key_ struct kms_key key = { 0 };
+	_cleanup_secmem_ uint8_t *plain = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
 	struct json_object *ctx;
-	struct kms_key key;
-	uint8_t *plain = NULL, *blob = NULL;
 	size_t plen = 0, blen;
 	char arn[256];
-	int rc = -1;
 
-	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
-	    check_algorithm(r, "EncryptionAlgorithm") ||
-	    jget_blob(r, "Plaintext", 1, KMS_MAX_PLAINTEXT, &plain, &plen) < 0)
-		goto out;
-	r->audit_ctx = ctx;
-	if (use_key(r, "KeyId", "Encrypt", ctx, &key))
-		goto out;
-	if (!seal(r, &key, ctx, plain, plen, &blob, &blen)) {
-		key_arn(r->k, key.id, arn, sizeof(arn));
-		add_b64(r, "CiphertextBlob", blob, blen, 0);
-		json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-		json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
+	if (jget_ctx(req, "EncryptionContext", &ctx) < 0 ||
+	    check_algorithm(req, "EncryptionAlgorithm") ||
+	    jget_blob(req, "Plaintext", FIELD_REQUIRED, KMS_MAX_PLAINTEXT, &plain, &plen) < 0)
+		return -1;
+	req->audit_ctx = ctx;
+	if (use_key(req, "KeyId", "Encrypt", ctx, &key) || seal(req, &key, ctx, plain, plen, &blob, &blen))
+		return -1;
+	key_arn(req->k, key.id, arn, sizeof(arn));
+	add_b64(req, "CiphertextBlob", blob, blen);
+	json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
+	json_object_object_add(req->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
+	return 0;
+}
+
+int op_decrypt(struct kreq *req)
+{
+	_cleanup_key_ struct kms_key key = { 0 };
+	_cleanup_secmem_ uint8_t *blob = NULL, *plain = NULL;
+	struct json_object *ctx;
+	const char *want = NULL;
+	size_t blen = 0, plen = 0;
+	char arn[256];
+
+	if (jget_ctx(req, "EncryptionContext", &ctx) < 0 ||
+	    jget_str(req, "KeyId", FIELD_OPTIONAL, 2048, &want) < 0 ||
+	    check_algorithm(req, "EncryptionAlgorithm") ||
+	    jget_blob(req, "CiphertextBlob", FIELD_REQUIRED, KMS_MAX_BLOB, &blob, &blen) < 0)
+		return -1;
+	req->audit_ctx = ctx;
+	if (unseal(req, "Decrypt", blob, blen, ctx, want, &key, &plain, &plen))
+		return -1;
+	key_arn(req->k, key.id, arn, sizeof(arn));
+	json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
+	add_secret_b64(req, "Plaintext", plain, plen);
+	json_object_object_add(req->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
+	return 0;
+}
+
+int op_reencrypt(struct kreq *req)
+{
+	_cleanup_key_ struct kms_key src = { 0 }, dst = { 0 };
+	_cleanup_secmem_ uint8_t *blob = NULL, *plain = NULL;
+	_cleanup_free_ uint8_t *nblob = NULL;
+	struct json_object *sctx, *dctx;
+	const char *want = NULL;
+	size_t blen = 0, plen = 0, nlen;
+	char sarn[256], darn[256];
+	int rc;
+
+	if (jget_ctx(req, "SourceEncryptionContext", &sctx) < 0 ||
+	    jget_ctx(req, "DestinationEncryptionContext", &dctx) < 0 ||
+	    jget_str(req, "SourceKeyId", FIELD_OPTIONAL, 2048, &want) < 0 ||
+	    check_algorithm(req, "SourceEncryptionAlgorithm") ||
+	    check_algorithm(req, "DestinationEncryptionAlgorithm") ||
+	    jget_blob(req, "CiphertextBlob", FIELD_REQUIRED, KMS_MAX_BLOB, &blob, &blen) < 0)
+		return -1;
+	req->audit_ctx = sctx;
+	if (unseal(req, "ReEncryptFrom", blob, blen, sctx, want, &src, &plain, &plen))
+		return -1;
+	key_arn(req->k, src.id, sarn, sizeof(sarn));
+	rc = -1;
+	if (!use_key(req, "DestinationKeyId", "ReEncryptTo", dctx, &dst) &&
+	    !seal(req, &dst, dctx, plain, plen, &nblob, &nlen)) {
+		key_arn(req->k, dst.id, darn, sizeof(darn));
+		add_b64(req, "CiphertextBlob", nblob, nlen);
+		json_object_object_add(req->out, "SourceKeyId", json_object_new_string(sarn));
+		json_object_object_add(req->out, "KeyId", json_object_new_string(darn));
+		json_object_object_add(req->out, "SourceEncryptionAlgorithm",
+				       json_object_new_string(SYMMETRIC_DEFAULT));
+		json_object_object_add(req->out, "DestinationEncryptionAlgorithm",
+				       json_object_new_string(SYMMETRIC_DEFAULT));
 		rc = 0;
 	}
-	free(blob);
-	kms_key_free(&key);
-out:
-	secmem_free(plain, plen ? plen : 1);
-	return rc;
-}
-
-int op_decrypt(struct kreq *r)
-{
-	struct json_object *ctx;
-	struct kms_key key;
-	const char *want = NULL;
-	uint8_t *blob = NULL, *plain = NULL;
-	size_t blen = 0, cap = 0, plen = 0;
-	char arn[256];
-	int rc = -1;
-
-	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
-	    jget_str(r, "KeyId", 0, 2048, &want) < 0 ||
-	    check_algorithm(r, "EncryptionAlgorithm") ||
-	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
-		goto out;
-	r->audit_ctx = ctx;
-	if (unseal(r, "Decrypt", blob, blen, ctx, want, &key, &plain, &cap, &plen))
-		goto out;
-	key_arn(r->k, key.id, arn, sizeof(arn));
-	r->sensitive = 1;
-	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-	add_b64(r, "Plaintext", plain, plen, 1);
-	json_object_object_add(r->out, "EncryptionAlgorithm", json_object_new_string(SYMMETRIC_DEFAULT));
-	secmem_free(plain, cap);
-	kms_key_free(&key);
-	rc = 0;
-out:
-	secmem_free(blob, blen ? blen : 1);
-	return rc;
-}
-
-int op_reencrypt(struct kreq *r)
-{
-	struct json_object *sctx, *dctx;
-	struct kms_key src, dst;
-	const char *want = NULL;
-	uint8_t *blob = NULL, *plain = NULL, *nblob = NULL;
-	size_t blen = 0, cap = 0, plen = 0, nlen;
-	char sarn[256], darn[256];
-	int rc = -1;
-
-	if (jget_ctx(r, "SourceEncryptionContext", &sctx) < 0 ||
-	    jget_ctx(r, "DestinationEncryptionContext", &dctx) < 0 ||
-	    jget_str(r, "SourceKeyId", 0, 2048, &want) < 0 ||
-	    check_algorithm(r, "SourceEncryptionAlgorithm") ||
-	    check_algorithm(r, "DestinationEncryptionAlgorithm") ||
-	    jget_blob(r, "CiphertextBlob", 1, KMS_MAX_BLOB, &blob, &blen) < 0)
-		goto out;
-	r->audit_ctx = sctx;
-	if (unseal(r, "ReEncryptFrom", blob, blen, sctx, want, &src, &plain, &cap, &plen))
-		goto out;
-	key_arn(r->k, src.id, sarn, sizeof(sarn));
-	if (!use_key(r, "DestinationKeyId", "ReEncryptTo", dctx, &dst)) {
-		if (!seal(r, &dst, dctx, plain, plen, &nblob, &nlen)) {
-			key_arn(r->k, dst.id, darn, sizeof(darn));
-			add_b64(r, "CiphertextBlob", nblob, nlen, 0);
-			json_object_object_add(r->out, "SourceKeyId", json_object_new_string(sarn));
-			json_object_object_add(r->out, "KeyId", json_object_new_string(darn));
-			json_object_object_add(r->out, "SourceEncryptionAlgorithm",
-					       json_object_new_string(SYMMETRIC_DEFAULT));
-			json_object_object_add(r->out, "DestinationEncryptionAlgorithm",
-					       json_object_new_string(SYMMETRIC_DEFAULT));
-			rc = 0;
-		}
-		free(nblob);
-		kms_key_free(&dst);
-	}
 	/* The audit record names the source key, whose material was used to open the blob. */
-	snprintf(r->audit_key, sizeof(r->audit_key), "%s", sarn);
-	secmem_free(plain, cap);
-	kms_key_free(&src);
-out:
-	secmem_free(blob, blen ? blen : 1);
+	snprintf(req->audit_key, sizeof(req->audit_key), "%s", sarn);
 	return rc;
 }
 
-static int generate(struct kreq *r, int with_plaintext)
+enum data_key_reply { DATA_KEY_WRAPPED, DATA_KEY_AND_PLAINTEXT };
+
+static int generate(struct kreq *req, enum data_key_reply reply)
 {
 	struct json_object *ctx;
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
+	_cleanup_secmem_ uint8_t *dek = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
 	const char *spec = NULL;
 	long long nbytes = 0;
-	uint8_t *dek, *blob = NULL;
 	size_t len;
 	char arn[256];
-	int has_n, has_spec, rc = -1;
+	int has_n, has_spec;
 
-	if (jget_ctx(r, "EncryptionContext", &ctx) < 0 ||
-	    (has_n = jget_int(r, "NumberOfBytes", 0, 1, 1024, &nbytes)) < 0 ||
-	    (has_spec = jget_str(r, "KeySpec", 0, 16, &spec)) < 0)
+	if (jget_ctx(req, "EncryptionContext", &ctx) < 0 ||
+	    (has_n = jget_int(req, "NumberOfBytes", FIELD_OPTIONAL, 1, 1024, &nbytes)) < 0 ||
+	    (has_spec = jget_str(req, "KeySpec", FIELD_OPTIONAL, 16, &spec)) < 0)
 		return -1;
-	r->audit_ctx = ctx;
+	req->audit_ctx = ctx;
 	if (has_n && has_spec)
-		return kfail(r, "ValidationException",
+		return kfail(req, "ValidationException",
 			     "Please specify either number of bytes or key spec, not both.");
 	if (!has_n && !has_spec)
-		return kfail(r, "ValidationException", "Please specify either number of bytes or key spec.");
+		return kfail(req, "ValidationException", "Please specify either number of bytes or key spec.");
 	if (has_spec) {
 		if (!strcmp(spec, "AES_256"))
 			nbytes = 32;
 		else if (!strcmp(spec, "AES_128"))
 			nbytes = 16;
 		else
-			return kfail(r, "ValidationException",
+			return kfail(req, "ValidationException",
 				     "1 validation error detected: Value '%s' at 'keySpec' failed to satisfy "
 				     "constraint: Member must satisfy enum value set: [AES_256, AES_128]", spec);
 	}
-	if (use_key(r, "KeyId", with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext",
+	if (use_key(req, "KeyId", reply == DATA_KEY_AND_PLAINTEXT ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext",
 		    ctx, &key))
 		return -1;
-	len = (size_t)nbytes;
-	dek = secmem_alloc(len);
-	if (!dek || RAND_priv_bytes(dek, (int)len) != 1) {
-		rc = kfail(r, "KMSInternalException", "cannot generate a data key");
-	} else if (!seal(r, &key, ctx, dek, len, &blob, &len)) {
-		key_arn(r->k, key.id, arn, sizeof(arn));
-		add_b64(r, "CiphertextBlob", blob, len, 0);
-		if (with_plaintext) {
-			r->sensitive = 1;
-			add_b64(r, "Plaintext", dek, (size_t)nbytes, 1);
-		}
-		json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-		rc = 0;
-	}
-	free(blob);
-	secmem_free(dek, (size_t)nbytes);
-	kms_key_free(&key);
-	return rc;
+	dek = secmem_alloc((size_t)nbytes);
+	if (!dek || RAND_priv_bytes(dek, (int)nbytes) != 1)
+		return kfail(req, "KMSInternalException", "cannot generate a data key");
+	if (seal(req, &key, ctx, dek, (size_t)nbytes, &blob, &len))
+		return -1;
+	key_arn(req->k, key.id, arn, sizeof(arn));
+	add_b64(req, "CiphertextBlob", blob, len);
+	if (reply == DATA_KEY_AND_PLAINTEXT)
+		add_secret_b64(req, "Plaintext", dek, (size_t)nbytes);
+	json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
+	return 0;
 }
 
-int op_generate_data_key(struct kreq *r)
+int op_generate_data_key(struct kreq *req)
 {
-	return generate(r, 1);
+	return generate(req, DATA_KEY_AND_PLAINTEXT);
 }
 
-int op_generate_data_key_without_plaintext(struct kreq *r)
+int op_generate_data_key_without_plaintext(struct kreq *req)
 {
-	return generate(r, 0);
+	return generate(req, DATA_KEY_WRAPPED);
 }

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "json_out.h"
 #include "kmsd.h"
 
 static char *to_text(struct json_object *o)
@@ -13,25 +12,25 @@ static char *to_text(struct json_object *o)
 	char *s = NULL;
 
 	sb_init(&sb);
-	json_write(&sb, o);
+	secjson_write(&sb, o, NULL, 0);
 	return sb_finish(&sb, &s) ? NULL : s;
 }
 
-static int valid_constraints(struct kreq *r, struct json_object *c)
+static int valid_constraints(struct kreq *req, struct json_object *c)
 {
 	if (!json_object_is_type(c, json_type_object))
-		return kfail(r, "SerializationException", "Constraints must be an object");
+		return kfail(req, "SerializationException", "Constraints must be an object");
 	{
 		json_object_object_foreach(c, k, v) {
 			if (strcmp(k, "EncryptionContextEquals") && strcmp(k, "EncryptionContextSubset"))
-				return kfail(r, "ValidationException", "unknown constraint %s", k);
+				return kfail(req, "ValidationException", "unknown constraint %s", k);
 			if (!json_object_is_type(v, json_type_object))
-				return kfail(r, "SerializationException", "%s must be a map of strings", k);
+				return kfail(req, "SerializationException", "%s must be a map of strings", k);
 			{
 				json_object_object_foreach(v, kk, vv) {
 					(void)kk;
 					if (!json_object_is_type(vv, json_type_string))
-						return kfail(r, "SerializationException",
+						return kfail(req, "SerializationException",
 							     "%s must be a map of strings", k);
 				}
 			}
@@ -40,97 +39,80 @@ static int valid_constraints(struct kreq *r, struct json_object *c)
 	return 0;
 }
 
-static int key_admin_or_role(struct kreq *r, const struct kms_key *key)
+static int key_admin_or_role(struct kreq *req, const struct kms_key *key)
 {
-	return policy_is_admin(r, key);
+	return policy_is_admin(req, key);
 }
 
-int op_create_grant(struct kreq *r)
+int op_create_grant(struct kreq *req)
 {
 	struct json_object *ops, *cons = NULL;
 	const char *ref, *grantee, *retiring = NULL, *name = NULL;
-	struct kms_grant g;
-	struct kms_key key;
+	_cleanup_grant_ struct kms_grant g = { 0 };
+	_cleanup_key_ struct kms_key key = { 0 };
 	size_t i, n;
-	char *opstext = NULL, *constext = NULL;
-	int rc = -1, admin;
+	int admin;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
-	    jget_str(r, "GranteePrincipal", 1, 256, &grantee) < 0 ||
-	    jget_str(r, "RetiringPrincipal", 0, 256, &retiring) < 0 ||
-	    jget_str(r, "Name", 0, 256, &name) < 0 ||
-	    jget_str_array(r, "Operations", 1, &ops) < 0)
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 ||
+	    jget_str(req, "GranteePrincipal", FIELD_REQUIRED, 256, &grantee) < 0 ||
+	    jget_str(req, "RetiringPrincipal", FIELD_OPTIONAL, 256, &retiring) < 0 ||
+	    jget_str(req, "Name", FIELD_OPTIONAL, 256, &name) < 0 ||
+	    jget_str_array(req, "Operations", FIELD_REQUIRED, &ops) < 0)
 		return -1;
-	if (json_object_object_get_ex(r->in, "Constraints", &cons) && cons &&
-	    valid_constraints(r, cons))
+	if (json_object_object_get_ex(req->in, "Constraints", &cons) && cons &&
+	    valid_constraints(req, cons))
 		return -1;
 	n = json_object_array_length(ops);
 	if (!n)
-		return kfail(r, "ValidationException", "Operations must list at least one operation");
+		return kfail(req, "ValidationException", "Operations must list at least one operation");
 	for (i = 0; i < n; i++) {
 		const char *op = json_object_get_string(json_object_array_get_idx(ops, i));
 
 		if (!grant_op_valid(op))
-			return kfail(r, "ValidationException",
+			return kfail(req, "ValidationException",
 				     "1 validation error detected: Value '%s' at 'operations' failed to "
 				     "satisfy constraint: Member must satisfy enum value set", op);
 		if (cons && !strcmp(op, "DescribeKey"))
-			return kfail(r, "ValidationException",
+			return kfail(req, "ValidationException",
 				     "DescribeKey cannot be granted with encryption context constraints");
 	}
-	if (key_resolve(r, ref, 0, 0, &key))
+	if (key_resolve(req, ref, KEY_REF_ID, &key) || authorize(req, &key, "CreateGrant", NULL))
 		return -1;
-	if (authorize(r, &key, "CreateGrant", NULL))
-		goto out;
 	/*
 	 * A grantee holding CreateGrant may only pass on what it holds itself;
 	 * only the key's administrators grant freely.
 	 */
-	admin = key_admin_or_role(r, &key);
+	admin = key_admin_or_role(req, &key);
 	for (i = 0; !admin && i < n; i++)
-		if (authorize(r, &key, json_object_get_string(json_object_array_get_idx(ops, i)),
+		if (authorize(req, &key, json_object_get_string(json_object_array_get_idx(ops, i)),
 			      NULL))
-			goto out;
+			return -1;
 	if (!strcmp(key.state, "PendingDeletion")) {
 		char arn[256];
 
-		key_arn(r->k, key.id, arn, sizeof(arn));
-		kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
-		goto out;
+		key_arn(req->k, key.id, arn, sizeof(arn));
+		return kfail(req, "KMSInvalidStateException", "%s is pending deletion.", arn);
 	}
-	memset(&g, 0, sizeof(g));
 	crypto_random_hex(g.id, 32);
 	crypto_random_hex(g.token, 64);
 	snprintf(g.key_id, sizeof(g.key_id), "%s", key.id);
 	snprintf(g.grantee, sizeof(g.grantee), "%s", grantee);
 	snprintf(g.retiring, sizeof(g.retiring), "%s", retiring ? retiring : "");
 	snprintf(g.name, sizeof(g.name), "%s", name ? name : "");
-	snprintf(g.issuing, sizeof(g.issuing), "%s", r->k->cfg->account_id);
-	g.created = r->k->now();
-	opstext = to_text(ops);
-	constext = cons ? to_text(cons) : NULL;
-	g.operations = opstext;
-	g.constraints = constext;
-	if (!opstext || (cons && !constext) || store_grant_put(r->k->db, &g)) {
-		kfail(r, "KMSInternalException", "cannot store the grant");
-		goto out;
-	}
-	json_object_object_add(r->out, "GrantToken", json_object_new_string(g.token));
-	json_object_object_add(r->out, "GrantId", json_object_new_string(g.id));
-	rc = 0;
-out:
-	free(opstext);
-	free(constext);
-	kms_key_free(&key);
-	return rc;
+	snprintf(g.issuing, sizeof(g.issuing), "%s", req->k->cfg->account_id);
+	g.created = req->k->now();
+	g.operations = to_text(ops);
+	g.constraints = cons ? to_text(cons) : NULL;
+	if (!g.operations || (cons && !g.constraints) || store_grant_put(req->k->db, &g))
+		return kfail(req, "KMSInternalException", "cannot store the grant");
+	json_object_object_add(req->out, "GrantToken", json_object_new_string(g.token));
+	json_object_object_add(req->out, "GrantId", json_object_new_string(g.id));
+	return 0;
 }
 
 struct grant_list {
-	struct kreq *r;
-	struct json_object *arr;
+	struct kpage page;
 	const char *only_id;
-	int limit, count, more;
-	char last[72];
 };
 
 static int grant_cb(void *arg, const struct kms_grant *g)
@@ -141,12 +123,10 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 
 	if (l->only_id && strcmp(l->only_id, g->id))
 		return 0;
-	if (l->count == l->limit) {
-		l->more = 1;
+	e = page_entry(&l->page, g->id);
+	if (!e)
 		return 1;
-	}
-	e = json_object_new_object();
-	key_arn(l->r->k, g->key_id, arn, sizeof(arn));
+	key_arn(l->page.req->k, g->key_id, arn, sizeof(arn));
 	snprintf(issuing, sizeof(issuing), "arn:aws:iam::%s:root", g->issuing);
 	json_object_object_add(e, "KeyId", json_object_new_string(arn));
 	json_object_object_add(e, "GrantId", json_object_new_string(g->id));
@@ -161,137 +141,88 @@ static int grant_cb(void *arg, const struct kms_grant *g)
 	json_object_object_add(e, "Operations", ops ? ops : json_object_new_array());
 	if (g->constraints && (cons = json_tokener_parse(g->constraints)))
 		json_object_object_add(e, "Constraints", cons);
-	json_object_array_add(l->arr, e);
-	snprintf(l->last, sizeof(l->last), "%s", g->id);
-	l->count++;
 	return 0;
 }
 
-int op_list_grants(struct kreq *r)
+int op_list_grants(struct kreq *req)
 {
-	struct grant_list l = { r, NULL, NULL, 50, 0, 0, "" };
-	const char *ref, *marker = NULL, *grantee = NULL;
-	struct kms_key key;
-	long long limit = 50;
-	int rc;
+	_cleanup_key_ struct kms_key key = { 0 };
+	const char *ref, *marker, *grantee = NULL;
+	struct grant_list l = { .only_id = NULL };
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
-	    jget_int(r, "Limit", 0, 1, 100, &limit) < 0 ||
-	    jget_str(r, "Marker", 0, 1024, &marker) < 0 ||
-	    jget_str(r, "GrantId", 0, 128, &l.only_id) < 0 ||
-	    jget_str(r, "GranteePrincipal", 0, 256, &grantee) < 0)
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 || page_args(req, 50, 100, &l.page, &marker) ||
+	    jget_str(req, "GrantId", FIELD_OPTIONAL, 128, &l.only_id) < 0 ||
+	    jget_str(req, "GranteePrincipal", FIELD_OPTIONAL, 256, &grantee) < 0)
 		return -1;
-	if (key_resolve(r, ref, 0, 0, &key))
+	if (key_resolve(req, ref, KEY_REF_ID, &key) || authorize(req, &key, "ListGrants", NULL))
 		return -1;
-	if (authorize(r, &key, "ListGrants", NULL)) {
-		kms_key_free(&key);
-		return -1;
-	}
-	l.limit = (int)limit;
-	l.arr = json_object_new_array();
-	json_object_object_add(r->out, "Grants", l.arr);
-	rc = store_grants_list(r->k->db, key.id, grantee, marker, 100000, grant_cb, &l);
-	kms_key_free(&key);
-	if (rc)
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
-	if (l.more)
-		json_object_object_add(r->out, "NextMarker", json_object_new_string(l.last));
+	page_begin(&l.page, "Grants");
+	if (store_grants_list(req->k->db, key.id, grantee, marker, 100000, grant_cb, &l))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	page_end(&l.page);
 	return 0;
 }
 
-static int grant_has_op(const struct kms_grant *g, const char *op)
-{
-	struct json_object *ops = json_tokener_parse(g->operations);
-	size_t i, n;
-	int has = 0;
-
-	if (ops && json_object_is_type(ops, json_type_array)) {
-		n = json_object_array_length(ops);
-		for (i = 0; i < n && !has; i++)
-			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), op);
-	}
-	json_object_put(ops);
-	return has;
-}
-
-int op_retire_grant(struct kreq *r)
+int op_retire_grant(struct kreq *req)
 {
 	const char *token = NULL, *ref = NULL, *gid = NULL;
-	struct kms_grant g;
-	struct kms_key key;
+	_cleanup_grant_ struct kms_grant g = { 0 };
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc, allowed;
 
-	if (jget_str(r, "GrantToken", 0, 8192, &token) < 0 ||
-	    jget_str(r, "KeyId", 0, 2048, &ref) < 0 ||
-	    jget_str(r, "GrantId", 0, 128, &gid) < 0)
+	if (jget_str(req, "GrantToken", FIELD_OPTIONAL, 8192, &token) < 0 ||
+	    jget_str(req, "KeyId", FIELD_OPTIONAL, 2048, &ref) < 0 ||
+	    jget_str(req, "GrantId", FIELD_OPTIONAL, 128, &gid) < 0)
 		return -1;
 	if (!token && !(ref && gid))
-		return kfail(r, "ValidationException", "Specify GrantToken, or KeyId and GrantId");
-	rc = store_grant_get(r->k->db, token ? NULL : gid, token, &g);
+		return kfail(req, "ValidationException", "Specify GrantToken, or KeyId and GrantId");
+	rc = store_grant_get(req->k->db, token ? NULL : gid, token, &g);
 	if (rc == -ENOENT)
-		return token ? kfail(r, "InvalidGrantTokenException", "The grant token is not valid.")
-			     : kfail(r, "NotFoundException", "Grant %s does not exist", gid);
+		return token ? kfail(req, "InvalidGrantTokenException", "The grant token is not valid.")
+			     : kfail(req, "NotFoundException", "Grant %s does not exist", gid);
 	if (rc)
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	if (key_resolve(r, g.key_id, 0, 0, &key)) {
-		kms_grant_free(&g);
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	if (key_resolve(req, g.key_id, KEY_REF_ID, &key))
 		return -1;
-	}
-	rc = -1;
 	if (ref) {
-		struct kms_key want;
+		_cleanup_key_ struct kms_key want = { 0 };
 
-		if (key_resolve(r, ref, 0, 0, &want))
-			goto out;
-		allowed = !strcmp(want.id, key.id);
-		kms_key_free(&want);
-		if (!allowed || (gid && strcmp(gid, g.id))) {
-			kfail(r, "NotFoundException", "Grant %s does not exist on this key", gid ? gid : "");
-			goto out;
-		}
+		if (key_resolve(req, ref, KEY_REF_ID, &want))
+			return -1;
+		if (strcmp(want.id, key.id) || (gid && strcmp(gid, g.id)))
+			return kfail(req, "NotFoundException", "Grant %s does not exist on this key",
+				     gid ? gid : "");
 	}
-	allowed = (g.retiring[0] && !strcmp(g.retiring, r->who->arn)) ||
-		  (!strcmp(g.grantee, r->who->arn) && grant_has_op(&g, "RetireGrant")) ||
-		  key_admin_or_role(r, &key);
-	if (!allowed) {
-		kfail(r, "AccessDeniedException",
-		      "User: %s is not authorized to perform: kms:RetireGrant on grant %s",
-		      r->who->arn, g.id);
-		goto out;
-	}
-	rc = store_grant_delete(r->k->db, g.id) ?
-	     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
-out:
-	kms_key_free(&key);
-	kms_grant_free(&g);
-	return rc;
+	allowed = (g.retiring[0] && !strcmp(g.retiring, req->who->arn)) ||
+		  (!strcmp(g.grantee, req->who->arn) && grant_has_op(&g, "RetireGrant")) ||
+		  key_admin_or_role(req, &key);
+	if (!allowed)
+		return kfail(req, "AccessDeniedException",
+			     "User: %s is not authorized to perform: kms:RetireGrant on grant %s",
+			     req->who->arn, g.id);
+	return store_grant_delete(req->k->db, g.id) ?
+	       kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 }
 
-int op_revoke_grant(struct kreq *r)
+int op_revoke_grant(struct kreq *req)
 {
 	const char *ref, *gid;
-	struct kms_grant g;
-	struct kms_key key;
+	_cleanup_grant_ struct kms_grant g = { 0 };
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || jget_str(r, "GrantId", 1, 128, &gid) < 0)
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 || jget_str(req, "GrantId", FIELD_REQUIRED, 128, &gid) < 0)
 		return -1;
-	if (key_resolve(r, ref, 0, 0, &key))
+	if (key_resolve(req, ref, KEY_REF_ID, &key))
 		return -1;
-	if (authorize(r, &key, "RevokeGrant", NULL)) {
-		kms_key_free(&key);
+	if (authorize(req, &key, "RevokeGrant", NULL))
 		return -1;
-	}
-	rc = store_grant_get(r->k->db, gid, NULL, &g);
+	rc = store_grant_get(req->k->db, gid, NULL, &g);
 	if (!rc && strcmp(g.key_id, key.id))
 		rc = -ENOENT;
-	if (!rc)
-		kms_grant_free(&g);
-	kms_key_free(&key);
 	if (rc == -ENOENT)
-		return kfail(r, "NotFoundException", "Grant %s does not exist", gid);
-	if (rc || store_grant_delete(r->k->db, gid))
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
+		return kfail(req, "NotFoundException", "Grant %s does not exist", gid);
+	if (rc || store_grant_delete(req->k->db, gid))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
 	return 0;
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Key references and key lifecycle operations: CreateKey, DescribeKey,
- * ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion,
- * and rotation (Enable/Disable/GetKeyRotationStatus, RotateKeyOnDemand).
+ * Key lifecycle operations: CreateKey, DescribeKey, ListKeys, EnableKey,
+ * DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, and rotation
+ * (Enable/Disable/GetKeyRotationStatus, RotateKeyOnDemand).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,186 +10,16 @@
 #include <string.h>
 
 #include "kmsd.h"
-#include "secmem.h"
 
 #define DAY 86400LL
-#define MANAGED_EBS_DESCRIPTION "Default key that protects my EBS volumes when no other key is defined"
 
-void key_arn(const struct kmsd *k, const char *id, char *out, size_t len)
-{
-	snprintf(out, len, "arn:aws:kms:%s:%s:key/%s", k->cfg->region, k->cfg->account_id, id);
-}
-
-void alias_arn(const struct kmsd *k, const char *name, char *out, size_t len)
-{
-	snprintf(out, len, "arn:aws:kms:%s:%s:%s", k->cfg->region, k->cfg->account_id, name);
-}
-
-static int new_material(struct kreq *r, const char *id, uint32_t version)
-{
-	uint8_t wrapped[KMS_WRAPPED_LEN];
-
-	if (crypto_new_material(r->k->root_key, id, version, wrapped) ||
-	    store_material_put(r->k->db, id, version, wrapped, sizeof(wrapped), r->k->now()))
-		return kfail(r, "KMSInternalException", "cannot create key material");
-	return 0;
-}
-
-static int create_managed_key(struct kreq *r, const char *alias, struct kms_key *key)
-{
-	long long now = r->k->now();
-
-	memset(key, 0, sizeof(*key));
-	crypto_uuid(key->id);
-	snprintf(key->owner, sizeof(key->owner), "AWS");
-	snprintf(key->state, sizeof(key->state), "Enabled");
-	key->description = strdup(MANAGED_EBS_DESCRIPTION);
-	key->policy_admins = strdup("[]");
-	key->policy_users = strdup("[]");
-	key->created = now;
-	key->managed = 1;
-	key->rotation_enabled = 1;
-	key->rotation_period = 365;
-	key->last_rotation = now;
-	key->current_version = 1;
-	if (!key->description || !key->policy_admins || !key->policy_users) {
-		kms_key_free(key);
-		return kfail(r, "KMSInternalException", "out of memory");
-	}
-	if (new_material(r, key->id, 1) || store_key_put(r->k->db, key) ||
-	    store_alias_put(r->k->db, alias, key->id, now, 0)) {
-		kms_key_free(key);
-		return kfail(r, "KMSInternalException", "cannot create the AWS managed key");
-	}
-	return 0;
-}
-
-static int is_key_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n == 36 && strspn(s, "0123456789abcdef-") == 36;
-}
-
-int key_resolve(struct kreq *r, const char *ref, int allow_alias, int create_managed,
-		struct kms_key *key)
-{
-	char prefix[128], id[40], arn[256];
-	const char *alias = NULL, *kid = ref;
-	size_t pl;
-	int rc;
-
-	snprintf(prefix, sizeof(prefix), "arn:aws:kms:%s:%s:", r->k->cfg->region, r->k->cfg->account_id);
-	pl = strlen(prefix);
-	if (!strncmp(ref, "arn:", 4)) {
-		if (strncmp(ref, prefix, pl))
-			return kfail(r, "NotFoundException", "Invalid arn %s", ref);
-		if (!strncmp(ref + pl, "key/", 4))
-			kid = ref + pl + 4;
-		else if (!strncmp(ref + pl, "alias/", 6))
-			alias = ref + pl;
-		else
-			return kfail(r, "NotFoundException", "Invalid arn %s", ref);
-	} else if (!strncmp(ref, "alias/", 6)) {
-		alias = ref;
-	}
-	snprintf(r->audit_key, sizeof(r->audit_key), "%s", ref);
-	if (alias) {
-		if (!allow_alias)
-			return kfail(r, "NotFoundException", "Invalid keyId %s", ref);
-		rc = store_alias_get(r->k->db, alias, id);
-		if (rc == -ENOENT && create_managed && !strcmp(alias, KMSD_MANAGED_EBS_ALIAS) &&
-		    r->who->role >= ROLE_USER) {
-			if (create_managed_key(r, alias, key))
-				return -1;
-			key_arn(r->k, key->id, r->audit_key, sizeof(r->audit_key));
-			return 0;
-		}
-		if (rc == -ENOENT) {
-			alias_arn(r->k, alias, arn, sizeof(arn));
-			return kfail(r, "NotFoundException", "Alias %s is not found.", arn);
-		}
-		if (rc)
-			return kfail(r, "KMSInternalException", "the key store is unavailable");
-		kid = id;
-	}
-	if (!is_key_id(kid))
-		return kfail(r, "NotFoundException", "Invalid keyId %s", ref);
-	key_arn(r->k, kid, arn, sizeof(arn));
-	rc = store_key_get(r->k->db, kid, key);
-	if (!rc && !strcmp(key->state, "PendingDeletion") && r->k->now() >= key->deletion_date) {
-		/* The waiting period is over: the key is gone for good. */
-		kms_key_free(key);
-		if (store_key_purge(r->k->db, kid))
-			return kfail(r, "KMSInternalException", "the key store is unavailable");
-		rc = -ENOENT;
-	}
-	if (rc == -ENOENT)
-		return kfail(r, "NotFoundException", "Key '%s' does not exist", arn);
-	if (rc)
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	snprintf(r->audit_key, sizeof(r->audit_key), "%s", arn);
-	return 0;
-}
-
-int key_usable(struct kreq *r, const struct kms_key *key)
-{
-	char arn[256];
-
-	key_arn(r->k, key->id, arn, sizeof(arn));
-	if (!strcmp(key->state, "Enabled"))
-		return 0;
-	if (!strcmp(key->state, "Disabled"))
-		return kfail(r, "DisabledException", "%s is disabled.", arn);
-	return kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
-}
-
-int key_material(struct kreq *r, const struct kms_key *key, uint32_t version,
-		 uint8_t material[KMS_MATERIAL_LEN])
-{
-	uint8_t wrapped[KMS_WRAPPED_LEN + 16];
-	size_t len;
-	int rc;
-
-	rc = store_material_get(r->k->db, key->id, version, wrapped, sizeof(wrapped), &len);
-	if (rc == -ENOENT)
-		return -ENOENT;
-	if (rc || crypto_unwrap_material(r->k->root_key, key->id, version, wrapped, len, material))
-		return kfail(r, "KMSInternalException", "key material is unreadable");
-	return 0;
-}
-
-int key_rotate(struct kreq *r, struct kms_key *key)
-{
-	uint32_t v = key->current_version + 1;
-
-	if (new_material(r, key->id, v))
-		return -1;
-	key->current_version = v;
-	key->last_rotation = r->k->now();
-	if (store_key_put(r->k->db, key))
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	return 0;
-}
-
-int key_maybe_auto_rotate(struct kreq *r, struct kms_key *key)
-{
-	/*
-	 * Scheduled rotation happens lazily, on the first use after it is due:
-	 * to every caller that is indistinguishable from a background job.
-	 */
-	if (!key->rotation_enabled || r->k->now() < key->last_rotation + key->rotation_period * DAY)
-		return 0;
-	return key_rotate(r, key);
-}
-
-static struct json_object *metadata(struct kreq *r, const struct kms_key *key)
+static struct json_object *metadata(struct kreq *req, const struct kms_key *key)
 {
 	struct json_object *m = json_object_new_object(), *algs = json_object_new_array();
 	char arn[256];
 
-	key_arn(r->k, key->id, arn, sizeof(arn));
-	json_object_object_add(m, "AWSAccountId", json_object_new_string(r->k->cfg->account_id));
+	key_arn(req->k, key->id, arn, sizeof(arn));
+	json_object_object_add(m, "AWSAccountId", json_object_new_string(req->k->cfg->account_id));
 	json_object_object_add(m, "KeyId", json_object_new_string(key->id));
 	json_object_object_add(m, "Arn", json_object_new_string(arn));
 	json_object_object_add(m, "CreationDate", json_object_new_int64(key->created));
@@ -209,317 +39,277 @@ static struct json_object *metadata(struct kreq *r, const struct kms_key *key)
 	return m;
 }
 
-static int only_value(struct kreq *r, const char *name, const char *want)
+static int only_value(struct kreq *req, const char *name, const char *want)
 {
 	const char *v;
-	int rc = jget_str(r, name, 0, 64, &v);
+	int rc = jget_str(req, name, FIELD_OPTIONAL, 64, &v);
 
 	if (rc < 0)
 		return -1;
 	if (rc && strcmp(v, want))
-		return kfail(r, "UnsupportedOperationException",
+		return kfail(req, "UnsupportedOperationException",
 			     "%s %s is not supported; only %s", name, v, want);
 	return 0;
 }
 
-int op_create_key(struct kreq *r)
+int op_create_key(struct kreq *req)
 {
 	const char *desc = NULL, *policy = NULL;
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	char perr[256];
 	int multi = 0;
 
-	if (authorize_account(r, ROLE_ADMIN))
+	if (authorize_account(req, ROLE_ADMIN))
 		return -1;
-	if (jget_str(r, "Description", 0, 8192, &desc) < 0 ||
-	    jget_str(r, "Policy", 0, 32768, &policy) < 0 ||
-	    only_value(r, "KeyUsage", "ENCRYPT_DECRYPT") ||
-	    only_value(r, "KeySpec", "SYMMETRIC_DEFAULT") ||
-	    only_value(r, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT") ||
-	    only_value(r, "Origin", "AWS_KMS") ||
-	    jget_bool(r, "MultiRegion", &multi) < 0)
+	if (jget_str(req, "Description", FIELD_OPTIONAL, 8192, &desc) < 0 ||
+	    jget_str(req, "Policy", FIELD_OPTIONAL, 32768, &policy) < 0 ||
+	    only_value(req, "KeyUsage", "ENCRYPT_DECRYPT") ||
+	    only_value(req, "KeySpec", "SYMMETRIC_DEFAULT") ||
+	    only_value(req, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT") ||
+	    only_value(req, "Origin", "AWS_KMS") ||
+	    jget_bool(req, "MultiRegion", &multi) < 0)
 		return -1;
 	if (multi)
-		return kfail(r, "UnsupportedOperationException", "multi-Region keys are not supported");
-	memset(&key, 0, sizeof(key));
+		return kfail(req, "UnsupportedOperationException", "multi-Region keys are not supported");
 	crypto_uuid(key.id);
-	snprintf(key.owner, sizeof(key.owner), "%s", r->who->arn);
+	snprintf(key.owner, sizeof(key.owner), "%s", req->who->arn);
 	snprintf(key.state, sizeof(key.state), "Enabled");
 	key.description = strdup(desc ? desc : "");
-	key.created = r->k->now();
+	key.created = req->k->now();
 	key.last_rotation = key.created;
 	key.rotation_period = 365;
 	key.current_version = 1;
 	if (policy) {
-		if (policy_parse(policy, &key.policy_admins, &key.policy_users, perr, sizeof(perr))) {
-			kms_key_free(&key);
-			return kfail(r, "MalformedPolicyDocumentException", "%s", perr);
-		}
+		if (policy_parse(policy, &key.policy_admins, &key.policy_users, perr, sizeof(perr)))
+			return kfail(req, "MalformedPolicyDocumentException", "%s", perr);
 	} else {
-		struct json_object *a = json_object_new_array();
+		_cleanup_json_ struct json_object *a = json_object_new_array();
 
-		json_object_array_add(a, json_object_new_string(r->who->arn));
+		json_object_array_add(a, json_object_new_string(req->who->arn));
 		key.policy_admins = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
 							JSON_C_TO_STRING_NOSLASHESCAPE));
 		key.policy_users = strdup("[]");
-		json_object_put(a);
 	}
-	if (!key.description || !key.policy_admins || !key.policy_users) {
-		kms_key_free(&key);
-		return kfail(r, "KMSInternalException", "out of memory");
-	}
-	key_arn(r->k, key.id, r->audit_key, sizeof(r->audit_key));
-	if (new_material(r, key.id, 1) || store_key_put(r->k->db, &key)) {
-		kms_key_free(&key);
-		return kfail(r, "KMSInternalException", "cannot store the key");
-	}
-	json_object_object_add(r->out, "KeyMetadata", metadata(r, &key));
-	kms_key_free(&key);
+	if (!key.description || !key.policy_admins || !key.policy_users)
+		return kfail(req, "KMSInternalException", "out of memory");
+	key_arn(req->k, key.id, req->audit_key, sizeof(req->audit_key));
+	if (key_new_material(req, key.id, 1) || store_key_put(req->k->db, &key))
+		return kfail(req, "KMSInternalException", "cannot store the key");
+	json_object_object_add(req->out, "KeyMetadata", metadata(req, &key));
 	return 0;
 }
 
-/* Resolves KeyId and checks the caller may perform r->op on it. */
-static int admin_key(struct kreq *r, int allow_alias, struct kms_key *key)
+/* Resolves KeyId and checks the caller may perform req->op on it. */
+static int admin_key(struct kreq *req, struct kms_key *key)
 {
 	const char *ref;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 ||
-	    key_resolve(r, ref, allow_alias, 0, key))
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 ||
+	    key_resolve(req, ref, KEY_REF_ID, key))
 		return -1;
-	if (authorize(r, key, r->op, NULL)) {
-		kms_key_free(key);
+	if (authorize(req, key, req->op, NULL))
 		return -1;
-	}
 	return 0;
 }
 
-int op_describe_key(struct kreq *r)
+int op_describe_key(struct kreq *req)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	const char *ref;
 
-	if (jget_str(r, "KeyId", 1, 2048, &ref) < 0 || key_resolve(r, ref, 1, 1, &key))
+	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 || key_resolve(req, ref, KEY_REF_ALIAS_MANAGED, &key))
 		return -1;
-	if (authorize(r, &key, "DescribeKey", NULL)) {
-		kms_key_free(&key);
+	if (authorize(req, &key, "DescribeKey", NULL))
 		return -1;
-	}
-	json_object_object_add(r->out, "KeyMetadata", metadata(r, &key));
-	kms_key_free(&key);
+	json_object_object_add(req->out, "KeyMetadata", metadata(req, &key));
 	return 0;
 }
-
-struct list_ctx {
-	struct kreq *r;
-	struct json_object *arr;
-	int limit;
-	int count;
-	int more;
-	char last[40];
-};
 
 static int list_key_cb(void *arg, const char *id)
 {
-	struct list_ctx *l = arg;
-	struct json_object *e;
+	struct kpage *page = arg;
+	struct json_object *e = page_entry(page, id);
 	char arn[256];
 
-	/* One row beyond the page was asked for: it says whether there is a next page. */
-	if (l->count == l->limit) {
-		l->more = 1;
+	if (!e)
 		return 1;
-	}
-	e = json_object_new_object();
-	key_arn(l->r->k, id, arn, sizeof(arn));
+	key_arn(page->req->k, id, arn, sizeof(arn));
 	json_object_object_add(e, "KeyId", json_object_new_string(id));
 	json_object_object_add(e, "KeyArn", json_object_new_string(arn));
-	json_object_array_add(l->arr, e);
-	snprintf(l->last, sizeof(l->last), "%s", id);
-	l->count++;
 	return 0;
 }
 
-int op_list_keys(struct kreq *r)
+int op_list_keys(struct kreq *req)
 {
-	struct list_ctx l = { r, NULL, 100, 0, 0, "" };
-	const char *marker = NULL;
-	long long limit = 100;
+	struct kpage page;
+	const char *marker;
 
-	if (authorize_account(r, ROLE_USER) ||
-	    jget_int(r, "Limit", 0, 1, 1000, &limit) < 0 ||
-	    jget_str(r, "Marker", 0, 1024, &marker) < 0)
+	if (authorize_account(req, ROLE_USER) || page_args(req, 100, 1000, &page, &marker))
 		return -1;
-	l.limit = (int)limit;
-	l.arr = json_object_new_array();
-	json_object_object_add(r->out, "Keys", l.arr);
-	if (store_keys_list(r->k->db, marker, l.limit + 1, list_key_cb, &l))
-		return kfail(r, "KMSInternalException", "the key store is unavailable");
-	json_object_object_add(r->out, "Truncated", json_object_new_boolean(l.more));
-	if (l.more)
-		json_object_object_add(r->out, "NextMarker", json_object_new_string(l.last));
+	page_begin(&page, "Keys");
+	if (store_keys_list(req->k->db, marker, page.limit + 1, list_key_cb, &page))
+		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	page_end(&page);
 	return 0;
 }
 
-static int not_pending(struct kreq *r, const struct kms_key *key)
+static int not_pending(struct kreq *req, const struct kms_key *key)
 {
 	char arn[256];
 
 	if (strcmp(key->state, "PendingDeletion"))
 		return 0;
-	key_arn(r->k, key->id, arn, sizeof(arn));
-	return kfail(r, "KMSInvalidStateException", "%s is pending deletion.", arn);
+	key_arn(req->k, key->id, arn, sizeof(arn));
+	return kfail(req, "KMSInvalidStateException", "%s is pending deletion.", arn);
 }
 
-static int set_state(struct kreq *r, const char *state)
+static int set_state(struct kreq *req, const char *state)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
-	if (!not_pending(r, &key)) {
+	if (!not_pending(req, &key)) {
 		snprintf(key.state, sizeof(key.state), "%s", state);
-		rc = store_key_put(r->k->db, &key) ?
-		     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+		rc = store_key_put(req->k->db, &key) ?
+		     kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
-int op_enable_key(struct kreq *r)
+int op_enable_key(struct kreq *req)
 {
-	return set_state(r, "Enabled");
+	return set_state(req, "Enabled");
 }
 
-int op_disable_key(struct kreq *r)
+int op_disable_key(struct kreq *req)
 {
-	return set_state(r, "Disabled");
+	return set_state(req, "Disabled");
 }
 
-int op_schedule_key_deletion(struct kreq *r)
+int op_schedule_key_deletion(struct kreq *req)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	long long days = 30;
 	char arn[256];
 	int rc = -1;
 
-	if (jget_int(r, "PendingWindowInDays", 0, 7, 30, &days) < 0 || admin_key(r, 0, &key))
+	if (jget_int(req, "PendingWindowInDays", FIELD_OPTIONAL, 7, 30, &days) < 0 || admin_key(req, &key))
 		return -1;
-	if (!not_pending(r, &key)) {
+	if (!not_pending(req, &key)) {
 		snprintf(key.state, sizeof(key.state), "PendingDeletion");
 		key.pending_days = (int)days;
-		key.deletion_date = r->k->now() + days * DAY;
-		if (store_key_put(r->k->db, &key)) {
-			rc = kfail(r, "KMSInternalException", "the key store is unavailable");
+		key.deletion_date = req->k->now() + days * DAY;
+		if (store_key_put(req->k->db, &key)) {
+			rc = kfail(req, "KMSInternalException", "the key store is unavailable");
 		} else {
-			key_arn(r->k, key.id, arn, sizeof(arn));
-			json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-			json_object_object_add(r->out, "DeletionDate", json_object_new_int64(key.deletion_date));
-			json_object_object_add(r->out, "KeyState", json_object_new_string("PendingDeletion"));
-			json_object_object_add(r->out, "PendingWindowInDays", json_object_new_int((int)days));
+			key_arn(req->k, key.id, arn, sizeof(arn));
+			json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
+			json_object_object_add(req->out, "DeletionDate", json_object_new_int64(key.deletion_date));
+			json_object_object_add(req->out, "KeyState", json_object_new_string("PendingDeletion"));
+			json_object_object_add(req->out, "PendingWindowInDays", json_object_new_int((int)days));
 			rc = 0;
 		}
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
-int op_cancel_key_deletion(struct kreq *r)
+int op_cancel_key_deletion(struct kreq *req)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	char arn[256];
 	int rc = -1;
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
-	key_arn(r->k, key.id, arn, sizeof(arn));
+	key_arn(req->k, key.id, arn, sizeof(arn));
 	if (strcmp(key.state, "PendingDeletion")) {
-		rc = kfail(r, "KMSInvalidStateException", "%s is not pending deletion.", arn);
+		rc = kfail(req, "KMSInvalidStateException", "%s is not pending deletion.", arn);
 	} else {
 		/* As in AWS KMS, a key whose deletion is cancelled comes back disabled. */
 		snprintf(key.state, sizeof(key.state), "Disabled");
 		key.deletion_date = 0;
 		key.pending_days = 0;
-		if (store_key_put(r->k->db, &key)) {
-			rc = kfail(r, "KMSInternalException", "the key store is unavailable");
+		if (store_key_put(req->k->db, &key)) {
+			rc = kfail(req, "KMSInternalException", "the key store is unavailable");
 		} else {
-			json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
+			json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
 			rc = 0;
 		}
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
-static int rotation_state(struct kreq *r, int enable)
+enum rotation { ROTATION_OFF, ROTATION_ON };
+
+static int rotation_state(struct kreq *req, enum rotation want)
 {
-	struct kms_key key;
+	int enable = want == ROTATION_ON;
+	_cleanup_key_ struct kms_key key = { 0 };
 	long long period = 365;
 	int rc = -1;
 
-	if ((enable && jget_int(r, "RotationPeriodInDays", 0, 90, 2560, &period) < 0) ||
-	    admin_key(r, 0, &key))
+	if ((enable && jget_int(req, "RotationPeriodInDays", FIELD_OPTIONAL, 90, 2560, &period) < 0) ||
+	    admin_key(req, &key))
 		return -1;
-	if (!key_usable(r, &key)) {
+	if (!key_usable(req, &key)) {
 		if (enable && !key.rotation_enabled)
-			key.last_rotation = r->k->now();
+			key.last_rotation = req->k->now();
 		key.rotation_enabled = enable;
 		if (enable)
 			key.rotation_period = (int)period;
-		rc = store_key_put(r->k->db, &key) ?
-		     kfail(r, "KMSInternalException", "the key store is unavailable") : 0;
+		rc = store_key_put(req->k->db, &key) ?
+		     kfail(req, "KMSInternalException", "the key store is unavailable") : 0;
 	}
-	kms_key_free(&key);
 	return rc;
 }
 
-int op_enable_key_rotation(struct kreq *r)
+int op_enable_key_rotation(struct kreq *req)
 {
-	return rotation_state(r, 1);
+	return rotation_state(req, ROTATION_ON);
 }
 
-int op_disable_key_rotation(struct kreq *r)
+int op_disable_key_rotation(struct kreq *req)
 {
-	return rotation_state(r, 0);
+	return rotation_state(req, ROTATION_OFF);
 }
 
-int op_get_key_rotation_status(struct kreq *r)
+int op_get_key_rotation_status(struct kreq *req)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	char arn[256];
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
-	key_arn(r->k, key.id, arn, sizeof(arn));
-	json_object_object_add(r->out, "KeyId", json_object_new_string(arn));
-	json_object_object_add(r->out, "KeyRotationEnabled", json_object_new_boolean(key.rotation_enabled));
+	key_arn(req->k, key.id, arn, sizeof(arn));
+	json_object_object_add(req->out, "KeyId", json_object_new_string(arn));
+	json_object_object_add(req->out, "KeyRotationEnabled", json_object_new_boolean(key.rotation_enabled));
 	if (key.rotation_enabled) {
-		json_object_object_add(r->out, "RotationPeriodInDays", json_object_new_int(key.rotation_period));
-		json_object_object_add(r->out, "NextRotationDate",
+		json_object_object_add(req->out, "RotationPeriodInDays", json_object_new_int(key.rotation_period));
+		json_object_object_add(req->out, "NextRotationDate",
 				       json_object_new_int64(key.last_rotation + key.rotation_period * DAY));
 	}
 	if (key.on_demand_rotation)
-		json_object_object_add(r->out, "OnDemandRotationStartDate",
+		json_object_object_add(req->out, "OnDemandRotationStartDate",
 				       json_object_new_int64(key.on_demand_rotation));
-	kms_key_free(&key);
 	return 0;
 }
 
-int op_rotate_key_on_demand(struct kreq *r)
+int op_rotate_key_on_demand(struct kreq *req)
 {
-	struct kms_key key;
+	_cleanup_key_ struct kms_key key = { 0 };
 	int rc = -1;
 
-	if (admin_key(r, 0, &key))
+	if (admin_key(req, &key))
 		return -1;
-	if (!key_usable(r, &key)) {
-		key.on_demand_rotation = r->k->now();
+	if (!key_usable(req, &key)) {
+		key.on_demand_rotation = req->k->now();
 		/* Synchronous, unlike AWS: the new material is current when this returns. */
-		if (!key_rotate(r, &key)) {
-			json_object_object_add(r->out, "KeyId", json_object_new_string(key.id));
+		if (!key_rotate(req, &key)) {
+			json_object_object_add(req->out, "KeyId", json_object_new_string(key.id));
 			rc = 0;
 		}
 	}
-	kms_key_free(&key);
 	return rc;
 }

@@ -49,7 +49,7 @@ int grant_op_valid(const char *op)
 
 static int in_list(const char *json_list, const char *arn)
 {
-	struct json_object *a = json_list ? json_tokener_parse(json_list) : NULL;
+	_cleanup_json_ struct json_object *a = json_list ? json_tokener_parse(json_list) : NULL;
 	size_t i, n;
 	int found = 0;
 
@@ -61,7 +61,6 @@ static int in_list(const char *json_list, const char *arn)
 			found = s && (!strcmp(s, arn) || !strcmp(s, "*"));
 		}
 	}
-	json_object_put(a);
 	return found;
 }
 
@@ -78,7 +77,8 @@ static int ctx_get(struct json_object *ctx, const char *k, const char **v)
 /* Whether ctx satisfies a grant's Constraints object. */
 static int constraints_ok(const char *constraints, struct json_object *ctx)
 {
-	struct json_object *c, *eq, *sub;
+	_cleanup_json_ struct json_object *c = NULL;
+	struct json_object *eq, *sub;
 	int ok = 1;
 
 	if (!constraints)
@@ -108,7 +108,6 @@ static int constraints_ok(const char *constraints, struct json_object *ctx)
 				ok = 0;
 		}
 	}
-	json_object_put(c);
 	return ok;
 }
 
@@ -118,75 +117,80 @@ struct grant_search {
 	int found;
 };
 
-static int grant_allows(void *arg, const struct kms_grant *g)
+int grant_has_op(const struct kms_grant *g, const char *op)
 {
-	struct grant_search *s = arg;
-	struct json_object *ops = json_tokener_parse(g->operations);
+	_cleanup_json_ struct json_object *ops = json_tokener_parse(g->operations);
 	size_t i, n;
 	int has = 0;
 
 	if (ops && json_object_is_type(ops, json_type_array)) {
 		n = json_object_array_length(ops);
 		for (i = 0; i < n && !has; i++)
-			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), s->op);
+			has = !strcmp(json_object_get_string(json_object_array_get_idx(ops, i)), op);
 	}
-	json_object_put(ops);
-	if (has && constraints_ok(g->constraints, s->ctx))
+	return has;
+}
+
+static int grant_allows(void *arg, const struct kms_grant *g)
+{
+	struct grant_search *s = arg;
+
+	if (grant_has_op(g, s->op) && constraints_ok(g->constraints, s->ctx))
 		s->found = 1;
 	return s->found;
 }
 
-static int key_admin(const struct kreq *r, const struct kms_key *key)
+static int key_admin(const struct kreq *req, const struct kms_key *key)
 {
-	return r->who->role == ROLE_ADMIN || in_list(key->policy_admins, r->who->arn);
+	return req->who->role == ROLE_ADMIN || in_list(key->policy_admins, req->who->arn);
 }
 
-int policy_is_admin(const struct kreq *r, const struct kms_key *key)
+int policy_is_admin(const struct kreq *req, const struct kms_key *key)
 {
-	return !key->managed && key_admin(r, key);
+	return !key->managed && key_admin(req, key);
 }
 
-static int denied(struct kreq *r, const struct kms_key *key, const char *op)
+static int denied(struct kreq *req, const struct kms_key *key, const char *op)
 {
 	char arn[256];
 
-	key_arn(r->k, key->id, arn, sizeof(arn));
-	return kfail(r, "AccessDeniedException",
+	key_arn(req->k, key->id, arn, sizeof(arn));
+	return kfail(req, "AccessDeniedException",
 		     "User: %s is not authorized to perform: kms:%s on resource: %s because no "
 		     "resource-based policy or grant allows the kms:%s action",
-		     r->who->arn, op, arn, op);
+		     req->who->arn, op, arn, op);
 }
 
-int authorize(struct kreq *r, const struct kms_key *key, const char *op, struct json_object *ctx)
+int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx)
 {
 	struct grant_search s = { op, ctx, 0 };
 	int use = in_set(use_ops, op);
 
 	if (key->managed) {
 		/* AWS-managed keys: the account may use and view them, nobody manages them. */
-		if ((use || in_set(managed_view_ops, op)) && r->who->role >= ROLE_USER)
+		if ((use || in_set(managed_view_ops, op)) && req->who->role >= ROLE_USER)
 			return 0;
 	} else {
-		if (key_admin(r, key))
+		if (key_admin(req, key))
 			return 0;
-		if (use && (r->who->role >= ROLE_USER || in_list(key->policy_users, r->who->arn)))
+		if (use && (req->who->role >= ROLE_USER || in_list(key->policy_users, req->who->arn)))
 			return 0;
 	}
 	if (grant_op_valid(op)) {
-		if (store_grants_list(r->k->db, key->id, r->who->arn, NULL, 100000, grant_allows, &s))
-			return kfail(r, "KMSInternalException", "the key store is unavailable");
+		if (store_grants_list(req->k->db, key->id, req->who->arn, NULL, 100000, grant_allows, &s))
+			return kfail(req, "KMSInternalException", "the key store is unavailable");
 		if (s.found)
 			return 0;
 	}
-	return denied(r, key, op);
+	return denied(req, key, op);
 }
 
-int authorize_account(struct kreq *r, enum kmsd_role need)
+int authorize_account(struct kreq *req, enum kmsd_role need)
 {
-	if (r->who->role >= need)
+	if (req->who->role >= need)
 		return 0;
-	return kfail(r, "AccessDeniedException",
-		     "User: %s is not authorized to perform: kms:%s", r->who->arn, r->op);
+	return kfail(req, "AccessDeniedException",
+		     "User: %s is not authorized to perform: kms:%s", req->who->arn, req->op);
 }
 
 static int add_principals(struct json_object *principal, struct json_object *list)
@@ -239,16 +243,15 @@ static int action_class(const char *a)
 
 int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen)
 {
-	struct json_object *p = json_tokener_parse(policy), *st, *adm, *usr;
+	_cleanup_json_ struct json_object *p = json_tokener_parse(policy), *adm = json_object_new_array(),
+					   *usr = json_object_new_array();
+	struct json_object *st;
 	size_t i, n;
-	int rc = -1;
 
-	adm = json_object_new_array();
-	usr = json_object_new_array();
 	if (!p || !json_object_is_type(p, json_type_object) ||
 	    !json_object_object_get_ex(p, "Statement", &st)) {
 		snprintf(err, errlen, "the policy is not a JSON object with a Statement");
-		goto out;
+		return -1;
 	}
 	if (json_object_is_type(st, json_type_object)) {
 		n = 1;
@@ -256,12 +259,13 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 		n = json_object_array_length(st);
 	} else {
 		snprintf(err, errlen, "Statement must be an object or a list");
-		goto out;
+		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		struct json_object *s = json_object_is_type(st, json_type_array) ?
 					json_object_array_get_idx(st, i) : st;
-		struct json_object *eff, *prin, *act, *tmp = json_object_new_array();
+		_cleanup_json_ struct json_object *tmp = json_object_new_array();
+		struct json_object *eff, *prin, *act;
 		size_t j, na;
 		int cls = 0;
 
@@ -271,10 +275,9 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 		    !json_object_object_get_ex(s, "Principal", &prin) ||
 		    !json_object_object_get_ex(s, "Action", &act) ||
 		    add_principals(prin, tmp)) {
-			json_object_put(tmp);
 			snprintf(err, errlen, "statement %zu: only Allow statements with a Principal "
 				 "and an Action are supported", i);
-			goto out;
+			return -1;
 		}
 		na = json_object_is_type(act, json_type_array) ? json_object_array_length(act) : 1;
 		for (j = 0; j < na; j++) {
@@ -284,9 +287,8 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 				action_class(json_object_get_string(a)) : -1;
 
 			if (c < 0) {
-				json_object_put(tmp);
 				snprintf(err, errlen, "statement %zu: unsupported action", i);
-				goto out;
+				return -1;
 			}
 			cls |= c;
 		}
@@ -299,16 +301,10 @@ int policy_parse(const char *policy, char **admins, char **users, char *err, siz
 			if (cls & 1)
 				json_object_array_add(usr, json_object_new_string(arn));
 		}
-		json_object_put(tmp);
 	}
 	*admins = strdup(json_object_to_json_string_ext(adm, JSON_C_TO_STRING_PLAIN |
 							JSON_C_TO_STRING_NOSLASHESCAPE));
 	*users = strdup(json_object_to_json_string_ext(usr, JSON_C_TO_STRING_PLAIN |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
-	rc = (*admins && *users) ? 0 : -1;
-out:
-	json_object_put(p);
-	json_object_put(adm);
-	json_object_put(usr);
-	return rc;
+	return (*admins && *users) ? 0 : -1;
 }

@@ -328,12 +328,13 @@ int store_alias_get(sqlite3 *db, const char *name, char key_id[40])
 	return rc;
 }
 
-int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now, int update)
+int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now,
+		    enum alias_put how)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = prep(db, update ? "UPDATE aliases SET key_id = ?2, updated = ?3 WHERE name = ?1"
+	rc = prep(db, how == ALIAS_REPOINT ? "UPDATE aliases SET key_id = ?2, updated = ?3 WHERE name = ?1"
 			     : "INSERT INTO aliases (name, key_id, created, updated) VALUES (?1,?2,?3,?3)",
 		  &st);
 	if (rc)
@@ -347,7 +348,7 @@ int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long
 		return -EEXIST;
 	if (rc != SQLITE_DONE)
 		return sq_err(db, rc, "alias put");
-	if (update && sqlite3_changes(db) == 0)
+	if (how == ALIAS_REPOINT && sqlite3_changes(db) == 0)
 		return -ENOENT;
 	return 0;
 }

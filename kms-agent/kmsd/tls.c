@@ -3,8 +3,9 @@
  * HTTPS termination with OpenSSL in front of libmicrohttpd.
  *
  * Debian's libmicrohttpd does TLS with GnuTLS and has no hook for another
- * TLS library, and the design wants one TLS stack (OpenSSL) in the
- * service. So TLS ends here and MHD only ever sees plaintext:
+ * TLS library, and the service is to have one TLS stack (OpenSSL), the one
+ * its crypto and the client already use. So TLS ends here and MHD only
+ * ever sees plaintext:
  *
  *   listener thread      accept()s on the TCP socket;
  *   a thread per conn.   SSL_accept() under a deadline, then a socketpair():
@@ -35,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,7 +46,7 @@
 
 #include "kmsd.h"
 #include "log.h"
-#include "secmem.h"
+#include "readfile.h"
 
 #define TLS_BUF 16384
 
@@ -142,52 +142,35 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 
 static int load_key(SSL_CTX *ctx, const char *cert, const char *path)
 {
+	_cleanup_file_ struct ebs_file pem = { 0 };
 	EVP_PKEY *pkey = NULL;
 	X509 *leaf = SSL_CTX_get0_certificate(ctx);
 	char why[256];
-	struct stat st;
-	size_t cap = 0;
-	char *pem = NULL;
-	ssize_t n;
 	BIO *bio;
-	int fd, rc = 0;
+	int rc = 0;
 
 	/* Read into locked memory so the PEM text never reaches swap. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
+	rc = ebs_file_read(path, 1 << 20, EBS_FILE_PRIVATE | EBS_FILE_SECRET, &pem);
+	if (rc == -EPERM) {
+		ebs_err("the TLS key %s must not be accessible by group or others (chmod 600)", path);
+		return rc;
+	}
+	if (rc == -EINVAL || rc == -EFBIG || (!rc && !pem.len)) {
+		ebs_err("the TLS key %s is not a PEM file of sensible size", path);
+		return -EINVAL;
+	}
+	if (rc == -EIO) {
+		ebs_err("cannot read the TLS key %s", path);
+		return rc;
+	}
+	if (rc) {
 		ebs_err("cannot open the TLS key %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > 1 << 20) {
-		ebs_err("the TLS key %s is not a PEM file of sensible size", path);
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_mode & 077) {
-		ebs_err("the TLS key %s must not be accessible by group or others (chmod 600)", path);
-		close(fd);
-		return -EPERM;
-	}
-	cap = (size_t)st.st_size + 1;
-	pem = secmem_alloc(cap);
-	if (!pem) {
-		close(fd);
-		ebs_err("cannot allocate memory for the TLS key");
-		return -ENOMEM;
-	}
-	n = read(fd, pem, (size_t)st.st_size);
-	close(fd);
-	if (n != st.st_size) {
-		ebs_err("cannot read the TLS key %s", path);
-		secmem_free(pem, cap);
-		return -EIO;
-	}
-	bio = BIO_new_mem_buf(pem, (int)n);
+	bio = BIO_new_mem_buf(pem.data, (int)pem.len);
 	if (bio)
 		pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
-	secmem_free(pem, cap);
 	if (!pkey) {
 		ssl_reason(why, sizeof(why));
 		ebs_err("the TLS key %s is not an unencrypted PEM private key (%s)", path, why);

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # vm-args: --timeout 1200
 #
-# Every way an attach must be refused, clearly and without writing anything
-# (issue 5): KMS key disabled, access denied, KMS down or silent, malformed
+# Every way an attach must be refused, clearly and without writing anything:
+# KMS key disabled, access denied, KMS down or silent, malformed
 # KMS replies, damaged headers, a key check value that does not match.
 . /tests/lib/tap.sh
 . /tests/e2e/lib.sh

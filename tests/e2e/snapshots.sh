@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # vm-args: --timeout 1500 --mem 2048
 #
-# Snapshots and copies with EBS semantics (issue 6), in the test VM.
+# Snapshots and copies with EBS semantics, in the test VM.
 . /tests/lib/tap.sh
 . /tests/e2e/lib.sh
 

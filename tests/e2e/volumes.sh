@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # vm-args: --timeout 1200
 #
-# Encrypted volumes end to end (issue 5), in the test VM: real kmsd, real
+# Encrypted volumes end to end, in the test VM: real kmsd, real
 # agent, real ebscrypt target. Run: tests/vm/run tests/e2e/volumes.sh
 . /tests/lib/tap.sh
 . /tests/e2e/lib.sh

@@ -354,7 +354,7 @@ int main(int argc, char **argv)
 			free(b64);
 			free(arn);
 		}
-		secmem_free(plain, 4096);
+		secmem_free(plain);
 	} else if (!strcmp(argv[0], "reencrypt") && argc >= 3) {
 		struct kms_context sctx = parse_ctx(argc - 3, argv + 3, pairs);
 		uint8_t blob[8192], *nb;

@@ -38,6 +38,56 @@ static void values_comments_and_spaces(void **state)
 	ebs_conf_free(&c);
 }
 
+static void a_comment_after_white_space_is_not_part_of_the_value(void **state)
+{
+	struct ebs_conf c;
+	char why[160];
+
+	/* As the documented agent.conf writes them. */
+	assert_int_equal(parse("kms_endpoint = http://127.0.0.1:8700/   # the local kmsd\n"
+			       "secret = ab#cd\t# a '#' inside a value stays\n", &c, why), 0);
+	assert_string_equal(ebs_conf_get(&c, "kms_endpoint"), "http://127.0.0.1:8700/");
+	assert_string_equal(ebs_conf_get(&c, "secret"), "ab#cd");
+	ebs_conf_free(&c);
+}
+
+struct seen {
+	char what[4][64];
+	size_t line[4], n;
+};
+
+static int record(void *arg, const struct ebs_conf_line *l, char *why, size_t why_len)
+{
+	struct seen *s = arg;
+
+	if (s->n == 4)
+		return -E2BIG;
+	if (l->section)
+		snprintf(s->what[s->n], sizeof(s->what[0]), "%s", l->section);
+	else
+		snprintf(s->what[s->n], sizeof(s->what[0]), "%s=%s", l->key, l->value);
+	s->line[s->n++] = l->lineno;
+	return 0;
+}
+
+static void sections_reach_the_caller_in_order(void **state)
+{
+	static const char text[] = "a = 1\n[principal x]  # first\nb = 2\n";
+	struct seen s = { .n = 0 };
+	char why[160];
+
+	assert_int_equal(ebs_conf_scan(text, strlen(text), EBS_CONF_SECTIONS, record, &s, why, 160), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.what[0], "a=1");
+	assert_string_equal(s.what[1], "[principal x]");
+	assert_int_equal(s.line[1], 2);
+	assert_string_equal(s.what[2], "b=2");
+	/* Without EBS_CONF_SECTIONS a section line is a mistake like any other. */
+	s.n = 0;
+	assert_int_equal(ebs_conf_scan(text, strlen(text), EBS_CONF_NO_SECTIONS, record, &s, why, 160), -EINVAL);
+	assert_non_null(strstr(why, "line 2"));
+}
+
 static void every_mistake_names_its_line(void **state)
 {
 	static const char *const bad[] = {
@@ -87,10 +137,10 @@ static void credential_files_must_be_private(void **state)
 	assert_int_equal(write(fd, "secret = s3cr3t\n", 16), 16);
 	close(fd);
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(ebs_conf_load(path, 1, keys, &c, why, sizeof(why)), -EPERM);
+	assert_int_equal(ebs_conf_load(path, EBS_CONF_CREDENTIALS, keys, &c, why, sizeof(why)), -EPERM);
 	assert_non_null(strstr(why, "0600"));
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(ebs_conf_load(path, 1, keys, &c, why, sizeof(why)), 0);
+	assert_int_equal(ebs_conf_load(path, EBS_CONF_CREDENTIALS, keys, &c, why, sizeof(why)), 0);
 	assert_string_equal(ebs_conf_get(&c, "secret"), "s3cr3t");
 	ebs_conf_free(&c);
 	unlink(path);
@@ -100,6 +150,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(values_comments_and_spaces),
+		cmocka_unit_test(a_comment_after_white_space_is_not_part_of_the_value),
+		cmocka_unit_test(sections_reach_the_caller_in_order),
 		cmocka_unit_test(every_mistake_names_its_line),
 		cmocka_unit_test(long_lines_nul_bytes_and_ranges_are_refused),
 		cmocka_unit_test(credential_files_must_be_private),

@@ -397,6 +397,28 @@ static void fuzz_corpus_replays_cleanly(void **state)
 	assert_true(good >= 2);
 }
 
+static void the_kms_context_is_the_headers_own(void **state)
+{
+	struct ebs_header_ctx_pair many[EBS_HDR_CTX_MAX + 3];
+	const struct kms_context *ctx;
+	struct ebs_kms_context kc;
+	struct ebs_header h;
+	size_t i;
+
+	ebs_header_init(&h, "vol-0123456789abcdef0", 2048, 4096, 1);
+	assert_int_equal(ebs_header_ctx_set(&h, EBS_CTX_VOLUME_ID, "vol-0123456789abcdef0"), 0);
+	assert_int_equal(ebs_header_ctx_set(&h, EBS_CTX_LINEAGE, "00112233445566778899aabbccddeeff"), 0);
+	ctx = ebs_header_kms_context(&h, &kc);
+	assert_int_equal(ctx->count, h.ctx_count);
+	for (i = 0; i < ctx->count; i++) {
+		assert_string_equal(ctx->pairs[i].key, h.ctx[i].key);
+		assert_string_equal(ctx->pairs[i].value, h.ctx[i].value);
+	}
+	/* Never more pairs than a header holds, whatever the caller says. */
+	memset(many, 0, sizeof(many));
+	assert_int_equal(ebs_kms_context(many, EBS_HDR_CTX_MAX + 3, &kc)->count, EBS_HDR_CTX_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +436,7 @@ int main(void)
 		cmocka_unit_test(kcv_separates_keys_and_is_stable),
 		cmocka_unit_test(ids_are_checked),
 		cmocka_unit_test(fuzz_corpus_replays_cleanly),
+		cmocka_unit_test(the_kms_context_is_the_headers_own),
 	};
 
 	return cmocka_run_group_tests_name("header", tests, NULL, NULL);

@@ -24,16 +24,22 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/fs.h>
+
 #include "capture.h"
 #include "ctl.h"
 #include "dmmap.h"
 #include "loopdev.h"
+#include "treehash.h"
 
 /* 4 KiB chunks: a 4 KiB random write copies out no more than itself. */
 #define CAPTURE_CHUNK_SECTORS 8
@@ -50,14 +56,14 @@ static void set_uuids(struct capture *cp, const char *vol)
 {
 	memset(cp, 0, sizeof(*cp));
 	snprintf(cp->vol, sizeof(cp->vol), "%s", vol);
-	snprintf(cp->top_uuid, sizeof(cp->top_uuid), "EBSCRYPT-%s", vol);
+	snprintf(cp->top_uuid, sizeof(cp->top_uuid), DM_UUID_VOLUME "%s", vol);
 	snprintf(cp->base_uuid, sizeof(cp->base_uuid), DM_UUID_BASE "%s", vol);
 	snprintf(cp->snap_uuid, sizeof(cp->snap_uuid), DM_UUID_CAPTURE "%s", vol);
 	snprintf(cp->snap_name, sizeof(cp->snap_name), "%s-capture", vol);
 	snprintf(cp->dev, sizeof(cp->dev), "/dev/mapper/%s", cp->snap_name);
 }
 
-int capture_has_base(const char *vol)
+static int capture_has_base(const char *vol)
 {
 	char u[64];
 
@@ -95,7 +101,7 @@ static int cow_create(struct capture *cp, const char *cow_path, uint64_t cow_byt
 	rc = ftruncate(fd, (off_t)cow_bytes) ? -errno : 0;
 	unlink(cow_path);
 	if (!rc)
-		rc = loop_attach(fd, 0, 1, 512, loopdev, sizeof(loopdev), loop_fd);
+		rc = loop_attach(fd, EBS_LOOP_AUTOCLEAR, 512, loopdev, sizeof(loopdev), loop_fd);
 	close(fd);
 	if (rc)
 		return rc;
@@ -115,12 +121,12 @@ static int base_restore(const char *base_uuid, const char *origin, uint64_t sect
 	int rc;
 
 	snprintf(params, sizeof(params), "%s 0", origin);
-	rc = dm_suspend_uuid(base_uuid, 1);
+	rc = dm_suspend_uuid(base_uuid);
 	if (rc)
 		return rc;
 	rc = dm_reload_uuid(base_uuid, sectors, "linear", params);
 	/* Resume either way: a base left suspended would hang the volume. */
-	if (dm_suspend_uuid(base_uuid, 0) && !rc)
+	if (dm_resume_uuid(base_uuid) && !rc)
 		rc = -EIO;
 	return rc;
 }
@@ -131,46 +137,50 @@ static int switch_in(struct capture *cp)
 	char params[128];
 	int rc;
 
-	rc = dm_suspend_uuid(cp->top_uuid, 1);
+	rc = dm_suspend_uuid(cp->top_uuid);
 	if (rc)
 		return rc;
-	rc = dm_suspend_uuid(cp->base_uuid, 1);
+	rc = dm_suspend_uuid(cp->base_uuid);
 	if (rc)
 		goto resume_top;
 	snprintf(params, sizeof(params), "%s %s N %u", cp->origin, cp->cow, CAPTURE_CHUNK_SECTORS);
-	rc = dm_create_mapping(cp->snap_name, cp->snap_uuid, cp->sectors, "snapshot", params, 0);
+	rc = dm_create_mapping(cp->snap_name, cp->snap_uuid, cp->sectors, "snapshot", params,
+			       DM_READ_WRITE);
 	if (rc)
 		goto resume_base;
 	rc = dm_reload_uuid(cp->base_uuid, cp->sectors, "snapshot-origin", cp->origin);
 	if (rc)
 		goto remove_snap;
-	rc = dm_suspend_uuid(cp->base_uuid, 0);
+	rc = dm_resume_uuid(cp->base_uuid);
 	if (rc) {
 		base_restore(cp->base_uuid, cp->origin, cp->sectors);
 		goto remove_snap;
 	}
-	rc = dm_suspend_uuid(cp->top_uuid, 0);
+	rc = dm_resume_uuid(cp->top_uuid);
 	if (rc)
-		ctl_warn("could not resume %s after the capture switch: run `dmsetup resume --uuid %s` now",
-			 cp->vol, cp->top_uuid);
+		ctl_warn(cp->c, "could not resume %s after the capture switch: run `dmsetup resume "
+			 "--uuid %s` now", cp->vol, cp->top_uuid);
 	return rc;
 remove_snap:
 	dm_remove_uuid(cp->snap_uuid);
 resume_base:
-	dm_suspend_uuid(cp->base_uuid, 0);
+	dm_resume_uuid(cp->base_uuid);
 resume_top:
-	if (dm_suspend_uuid(cp->top_uuid, 0))
-		ctl_warn("could not resume %s: run `dmsetup resume --uuid %s` now", cp->vol, cp->top_uuid);
+	if (dm_resume_uuid(cp->top_uuid))
+		ctl_warn(cp->c, "could not resume %s: run `dmsetup resume --uuid %s` now", cp->vol,
+			 cp->top_uuid);
 	return rc;
 }
 
-int capture_begin(struct capture *cp, const char *vol, const char *cow_path, uint64_t cow_bytes)
+int capture_begin(struct ctl *c, struct capture *cp, const char *vol, const char *cow_path,
+		  uint64_t cow_bytes)
 {
 	sigset_t all, old;
 	double t0;
 	int rc, loop_fd = -1;
 
 	set_uuids(cp, vol);
+	cp->c = c;
 	rc = base_origin(cp);
 	if (rc)
 		return rc;
@@ -222,12 +232,11 @@ int capture_end(struct capture *cp)
 	 */
 	rc2 = dm_remove_uuid(cp->snap_uuid);
 	if (rc)
-		ctl_warn("could not switch %s back to linear: %s (the next `snapshot create` or `volume detach` repairs it)",
-			 cp->base_uuid, strerror(-rc));
+		ctl_warn(cp->c, "could not switch %s back to linear: %s (the next `snapshot create` or "
+			 "`volume detach` repairs it)", cp->base_uuid, strerror(-rc));
 	if (rc2)
-		ctl_warn("could not remove the capture mapping %s: %s (the next `snapshot create` or "
-			 "`volume detach` removes it)",
-			 cp->snap_name, strerror(-rc2));
+		ctl_warn(cp->c, "could not remove the capture mapping %s: %s (the next `snapshot create` "
+			 "or `volume detach` removes it)", cp->snap_name, strerror(-rc2));
 	cp->active = 0;
 	return rc ?: rc2;
 }
@@ -288,15 +297,6 @@ int capture_repair(const char *vol, char *did, size_t len)
 	top = !dm_state_uuid(cp.top_uuid, &tsus, &tin);
 	base = !dm_state_uuid(cp.base_uuid, &bsus, &bin);
 	cap = !dm_state_uuid(cp.snap_uuid, &csus, &cin);
-	if (!base && !cap) {
-		/* No base: attached by an older agent, snapshotted by suspending it for the copy. */
-		if (!top || !tsus)
-			return 0;
-		rc = dm_suspend_uuid(cp.top_uuid, 0);
-		if (!rc)
-			snprintf(did, len, "resumed %s (left suspended)", vol);
-		return rc;
-	}
 	rc = stack_origin(&cp, &linear);
 	/*
 	 * The base first: the volume above may be frozen, and thawing it
@@ -314,7 +314,7 @@ int capture_repair(const char *vol, char *did, size_t len)
 		did_add(did, len, what);
 	}
 	if (top && tsus) {
-		rc = dm_suspend_uuid(cp.top_uuid, 0);
+		rc = dm_resume_uuid(cp.top_uuid);
 		if (rc)
 			return rc;
 		snprintf(what, sizeof(what), "resumed %s (left suspended)", vol);
@@ -338,18 +338,188 @@ int capture_repair(const char *vol, char *did, size_t len)
 	return 0;
 }
 
+struct stale {
+	struct ctl *c;
+	int n;
+};
+
 static void count_one(const char *name, const char *uuid, void *arg)
 {
-	ctl_warn("device-mapper mapping %s belongs to a snapshot of %s that is running or was "
+	struct stale *s = arg;
+
+	ctl_warn(s->c, "device-mapper mapping %s belongs to a snapshot of %s that is running or was "
 		 "interrupted: if interrupted, the next `ebscryptctl snapshot create`, `volume "
 		 "attach` or `volume detach` of it removes it", name, uuid + strlen(DM_UUID_CAPTURE));
-	(*(int *)arg)++;
+	s->n++;
 }
 
-int capture_list_stale(void)
+int capture_list_stale(struct ctl *c)
 {
-	int n = 0;
+	struct stale s = { c, 0 };
 
-	dm_each(DM_UUID_CAPTURE, count_one, &n);
-	return n;
+	dm_each(DM_UUID_CAPTURE, count_one, &s);
+	return s.n;
+}
+
+/*
+ * Every snapshot holds <state>/locks/<vol>.capture (flock) from before it
+ * switches the volume until it has switched back. A SIGKILL releases the
+ * lock with the process, so a lock that can be taken means no capture of
+ * that volume is live and whatever capture state the kernel shows is a
+ * leftover; a lock that cannot be taken means one is. The state lock is no
+ * substitute: attach and detach do not take it.
+ */
+static void lock_path(struct ctl *c, const char *vol, char p[PATH_MAX])
+{
+	state_path(c, p, "locks/%s.capture", vol);
+}
+
+int capture_lock(struct ctl *c, const char *vol, enum lock_wait wait)
+{
+	char p[PATH_MAX], pid[24];
+	int fd, n;
+
+	state_path(c, p, "locks");
+	if (mkdir(p, 0700) && errno != EEXIST)
+		return -errno;
+	lock_path(c, vol, p);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | (wait == LOCK_WAIT ? 0 : LOCK_NB))) {
+		if (errno == EINTR)
+			continue;
+		n = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return n;
+	}
+	/* Only for the message another command prints when it finds the lock taken. */
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, n, 0) != n)
+		ctl_warn(c, "cannot record the pid in %s: %m", p);
+	return fd;
+}
+
+/* The pid the lock file names, or 0. */
+int capture_lock_holder(struct ctl *c, const char *vol)
+{
+	char p[PATH_MAX], buf[24] = "";
+	int fd, pid = 0;
+	ssize_t n;
+
+	lock_path(c, vol, p);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0)
+		pid = atoi(buf);
+	return pid;
+}
+
+/* SIGINT/TERM/HUP/QUIT are held during a capture; one pending stops the copy. */
+static int term_pending(void)
+{
+	sigset_t p;
+
+	if (sigpending(&p))
+		return 0;
+	return sigismember(&p, SIGINT) || sigismember(&p, SIGTERM) || sigismember(&p, SIGHUP) ||
+	       sigismember(&p, SIGQUIT);
+}
+
+static int copy_whole(struct ctl *c, int in, int out, uint64_t total, const char *what,
+		      struct capture_res *res)
+{
+	struct copy_job j = { .in = in, .out = out, .len = total, .sparse = 1, .sum = COPY_SUM_TREE,
+			      .digest = res->sha, .what = what, .show = ctl_show_progress(c), .cancel = term_pending };
+	double t0 = mono_s();
+	int rc = copy_run(&j);
+
+	res->copy_s = mono_s() - t0;
+	return rc;
+}
+
+/* Not attached: nobody writes, so no pause. A reflink where the store can. */
+static int capture_detached(struct ctl *c, const char *src, int out, uint64_t total, const char *snap,
+			    struct capture_res *res)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (in < 0) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot open %s: %s", src, strerror(-rc));
+	}
+	if (!ioctl(out, FICLONE, in)) {
+		res->how = "reflink";
+		rc = copy_whole(c, out, -1, total, "checksum", res);
+	} else {
+		res->how = "sparse copy";
+		rc = copy_whole(c, in, out, total, snap, res);
+	}
+	return rc ? ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc)) : 0;
+}
+
+static int capture_fail(struct ctl *c, const char *vol, int rc)
+{
+	if (rc == -EBUSY)
+		return ctl_err(c, rc, "the base mapping of %s is not in its resting state (linear): "
+			       "another snapshot is in progress, or a cleanup failed", vol);
+	if (rc == -ENOSPC || rc == -EFBIG)
+		return ctl_err(c, rc, "cannot create the copy-on-write store for the snapshot of %s: %s",
+			       vol, strerror(-rc));
+	return ctl_err(c, rc, "cannot capture %s through dm-snapshot: %s", vol, strerror(-rc));
+}
+
+/* Attached: a dm-snapshot capture, copied while the volume keeps running. */
+static int capture_cow(struct ctl *c, const char *vol, int out, uint64_t total, const char *cow_path,
+		       uint64_t cow_bytes, const char *snap, struct capture_res *res)
+{
+	struct capture cp;
+	int in, rc, overflow;
+
+	res->how = "dm-snapshot";
+	rc = capture_begin(c, &cp, vol, cow_path, cow_bytes);
+	res->pause_in = cp.pause_in;
+	if (rc) {
+		rc = capture_fail(c, vol, rc);
+		capture_end(&cp);
+		res->pause_out = cp.pause_out;
+		return rc;
+	}
+	in = open(cp.dev, O_RDONLY | O_CLOEXEC);
+	rc = in < 0 ? -errno : copy_whole(c, in, out, total, snap, res);
+	/* A COW that filled up invalidates the capture: whatever was read is not the instant. */
+	overflow = capture_valid(&cp) == -ENOSPC;
+	if (in >= 0)
+		close(in);
+	/* A failure to switch back is warned about there; the snapshot itself is fine. */
+	capture_end(&cp);
+	res->pause_out = cp.pause_out;
+	if (overflow)
+		return ctl_err(c, -ENOSPC, "the copy-on-write store filled up while %s was being copied "
+			       "(the volume overwrote more than its %llu bytes, or the snapshot store ran "
+			       "out of space): retry with a larger --cow-size or more free space", vol,
+			       (unsigned long long)(cow_bytes ? cow_bytes : total));
+	if (rc == -ECANCELED)
+		return ctl_err(c, rc, "snapshot of %s interrupted; the volume is back on its own device",
+			       vol);
+	if (rc)
+		return ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc));
+	return 0;
+}
+
+int capture_image(struct ctl *c, const char *src, const char *vol, int out, uint64_t total,
+		  const char *cow_path, uint64_t cow_bytes, const char *label, struct capture_res *res)
+{
+	if (!vol)
+		return capture_detached(c, src, out, total, label, res);
+	/* The agent maps every volume over a base; without one the stack is not its own. */
+	if (!capture_has_base(vol))
+		return ctl_err(c, -ENODEV, "%s is attached without its base mapping %s%s, so it cannot be "
+			       "captured: detach it and attach it again with ebscryptctl", vol, DM_UUID_BASE,
+			       vol);
+	return capture_cow(c, vol, out, total, cow_path, cow_bytes, label, res);
 }

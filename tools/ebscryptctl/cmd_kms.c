@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* kms ...: thin convenience over the KMS API with ebscryptctl's credentials. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,27 +8,20 @@
 
 #include "ctl.h"
 
-static int call(struct ctl *c, const char *op, struct json_object *req)
+static int call(struct ctl *c, const char *op, struct json_object *req_in)
 {
-	struct json_object *resp = NULL;
+	_cleanup_json_ struct json_object *req = req_in, *resp = NULL;
 	struct kms_client *k;
 	struct kms_error err;
-	char msg[768];
 	int rc;
 
-	if (ctl_kms(c, &k)) {
-		json_object_put(req);
-		return 1;
-	}
+	if ((rc = ctl_kms(c, &k)))
+		return rc;
 	memset(&err, 0, sizeof(err));
 	rc = kms_call(k, op, req, &resp, &err);
-	json_object_put(req);
-	if (rc) {
-		ctl_kms_error(msg, sizeof(msg), op, rc, &err);
-		return ctl_fail("%s", msg);
-	}
+	if (rc)
+		return ctl_err_kms(c, rc, &err, op);
 	print_json(resp);
-	json_object_put(resp);
 	return 0;
 }
 
@@ -63,7 +57,8 @@ int cmd_kms_simple(struct ctl *c, int argc, char **argv)
 
 		return call(c, op, with("KeyId", argv[1], NULL, NULL));
 	}
-	return ctl_cmd_help(ctl_find("kms", cmd), stderr) + 2;
+	ctl_cmd_help(c->cmd, stderr);
+	return ctl_usage(c);
 }
 
 int cmd_kms_call(struct ctl *c, int argc, char **argv)
@@ -71,11 +66,11 @@ int cmd_kms_call(struct ctl *c, int argc, char **argv)
 	struct json_object *req;
 
 	if (argc != 2 && argc != 3)
-		return ctl_fail("usage: ebscryptctl kms call OPERATION [JSON]");
+		return ctl_err(c, -EINVAL, "usage: ebscryptctl kms call OPERATION [JSON]");
 	req = argc == 3 ? json_tokener_parse(argv[2]) : json_object_new_object();
 	if (!req || !json_object_is_type(req, json_type_object)) {
 		json_object_put(req);
-		return ctl_fail("the request must be a JSON object");
+		return ctl_err(c, -EINVAL, "the request must be a JSON object");
 	}
 	return call(c, argv[1], req);
 }

@@ -3,7 +3,6 @@
  * The command table: every subcommand, its synopsis and its help text in
  * one place, so `--help`, the usage list and the man page agree.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,35 +96,6 @@ const struct ctl_cmd ctl_commands[] = {
 	  cmd_kms_call },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
-
-int ctl_fail(const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "ebscryptctl: error: %s\n", msg);
-	return 1;
-}
-
-void ctl_warn(const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "ebscryptctl: warning: %s\n", msg);
-}
-
-int ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f)
-{
-	fprintf(f, "usage: ebscryptctl %s %s %s\n\n%s\n", cmd->group, cmd->name, cmd->synopsis, cmd->help);
-	return 0;
-}
 
 const struct ctl_cmd *ctl_find(const char *group, const char *name)
 {

@@ -81,7 +81,9 @@ static int all_zero(const uint8_t *p, size_t n)
 	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
 }
 
-static void progress(const struct copy_job *j, uint64_t done, double t0, int final)
+enum progress_line { PROGRESS_SO_FAR, PROGRESS_DONE };
+
+static void progress(const struct copy_job *j, uint64_t done, double t0, enum progress_line line)
 {
 	double el = now_s() - t0, rate = el > 0 ? done / el : 0;
 
@@ -89,7 +91,7 @@ static void progress(const struct copy_job *j, uint64_t done, double t0, int fin
 		return;
 	fprintf(stderr, "\r%s: %llu / %llu MiB, %.1f MiB/s, ETA %.0f s   %s", j->what,
 		(unsigned long long)(done >> 20), (unsigned long long)(j->len >> 20), rate / 1048576.0,
-		rate > 0 ? (j->len - done) / rate : 0.0, final ? "\n" : "");
+		rate > 0 ? (j->len - done) / rate : 0.0, line == PROGRESS_DONE ? "\n" : "");
 }
 
 /* A second open of the same file or device with O_DIRECT, or -1. */
@@ -333,7 +335,7 @@ static int gate(struct pipe *p)
 			pthread_mutex_lock(&p->mu);
 			done = p->written;
 			pthread_mutex_unlock(&p->mu);
-			progress(j, done, t0, 0);
+			progress(j, done, t0, PROGRESS_SO_FAR);
 		}
 	}
 	return 0;
@@ -438,7 +440,7 @@ int copy_run(struct copy_job *j)
 			rc = -EIO;
 	}
 	if (!rc)
-		progress(j, j->len, t0, 1);
+		progress(j, j->len, t0, PROGRESS_DONE);
 out:
 	pipe_free(&p);
 	return rc;

@@ -32,9 +32,11 @@ int ctl_kms(struct ctl *c, struct kms_client **out)
 		*out = c->kms;
 		return 0;
 	}
-	if (ebs_conf_get_long(&c->conf, "kms_timeout_ms", 10000, 100, 600000, &t, why, sizeof(why)) ||
-	    ebs_conf_get_long(&c->conf, "kms_max_retries", 3, 0, 20, &r, why, sizeof(why)))
-		return ctl_fail("%s: %s", c->config_path, why);
+	rc = ebs_conf_get_long(&c->conf, "kms_timeout_ms", 10000, 100, 600000, &t, why, sizeof(why));
+	if (!rc)
+		rc = ebs_conf_get_long(&c->conf, "kms_max_retries", 3, 0, 20, &r, why, sizeof(why));
+	if (rc)
+		return ctl_err(c, rc, "%s: %s", c->config_path, why);
 	c->ep.url = env_or("EBSCRYPT_KMS_ENDPOINT", ebs_conf_get(&c->conf, "kms_endpoint"));
 	c->ep.unix_socket = ebs_conf_get(&c->conf, "kms_unix_socket");
 	c->ep.ca_file = ebs_conf_get(&c->conf, "kms_ca_file");
@@ -47,38 +49,27 @@ int ctl_kms(struct ctl *c, struct kms_client **out)
 	if (!c->ep.region)
 		c->ep.region = "us-east-1";
 	if (!c->ep.url || !c->ep.access_key_id || !c->ep.secret_access_key)
-		return ctl_fail("no KMS endpoint or credentials: set kms_endpoint, kms_access_key_id and "
-				"kms_secret_access_key in %s, or EBSCRYPT_KMS_ENDPOINT, AWS_ACCESS_KEY_ID "
-				"and AWS_SECRET_ACCESS_KEY", c->config_path);
+		return ctl_err(c, -ENOKEY, "no KMS endpoint or credentials: set kms_endpoint, "
+			       "kms_access_key_id and kms_secret_access_key in %s, or "
+			       "EBSCRYPT_KMS_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+			       c->config_path);
 	rc = kms_client_new(&c->ep, &c->kms);
 	if (rc)
-		return ctl_fail("cannot set up the KMS client for %s: %s", c->ep.url, strerror(-rc));
+		return ctl_err(c, rc, "cannot set up the KMS client for %s: %s", c->ep.url, strerror(-rc));
 	*out = c->kms;
 	return 0;
 }
 
-void ctl_kms_error(char *buf, size_t len, const char *what, int rc, const struct kms_error *err)
-{
-	if (rc == -EREMOTEIO)
-		snprintf(buf, len, "%s: KMS says %s: %s", what, err->type[0] ? err->type : "error",
-			 err->message);
-	else if (rc == -EPROTO)
-		snprintf(buf, len, "%s: malformed KMS response: %s", what, err->message);
-	else
-		snprintf(buf, len, "%s: KMS unreachable: %s", what,
-			 err->message[0] ? err->message : strerror(-rc));
-}
-
-int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *arn, size_t arn_len)
+int ctl_resolve_key(struct ctl *c, const char *key, enum key_lookup lookup, char *arn, size_t arn_len)
 {
 	struct kms_key_info info;
 	struct kms_client *k;
 	struct kms_error err;
-	char msg[768];
 	int rc;
 
-	if (ctl_kms(c, &k))
-		return 1;
+	rc = ctl_kms(c, &k);
+	if (rc)
+		return rc;
 	memset(&err, 0, sizeof(err));
 	rc = kms_describe_key(k, key, &info, &err);
 	/*
@@ -86,17 +77,15 @@ int ctl_resolve_key(struct ctl *c, const char *key, int create_default, char *ar
 	 * a data key is generated under it (aliases under alias/aws/ are
 	 * reserved to the service, so we may not create it ourselves).
 	 */
-	if (rc == -EREMOTEIO && !strcmp(err.type, "NotFoundException") && create_default &&
+	if (rc == -EREMOTEIO && !strcmp(err.type, "NotFoundException") && lookup == KEY_MANAGED_ON_FIRST_USE &&
 	    !strcmp(key, CTL_DEFAULT_KMS_KEY)) {
 		snprintf(arn, arn_len, "%s", key);
 		return 0;
 	}
-	if (rc) {
-		ctl_kms_error(msg, sizeof(msg), key, rc, &err);
-		return ctl_fail("%s", msg);
-	}
+	if (rc)
+		return ctl_err_kms(c, rc, &err, key);
 	if (strcmp(info.key_state, "Enabled"))
-		return ctl_fail("KMS key %s (%s) is %s", key, info.arn, info.key_state);
+		return ctl_err(c, -EKEYREVOKED, "KMS key %s (%s) is %s", key, info.arn, info.key_state);
 	snprintf(arn, arn_len, "%s", info.arn);
 	return 0;
 }

@@ -69,20 +69,29 @@ int main(int argc, char **argv)
 		return usage(stderr);
 	}
 	for (o = optind + 2; o < argc; o++)
-		if (!strcmp(argv[o], "--help") || !strcmp(argv[o], "-h"))
-			return ctl_cmd_help(cmd, stdout);
-	rc = ebs_conf_load(c.config_path, 1, ctl_conf_keys, &c.conf, why, sizeof(why));
+		if (!strcmp(argv[o], "--help") || !strcmp(argv[o], "-h")) {
+			ctl_cmd_help(cmd, stdout);
+			return 0;
+		}
+	rc = ebs_conf_load(c.config_path, EBS_CONF_CREDENTIALS, ctl_conf_keys, &c.conf, why, sizeof(why));
 	if (rc && !(rc == -ENOENT && !getenv("EBSCRYPT_CONFIG") && !strcmp(c.config_path, CTL_DEFAULT_CONFIG)))
-		return ctl_fail("%s: %s", c.config_path, why);
+		return ctl_finish(&c, ctl_err(&c, rc, "%s: %s", c.config_path, why));
 	c.state_dir = sd_opt ?: getenv("EBSCRYPT_STATE_DIR") ?: ebs_conf_get(&c.conf, "state_dir") ?:
 		      CTL_DEFAULT_STATE_DIR;
+	if (strlen(c.state_dir) > CTL_STATE_DIR_MAX) {
+		rc = ctl_err(&c, -ENAMETOOLONG, "the state directory %.64s... is longer than %d bytes",
+			     c.state_dir, CTL_STATE_DIR_MAX);
+		ebs_conf_free(&c.conf);
+		return ctl_finish(&c, rc);
+	}
 	c.agent_socket = sock_opt ?: getenv("EBSCRYPT_AGENT_SOCKET") ?:
 			 ebs_conf_get(&c.conf, "agent_socket") ?: EBS_AGENT_SOCKET;
 	optind += 1;
+	c.cmd = cmd;
 	/* The command sees argv[0] = its name, then its own arguments. */
 	rc = cmd->run(&c, argc - optind, argv + optind);
 	state_unlock(&c);
 	kms_client_free(c.kms);
 	ebs_conf_free(&c.conf);
-	return rc;
+	return ctl_finish(&c, rc);
 }

@@ -19,43 +19,49 @@
 
 #include "ctl.h"
 #include "header.h"
+#include "readfile.h"
 
 #define STATE_MAX_FILE (1 << 20)
 
-int state_path(struct ctl *c, char *out, size_t len, const char *fmt, ...)
+void state_path(const struct ctl *c, char out[PATH_MAX], const char *fmt, ...)
 {
-	char rel[256];
 	va_list ap;
-	int n;
+	int n, m;
 
+	/* A path that does not fit is a bug in the caller (see CTL_STATE_DIR_MAX). */
+	n = snprintf(out, PATH_MAX, "%s/", c->state_dir);
+	if (n < 0 || n >= PATH_MAX)
+		abort();
 	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
+	m = vsnprintf(out + n, PATH_MAX - (size_t)n, fmt, ap);
 	va_end(ap);
-	n = snprintf(out, len, "%s/%s", c->state_dir, rel);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	if (m < 0 || m >= PATH_MAX - n)
+		abort();
 }
 
 static int ensure_dirs(struct ctl *c)
 {
-	char p[4096];
+	char p[PATH_MAX];
 
 	if (mkdir(c->state_dir, 0700) && errno != EEXIST)
 		return -errno;
-	if (state_path(c, p, sizeof(p), "volumes") || (mkdir(p, 0700) && errno != EEXIST))
+	state_path(c, p, "volumes");
+	if (mkdir(p, 0700) && errno != EEXIST)
 		return -errno;
-	if (state_path(c, p, sizeof(p), "store") || (mkdir(p, 0700) && errno != EEXIST))
+	state_path(c, p, "store");
+	if (mkdir(p, 0700) && errno != EEXIST)
 		return -errno;
 	return 0;
 }
 
 int state_lock(struct ctl *c)
 {
-	char p[4096];
+	char p[PATH_MAX];
 	int rc = ensure_dirs(c);
 
 	if (rc)
 		return rc;
-	state_path(c, p, sizeof(p), "lock");
+	state_path(c, p, "lock");
 	c->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (c->lock_fd < 0)
 		return -errno;
@@ -123,79 +129,61 @@ int state_write_json(const char *path, struct json_object *obj)
 
 int state_read_json(const char *path, struct json_object **obj)
 {
+	_cleanup_file_ struct ebs_file f = { 0 };
 	struct json_tokener *tok;
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	ssize_t n;
-	int fd, rc = 0;
+	int rc;
 
 	*obj = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) || st.st_size > STATE_MAX_FILE) {
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size && (n = read(fd, buf + got, st.st_size - got)) > 0)
-		got += n;
-	close(fd);
-	buf[got] = '\0';
+	rc = ebs_file_read(path, STATE_MAX_FILE, 0, &f);
+	if (rc)
+		return rc;
 	tok = json_tokener_new();
-	*obj = tok ? json_tokener_parse_ex(tok, buf, (int)got) : NULL;
-	if (!tok || json_tokener_get_error(tok) != json_tokener_success ||
+	if (!tok)
+		return -ENOMEM;
+	*obj = json_tokener_parse_ex(tok, f.data, (int)f.len);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
 	    !json_object_is_type(*obj, json_type_object)) {
 		json_object_put(*obj);
 		*obj = NULL;
 		rc = -EBADMSG;
 	}
-	if (tok)
-		json_tokener_free(tok);
-	free(buf);
+	json_tokener_free(tok);
 	return rc;
 }
 
 int state_load_volume(struct ctl *c, const char *vol, struct json_object **rec)
 {
-	char p[4096];
+	char p[PATH_MAX];
 
 	if (!ebs_id_valid(vol, "vol"))
 		return -EINVAL;
-	if (state_path(c, p, sizeof(p), "volumes/%s.json", vol))
-		return -ENAMETOOLONG;
+	state_path(c, p, "volumes/%s.json", vol);
 	return state_read_json(p, rec);
 }
 
 int state_save_volume(struct ctl *c, struct json_object *rec)
 {
 	const char *vol = jstr(rec, "volume_id");
-	char p[4096];
+	char p[PATH_MAX];
 	int rc = ensure_dirs(c);
 
 	if (rc)
 		return rc;
 	if (!vol || !ebs_id_valid(vol, "vol"))
 		return -EINVAL;
-	if (state_path(c, p, sizeof(p), "volumes/%s.json", vol))
-		return -ENAMETOOLONG;
+	state_path(c, p, "volumes/%s.json", vol);
 	return state_write_json(p, rec);
 }
 
 int state_load_settings(struct ctl *c, int *encrypt_by_default, char *default_key, size_t len)
 {
-	struct json_object *o;
-	char p[4096];
+	_cleanup_json_ struct json_object *o = NULL;
+	char p[PATH_MAX];
 	int rc;
 
 	*encrypt_by_default = 0;
 	snprintf(default_key, len, "%s", CTL_DEFAULT_KMS_KEY);
-	state_path(c, p, sizeof(p), "config.json");
+	state_path(c, p, "config.json");
 	rc = state_read_json(p, &o);
 	if (rc == -ENOENT)
 		return 0;
@@ -204,22 +192,19 @@ int state_load_settings(struct ctl *c, int *encrypt_by_default, char *default_ke
 	*encrypt_by_default = jbool(o, "encrypt_by_default");
 	if (jstr(o, "default_kms_key_id"))
 		snprintf(default_key, len, "%s", jstr(o, "default_kms_key_id"));
-	json_object_put(o);
 	return 0;
 }
 
 int state_save_settings(struct ctl *c, int encrypt_by_default, const char *default_key)
 {
-	struct json_object *o = json_object_new_object();
-	char p[4096];
+	_cleanup_json_ struct json_object *o = json_object_new_object();
+	char p[PATH_MAX];
 	int rc = ensure_dirs(c);
 
-	if (!rc) {
-		json_object_object_add(o, "encrypt_by_default", json_object_new_boolean(encrypt_by_default));
-		json_object_object_add(o, "default_kms_key_id", json_object_new_string(default_key));
-		state_path(c, p, sizeof(p), "config.json");
-		rc = state_write_json(p, o);
-	}
-	json_object_put(o);
-	return rc;
+	if (rc)
+		return rc;
+	json_object_object_add(o, "encrypt_by_default", json_object_new_boolean(encrypt_by_default));
+	json_object_object_add(o, "default_kms_key_id", json_object_new_string(default_key));
+	state_path(c, p, "config.json");
+	return state_write_json(p, o);
 }

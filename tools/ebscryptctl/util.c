@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/rand.h>
@@ -89,6 +90,22 @@ void print_json(struct json_object *o)
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+void print_records(struct ctl *c, const char *member, struct json_object *arr,
+		   void (*row)(struct json_object *o))
+{
+	_cleanup_json_ struct json_object *o = NULL;
+	size_t i;
+
+	if (!c->json) {
+		for (i = 0; i < json_object_array_length(arr); i++)
+			row(json_object_array_get_idx(arr, i));
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, member, json_object_get(arr));
+	print_json(o);
+}
+
 void format_time(uint64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t)t;
@@ -96,4 +113,9 @@ void format_time(uint64_t t, char *buf, size_t len)
 
 	gmtime_r(&tt, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int ctl_show_progress(struct ctl *c)
+{
+	return !c->json && isatty(STDERR_FILENO);
 }
