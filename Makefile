@@ -106,6 +106,7 @@ bench-snapshot: all
 
 lint:
 	scripts/lint-module
+	scripts/lint-tests
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(TOP) clean

@@ -219,15 +219,6 @@ write_files() {
 
 check_files() { (cd "$1" && sha256sum -c /tmp/e2e-sums >/dev/null); }
 
-# `! cmd` does not trip errexit in bash; `refute cmd...` does, and says why.
-refute() {
-	if "$@"; then
-		echo "unexpectedly true: $*"
-		return 1
-	fi
-	return 0
-}
-
 # Whether the mapping's table mentions either hex string.
 table_has() { dmsetup table "$1" | grep -qi -e "$2" -e "$3"; }
 

@@ -34,14 +34,6 @@ export AWS_SHARED_CREDENTIALS_FILE="$STATE/credentials" AWS_CONFIG_FILE=/dev/nul
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
 kms() { "$AWS" --endpoint-url "$(kmsd_url)" kms "$@"; }
 
-# aws_error TYPE command...: fails as the CLI does for that AWS error code.
-aws_error() {
-	local want=$1 out
-	shift
-	if out=$("$@" 2>&1); then echo "unexpected success: $out"; return 1; fi
-	grep -q "($want)" <<<"$out" || { echo "expected ($want): $out"; return 1; }
-}
-
 t_create_describe() {
 	local id
 	id=$(kms create-key --description "from the cli" --query KeyMetadata.KeyId --output text)
@@ -62,14 +54,14 @@ t_encrypt_decrypt() {
 t_errors() {
 	local id
 	id=$(cat "$TAP_TMP/cli-key")
-	aws_error InvalidCiphertextException kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context volume=vol-2
-	aws_error NotFoundException kms describe-key --key-id alias/does-not-exist
-	aws_error AlreadyExistsException kms create-alias --alias-name alias/cli --target-key-id "$id"
+	refute -m '(InvalidCiphertextException)' kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context volume=vol-2
+	refute -m '(NotFoundException)' kms describe-key --key-id alias/does-not-exist
+	refute -m '(AlreadyExistsException)' kms create-alias --alias-name alias/cli --target-key-id "$id"
 	kms disable-key --key-id "$id"
-	aws_error DisabledException kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context purpose=test,volume=vol-1
+	refute -m '(DisabledException)' kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context purpose=test,volume=vol-1
 	kms enable-key --key-id "$id"
-	AWS_PROFILE=outsider aws_error AccessDeniedException kms describe-key --key-id "$id"
-	AWS_PROFILE=wrongsecret aws_error InvalidSignatureException kms list-keys
+	AWS_PROFILE=outsider refute -m '(AccessDeniedException)' kms describe-key --key-id "$id"
+	AWS_PROFILE=wrongsecret refute -m '(InvalidSignatureException)' kms list-keys
 }
 
 t_datakeys() {
@@ -93,7 +85,7 @@ t_grants() {
 	assert_eq "$(kms list-grants --key-id "$id" --query 'Grants[0].GrantId' --output text)" "$gid"
 	AWS_PROFILE=outsider kms describe-key --key-id "$id" >/dev/null
 	kms revoke-grant --key-id "$id" --grant-id "$gid"
-	AWS_PROFILE=outsider aws_error AccessDeniedException kms describe-key --key-id "$id"
+	AWS_PROFILE=outsider refute -m '(AccessDeniedException)' kms describe-key --key-id "$id"
 }
 
 t_lifecycle() {
@@ -107,7 +99,7 @@ t_lifecycle() {
 	fi
 	kms disable-key-rotation --key-id "$id"
 	assert_eq "$(kms schedule-key-deletion --key-id "$id" --pending-window-in-days 7 --query KeyState --output text)" PendingDeletion
-	aws_error KMSInvalidStateException kms encrypt --key-id "$id" --plaintext "fileb://$TAP_TMP/p"
+	refute -m '(KMSInvalidStateException)' kms encrypt --key-id "$id" --plaintext "fileb://$TAP_TMP/p"
 	kms cancel-key-deletion --key-id "$id" >/dev/null
 	assert_eq "$(kms describe-key --key-id "$id" --query KeyMetadata.KeyState --output text)" Disabled
 }
@@ -143,10 +135,10 @@ t_https_cli() {
 t_https_lib() {
 	"$KMSC" --url "$(kmsd_url)" --ca "$STATE/tls.crt" --creds "$STATE/credentials" --profile host \
 		describe alias/aws/ebs | grep -q ' Enabled 1$'
-	expect_error "Software caused connection abort" "$KMSC" --url "$(kmsd_url)" --creds "$STATE/credentials" \
+	refute -m '^ERROR Software caused connection abort$' "$KMSC" --url "$(kmsd_url)" --creds "$STATE/credentials" \
 		--profile host --retries 0 describe alias/aws/ebs
 	# Plain HTTP to the TLS port gets nowhere.
-	must_fail "$KMSC" --url "$(kmsd_url | sed 's/^https/http/')" --creds "$STATE/credentials" \
+	refute "$KMSC" --url "$(kmsd_url | sed 's/^https/http/')" --creds "$STATE/credentials" \
 		--profile host --retries 0 --timeout-ms 3000 describe alias/aws/ebs
 }
 

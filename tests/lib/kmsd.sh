@@ -81,7 +81,7 @@ kmsd_stop() {
 		rc=0
 	elif kill -0 "$pid" 2>/dev/null; then
 		for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-		! kill -0 "$pid" 2>/dev/null || return 1
+		if kill -0 "$pid" 2>/dev/null; then return 1; fi
 		tail -1 "$STATE/kmsd.log" | grep -q 'finishing in-flight requests and stopping' || rc=1
 	else
 		rc=1
@@ -119,21 +119,6 @@ call() {
 	local profile=admin
 	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
 	kc --profile "$profile" call "$@"
-}
-
-# expect_error TYPE command...: the command must fail with that AWS error type.
-expect_error() {
-	local want=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		echo "expected $want, but it succeeded: $out"
-		return 1
-	fi
-	if ! printf '%s\n' "$out" | grep -q "^ERROR $want\$"; then
-		echo "expected $want, got: $out"
-		return 1
-	fi
 }
 
 new_key() {
