@@ -63,7 +63,7 @@ t_kms_down() {
 	attach_refused "$vol" "unreachable within the 5000 ms deadline"
 	t1=$(date +%s)
 	[ $((t1 - t0)) -le 15 ] || { echo "took $((t1 - t0)) s"; return 1; }
-	kmsd_start
+	kmsd_start "$KMS_PORT"
 }
 
 t_kms_silent() {

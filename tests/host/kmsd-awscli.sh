@@ -7,7 +7,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
-. "$top/tests/lib/kmsd.sh"
+. "$top/tests/host/lib.sh"
 trap kmsd_cleanup EXIT
 
 AWS=$(command -v /usr/bin/aws || command -v aws || true)
@@ -28,7 +28,7 @@ if [ -z "$AWS" ]; then
 fi
 
 kmsd_setup
-kmsd_start || { echo "not ok 1 - the service starts"; exit 1; }
+kmsd_start 0 || { echo "not ok 1 - the service starts"; exit 1; }
 export AWS_SHARED_CREDENTIALS_FILE="$STATE/credentials" AWS_CONFIG_FILE=/dev/null \
 	AWS_DEFAULT_REGION=us-east-1 AWS_PROFILE=admin AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
@@ -118,18 +118,15 @@ make_cert() {
 }
 
 t_https_cli() {
-	local url
 	kmsd_stop
 	make_cert
 	{ printf 'tls_cert = %s\ntls_key = %s\n' "$STATE/tls.crt" "$STATE/tls.key"; cat "$STATE/kmsd.conf"; } >"$STATE/c.new"
 	mv "$STATE/c.new" "$STATE/kmsd.conf"
 	chmod 600 "$STATE/kmsd.conf"
 	# With TLS, listening beyond loopback is allowed.
-	kmsd_start --listen 0.0.0.0:0
-	url="https://127.0.0.1:$(kmsd_url | sed 's/.*://; s/\/$//')/"
-	echo "$url" >"$TAP_TMP/url"
-	grep -q '(https)' "$STATE/kmsd.log"
-	"$AWS" --endpoint-url "$url" --ca-bundle "$STATE/tls.crt" kms describe-key --key-id alias/cli >/dev/null
+	kmsd_start 0.0.0.0:0
+	kmsd_log | grep -q 'listening on 0.0.0.0:[0-9]* (https)'
+	"$AWS" --endpoint-url "$(kmsd_url)" --ca-bundle "$STATE/tls.crt" kms describe-key --key-id alias/cli >/dev/null
 }
 
 t_https_lib() {

@@ -6,11 +6,11 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
-. "$top/tests/lib/kmsd.sh"
+. "$top/tests/host/lib.sh"
 trap kmsd_cleanup EXIT
 
 kmsd_setup
-kmsd_start || { echo "not ok 1 - the service starts"; exit 1; }
+kmsd_start 0 || { echo "not ok 1 - the service starts"; exit 1; }
 
 b64() { printf '%s' "$1" | base64 -w0; }
 

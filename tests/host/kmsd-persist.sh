@@ -6,11 +6,11 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
-. "$top/tests/lib/kmsd.sh"
+. "$top/tests/host/lib.sh"
 trap kmsd_cleanup EXIT
 
 kmsd_setup
-kmsd_start || { echo "not ok 1 - the service starts"; exit 1; }
+kmsd_start 0 || { echo "not ok 1 - the service starts"; exit 1; }
 OUTSIDER=arn:aws:iam::111122223333:user/outsider
 
 t_root_key_mode() {
@@ -32,7 +32,7 @@ t_restart() {
 	call DescribeKey '{"KeyId":"alias/aws/ebs"}' >/dev/null
 	n=$("$KMSD" audit --state-dir "$STATE" | wc -l)
 	kmsd_stop
-	kmsd_start
+	kmsd_start 0
 	assert_eq "$(call DescribeKey '{"KeyId":"alias/persist"}' | jq -r .KeyMetadata.KeyId)" "$k"
 	r=$(call GetKeyRotationStatus "{\"KeyId\":\"$k\"}")
 	assert_eq "$(jq -r .KeyRotationEnabled <<<"$r")" true
@@ -66,7 +66,7 @@ t_kill9_under_load() {
 	total=$(wc -l <"$TAP_TMP/blobs")
 	[ "$total" -gt 10 ] || { echo "only $total data keys before the kill"; return 1; }
 	sqlite3 "$STATE/kmsd.db" 'PRAGMA integrity_check' | grep -qx ok
-	kmsd_start
+	kmsd_start 0
 	ok=0
 	while read -r w blob plain; do
 		got=$(call Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":{\"w\":\"$w\"}}" | jq -r .Plaintext)
@@ -83,12 +83,12 @@ t_root_key_needed() {
 	blob=$(call Encrypt "{\"KeyId\":\"$k\",\"Plaintext\":\"eA==\"}" | jq -r .CiphertextBlob)
 	kmsd_stop
 	mv "$STATE/root.key" "$STATE/root.key.real"
-	kmsd_start
+	kmsd_start 0
 	# A fresh root key was made: the database alone opens nothing.
 	refute -m '^ERROR KMSInternalException$' call Decrypt "{\"CiphertextBlob\":\"$blob\"}"
 	kmsd_stop
 	mv "$STATE/root.key.real" "$STATE/root.key"
-	kmsd_start
+	kmsd_start 0
 	call Decrypt "{\"CiphertextBlob\":\"$blob\"}" >/dev/null
 }
 
@@ -97,7 +97,7 @@ t_root_key_perms() {
 	chmod 640 "$STATE/root.key"
 	refute "$KMSD" --state-dir "$STATE" --foreground
 	chmod 600 "$STATE/root.key"
-	kmsd_start
+	kmsd_start 0
 }
 
 t_refuse_plain_http() {
@@ -126,7 +126,7 @@ t_daemonizes() {
 	kill -TERM "$pid"
 	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	refute kill -0 "$pid"
-	kmsd_start
+	kmsd_start 0
 }
 
 test_that "root.key, the config and the secrets are created with mode 0600" t_root_key_mode

@@ -8,7 +8,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
-. "$top/tests/lib/kmsd.sh"
+. "$top/tests/host/lib.sh"
 trap kmsd_cleanup EXIT
 
 AWS=$(command -v /usr/bin/aws || command -v aws || true)
@@ -42,7 +42,6 @@ kmsd_setup
 sed -i "s/^connection_timeout_s = .*/connection_timeout_s = $TIMEOUT_S/" "$STATE/kmsd.conf"
 grep -q "^connection_timeout_s = $TIMEOUT_S\$" "$STATE/kmsd.conf"
 
-port() { kmsd_url | sed 's/.*://; s/\/$//'; }
 kcs() {
 	local profile=admin
 	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
@@ -60,8 +59,10 @@ t_mismatch() {
 	refute grep 'listening on\|Sanitizer' <<<"$REFUTE_OUTPUT"
 }
 
+# With TLS, listening beyond loopback is allowed.
 t_start() {
-	grep -q 'listening on 0.0.0.0:[0-9]* (https)' "$STATE/kmsd.log"
+	kmsd_start 0.0.0.0:0
+	kmsd_log | grep -q 'listening on 0.0.0.0:[0-9]* (https)'
 	answers
 }
 
@@ -93,7 +94,7 @@ t_untrusted() {
 	refute -m '^ERROR Software caused connection abort$' "$KMSC" --url "$(kmsd_url)" --ca "$PKI/other-ca.crt" \
 		--creds "$STATE/credentials" --profile admin --retries 0 describe alias/aws/ebs
 	refute -m 'unable to get local issuer certificate\|certificate verify failed' \
-		openssl s_client -connect "127.0.0.1:$(port)" -CAfile "$PKI/other-ca.crt" -verify_return_error </dev/null
+		openssl s_client -connect "127.0.0.1:$(kmsd_port)" -CAfile "$PKI/other-ca.crt" -verify_return_error </dev/null
 	if [ -n "$AWS" ]; then
 		refute env -u AWS_CA_BUNDLE AWS_SHARED_CREDENTIALS_FILE="$STATE/credentials" AWS_CONFIG_FILE=/dev/null \
 			AWS_DEFAULT_REGION=us-east-1 AWS_PROFILE=admin AWS_EC2_METADATA_DISABLED=true \
@@ -105,7 +106,7 @@ t_untrusted() {
 
 t_plain_http() {
 	local out p
-	p=$(port)
+	p=$(kmsd_port)
 	out=$(curl -sS --max-time 5 -o - -w '%{http_code}' -X POST \
 		-H 'X-Amz-Target: TrentService.ListKeys' -d '{}' "http://127.0.0.1:$p/")
 	grep -q 'speaks HTTPS' <<<"$out"
@@ -115,20 +116,20 @@ t_plain_http() {
 	timeout 10 bash -c "cat '$TAP_TMP/junk' >/dev/tcp/127.0.0.1/$p" 2>/dev/null || true
 	timeout 10 bash -c "printf '\x16\x03\x01\xff\xff\x01\x00\xff\xfb\x03\x03' >/dev/tcp/127.0.0.1/$p" 2>/dev/null || true
 	answers
-	kill -0 "$(cat "$TAP_TMP/pid")"
+	kmsd_running
 }
 
 t_old_tls() {
-	refute openssl s_client -connect "127.0.0.1:$(port)" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null
-	openssl s_client -connect "127.0.0.1:$(port)" -tls1_2 -CAfile "$PKI/ca.crt" \
+	refute openssl s_client -connect "127.0.0.1:$(kmsd_port)" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null
+	openssl s_client -connect "127.0.0.1:$(kmsd_port)" -tls1_2 -CAfile "$PKI/ca.crt" \
 		-verify_return_error </dev/null >/dev/null 2>&1
-	openssl s_client -connect "127.0.0.1:$(port)" -tls1_3 -CAfile "$PKI/ca.crt" \
+	openssl s_client -connect "127.0.0.1:$(kmsd_port)" -tls1_3 -CAfile "$PKI/ca.crt" \
 		-verify_return_error </dev/null >/dev/null 2>&1
 }
 
 t_stall() {
 	local p a b c t0 t1
-	p=$(port)
+	p=$(kmsd_port)
 	# One says nothing; one sends half a ClientHello; one only a record header.
 	exec {a}<>"/dev/tcp/127.0.0.1/$p"
 	exec {b}<>"/dev/tcp/127.0.0.1/$p"
@@ -191,9 +192,8 @@ t_cap() {
 	local p a b c t0
 	kmsd_stop
 	sed -i "s/^max_connections = .*/max_connections = 3/" "$STATE/kmsd.conf"
-	kmsd_start --listen 127.0.0.1:0
-	echo "https://127.0.0.1:$(port)/" >"$TAP_TMP/url"
-	p=$(port)
+	kmsd_start 0
+	p=$(kmsd_port)
 	exec {a}<>"/dev/tcp/127.0.0.1/$p"
 	exec {b}<>"/dev/tcp/127.0.0.1/$p"
 	exec {c}<>"/dev/tcp/127.0.0.1/$p"
@@ -210,7 +210,7 @@ t_cap() {
 
 t_stop_with_clients() {
 	local p a
-	p=$(port)
+	p=$(kmsd_port)
 	# A connection in the handshake and one established and idle.
 	exec {a}<>"/dev/tcp/127.0.0.1/$p"
 	(sleep 3 | openssl s_client -connect "127.0.0.1:$p" -CAfile "$PKI/ca.crt" -quiet >/dev/null 2>&1) &
@@ -219,9 +219,6 @@ t_stop_with_clients() {
 }
 
 test_that "a certificate and key that are not a pair keep the service from starting, saying so" t_mismatch
-# With TLS, listening beyond loopback is allowed.
-kmsd_start --listen 0.0.0.0:0 || { echo "not ok 2 - the service starts"; exit 1; }
-echo "https://127.0.0.1:$(port)/" >"$TAP_TMP/url"
 test_that "the service serves HTTPS on a non-loopback address" t_start
 test_that "the client library talks HTTPS to the service with the test CA" t_lib
 if [ -n "$AWS" ]; then
