@@ -7,14 +7,20 @@
 #   make demo            the whole EBS flow in the test VM
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
 #   make install DESTDIR=... KVER=...
+#                        install-module + install-userspace; the latter
+#                        needs no kernel headers
 #
-# KDIR: kernel build tree. Defaults to the running kernel's when it exists,
-# else the newest installed Debian linux-headers-*-amd64 (the test VM's kernel).
-# KVER: the kernel release the module is for; derived from KDIR.
+# The variables (CFLAGS, WERROR, PREFIX, SYSCONFDIR, KDIR, ...) are listed in
+# README.md, "Building for a real host".
 
 TOP := $(CURDIR)
 export TOP
+include $(TOP)/mk/paths.mk
+BUILD ?= $(TOP)/build
 
+# KDIR: kernel build tree. Defaults to the running kernel's when it exists,
+# else the newest installed Debian linux-headers-*-amd64 (the test VM's kernel).
+# KVER: the kernel release the module is for; derived from KDIR.
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
           $(lastword $(sort $(wildcard /usr/src/linux-headers-*-amd64))))
 # From the tree's utsrelease.h: Debian's headers answer `make kernelrelease`
@@ -22,21 +28,12 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 export KDIR KVER
 
-DESTDIR ?=
-PREFIX  ?= /usr
-SBINDIR ?= $(PREFIX)/sbin
-# After the definition: `export` of a still-undefined variable defines it
-# empty, and the ?= above would then never apply (programs landed in DESTDIR/).
-export DESTDIR PREFIX SBINDIR
-DOCDIR  ?= $(PREFIX)/share/doc/ebscrypt
-MANDIR  ?= $(PREFIX)/share/man
-UNITDIR ?= /lib/systemd/system
-
 USER_DIRS := lib kms-agent tools
+UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
-.PHONY: all module userspace install clean check check-unit check-vm check-debug check-e2e \
-        demo demo-kernel \
-        bench bench-smoke bench-snapshot lint deps
+.PHONY: all module userspace install install-module install-userspace clean \
+        check check-unit check-vm check-debug check-e2e \
+        demo demo-kernel bench bench-smoke bench-snapshot lint deps
 
 all: module userspace
 
@@ -46,24 +43,42 @@ module:
 
 userspace:
 	@for d in $(USER_DIRS); do $(MAKE) -C $$d || exit 1; done
+	@$(MAKE) --no-print-directory units
 
-install: all
+# The systemd units, with this build's paths.
+.PHONY: units
+units: $(UNITS)
+$(BUILD)/systemd/%: systemd/%.in FORCE
+	@mkdir -p $(dir $@)
+	@sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	     -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@RUNSTATEDIR@|$(RUNSTATEDIR)|g' $< >$@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+FORCE:
+.PHONY: FORCE
+
+install: install-module install-userspace
+
+install-module: module
+	@test -n "$(KVER)" || { echo "no kernel release: set KVER or KDIR" >&2; exit 1; }
 	install -D -m 0644 dm-ebscrypt/dm-ebscrypt.ko \
 		$(DESTDIR)/lib/modules/$(KVER)/extra/dm-ebscrypt.ko
+
+install-userspace: userspace
 	@for d in $(USER_DIRS); do $(MAKE) -C $$d install || exit 1; done
 	install -d $(DESTDIR)$(DOCDIR)
 	install -m 0644 README.md dm-ebscrypt/dm-ebscrypt.rst $(DESTDIR)$(DOCDIR)/
 	@if [ -d docs ]; then cp -r docs/. $(DESTDIR)$(DOCDIR)/; fi
 	@if [ -d man ]; then for m in man/*.[0-9]; do [ -e "$$m" ] || continue; \
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done; fi
-	@if [ -d systemd ]; then for u in systemd/*; do [ -e "$$u" ] || continue; \
-		install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done; fi
+	@for u in $(UNITS); do install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 
 deps:
 	scripts/install-deps.sh
 
 # The two README commands: each installs what it needs first (a no-op when
-# everything is there), then builds, then runs.
+# everything is there), then builds, then runs. make check (and so CI) builds
+# with -Werror; a plain `make`, the demo and a packager's build do not.
+check: export WERROR ?= 1
 check: deps
 	$(MAKE) all
 	tests/run-all
@@ -77,7 +92,8 @@ demo-kernel: deps
 	$(MAKE) all
 	tests/vm/run --disk 1G tests/demo/kernel.sh
 
-# Unit tests and the KMS service over HTTP, on the build machine, with sanitizers.
+# Unit tests and the KMS service over HTTP, on the build machine, with
+# sanitizers; neither root nor QEMU needed.
 check-unit:
 	$(MAKE) -C tests unit
 
@@ -109,5 +125,5 @@ lint:
 	scripts/lint-tests
 
 clean:
-	-$(MAKE) -C $(KDIR) M=$(TOP) clean
+	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(TOP) clean)
 	rm -rf build build-asan tests/build

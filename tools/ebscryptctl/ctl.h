@@ -11,9 +11,10 @@
 
 #include "conf.h"
 #include "kms_client.h"
+#include "paths.h"
 
-#define CTL_DEFAULT_CONFIG    "/etc/ebscrypt/ebscryptctl.conf"
-#define CTL_DEFAULT_STATE_DIR "/var/lib/ebscrypt"
+#define CTL_DEFAULT_CONFIG    EBS_SYSCONFDIR "/ebscrypt/ebscryptctl.conf"
+#define CTL_DEFAULT_STATE_DIR EBS_LOCALSTATEDIR "/lib/ebscrypt"
 #define CTL_DEFAULT_KMS_KEY   "alias/aws/ebs"
 
 struct json_object;
