@@ -18,21 +18,34 @@ export TOP
 include $(TOP)/mk/paths.mk
 BUILD ?= $(TOP)/build
 
-# KDIR: kernel build tree. Defaults to the running kernel's when it exists,
-# else the newest installed Debian linux-headers-*-amd64 (the test VM's kernel).
-# KVER: the kernel release the module is for; derived from KDIR.
-KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
-          $(lastword $(sort $(wildcard /usr/src/linux-headers-*-amd64))))
+# KDIR: the kernel build tree the module is compiled against. Defaults to
+# the running kernel's when it exists, else the newest installed Debian
+# linux-headers-*-amd64 (the test VM's kernel), both looked for under
+# KERNEL_HEADERS_ROOT (default: /). KVER: the kernel release the module is
+# for, derived from KDIR.
+#
+# Both are deferred, found with $(shell) (make caches directory listings,
+# $(wildcard) would not see a tree that appeared during the run) and never
+# exported: the make that builds or installs the module looks for them, by
+# then `deps` has installed the headers on a fresh machine. (A value found
+# empty before that and exported to the sub-make stopped the first
+# `make check` with "no kernel build tree".)
+KERNEL_HEADERS_ROOT ?=
+KDIR ?= $(firstword $(shell d='$(KERNEL_HEADERS_ROOT)/lib/modules/'"$$(uname -r)"/build; \
+                            [ -d "$$d" ] && echo "$$d") \
+          $(lastword $(sort $(shell ls -d $(KERNEL_HEADERS_ROOT)/usr/src/linux-headers-*-amd64 2>/dev/null))))
 # From the tree's utsrelease.h: Debian's headers answer `make kernelrelease`
 # with the upstream version (6.1.192), not the release (6.1.0-56-amd64).
 KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
-export KDIR KVER
+
+# scripts/install-deps.sh; the build's own tests replace it.
+INSTALL_DEPS ?= scripts/install-deps.sh
 
 USER_DIRS := lib kms-agent tools
 UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
 .PHONY: all module userspace install install-module install-userspace clean \
-        check check-unit check-vm check-debug check-e2e \
+        check check-unit check-vm check-debug check-e2e prepare \
         demo demo-kernel bench bench-smoke bench-snapshot lint deps
 
 all: module userspace
@@ -73,23 +86,24 @@ install-userspace: userspace
 	@for u in $(UNITS); do install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 
 deps:
-	scripts/install-deps.sh
+	$(INSTALL_DEPS)
 
-# The two README commands: each installs what it needs first (a no-op when
-# everything is there), then builds, then runs. make check (and so CI) builds
-# with -Werror; a plain `make`, the demo and a packager's build do not.
-check: export WERROR ?= 1
-check: deps
+# Installs what is missing (a no-op when everything is there), then builds
+# in a new make, which looks for the kernel headers only now.
+prepare: deps
 	$(MAKE) all
+
+# The two README commands: each prepares, then runs. make check (and so CI)
+# builds with -Werror; a plain `make`, the demo and a packager's build do not.
+check: export WERROR ?= 1
+check: prepare
 	tests/run-all
 
-demo: deps
-	$(MAKE) all
+demo: prepare
 	tests/vm/run --disk 1G tests/demo/demo.sh
 
 # The target alone, keyed by hand with keyctl and dmsetup.
-demo-kernel: deps
-	$(MAKE) all
+demo-kernel: prepare
 	tests/vm/run --disk 1G tests/demo/kernel.sh
 
 # Unit tests and the KMS service over HTTP, on the build machine, with
@@ -109,8 +123,7 @@ check-e2e: all
 check-debug: all
 	tests/run-debug $(T)
 
-bench: deps
-	$(MAKE) all
+bench: prepare
 	tests/bench/run
 
 bench-smoke: all

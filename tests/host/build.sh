@@ -3,8 +3,9 @@
 #
 # The build as a packager and a fresh machine drive it: the caller's CFLAGS
 # and a distribution's hardening flags, -Werror only on request, the
-# installation layout and the paths compiled into the programs, and the unit
-# tests' libraries. Every build goes to a scratch directory.
+# installation layout and the paths compiled into the programs, the unit
+# tests' libraries, and the kernel headers that `make check` and `make demo`
+# install before they build. Every build goes to a scratch directory.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
@@ -112,6 +113,23 @@ t_unit_tests_not_relinked() {
 	diff "$work/before" "$work/after"
 }
 
+# A machine on which the kernel headers are not installed yet: `deps` is a
+# stand-in that installs them (a link to the real tree) where the header
+# search looks, which is empty before.
+t_headers_installed_by_deps() {
+	local real root=$work/khroot
+	real=$(ls -d /usr/src/linux-headers-*-amd64 | sort | tail -n 1)
+	mkdir -p "$root"
+	refute -m "no kernel build tree" mk module KERNEL_HEADERS_ROOT="$root"
+	printf '#!/bin/sh\nmkdir -p "%s/usr/src" && ln -s "%s" "%s/usr/src/"\n' "$root" "$real" "$root" >"$work/deps"
+	chmod +x "$work/deps"
+	mk prepare INSTALL_DEPS="$work/deps" KERNEL_HEADERS_ROOT="$root" BUILD="$work/b3" WERROR=1 >"$work/prepare.out" 2>&1 ||
+		{ cat "$work/prepare.out"; return 1; }
+	grep -q -- "-C $root/usr/src/${real##*/} M=$top modules" "$work/prepare.out"
+	[ -f "$top/dm-ebscrypt/dm-ebscrypt.ko" ]
+	[ -x "$work/b3/bin/ebscrypt-agent" ]
+}
+
 test_that "make CFLAGS=... keeps the project's own flags" t_cflags_kept
 test_that "_FORTIFY_SOURCE is the caller's level when given, else 2, and only when optimising" t_fortify_level
 test_that "-Werror is off by default and on for make check" t_werror_on_request
@@ -130,4 +148,11 @@ else
 fi
 test_that "the unit and directory layout follows PREFIX, and is the system's by default" t_layout_follows_prefix
 test_that "a second make of the unit tests relinks nothing" t_unit_tests_not_relinked
+if ls -d /usr/src/linux-headers-*-amd64 >/dev/null 2>&1; then
+	test_that "make prepare (make check, make demo) builds the module against headers its deps step installed" \
+		t_headers_installed_by_deps
+else
+	tap_skip "make prepare (make check, make demo) builds the module against headers its deps step installed" \
+		"no linux-headers-*-amd64 installed"
+fi
 tap_done
