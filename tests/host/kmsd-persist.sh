@@ -59,6 +59,11 @@ t_kill9_under_load() {
 		pids="$pids $!"
 	done
 	sleep 3
+	# On a loaded machine, more time for more than ten (30 s at most).
+	for _ in $(seq 1 270); do
+		[ "$(wc -l <"$TAP_TMP/blobs")" -gt 10 ] && break
+		sleep 0.1
+	done
 	kmsd_kill9
 	sleep 0.5
 	kill $pids 2>/dev/null
