@@ -7,38 +7,50 @@
 #   make demo            the whole EBS flow in the test VM
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
 #   make install DESTDIR=... KVER=...
+#                        install-module + install-userspace; the latter
+#                        needs no kernel headers
 #
-# KDIR: kernel build tree. Defaults to the headers of Debian 12's kernel,
-# the one the installed linux-headers-amd64 depends on (the test VM's
-# kernel), whatever else is installed; without that package, the running
-# kernel's. Other kernels of the test matrix: scripts/kernels.
-# KVER: the kernel release the module is for; derived from KDIR.
+# The variables (CFLAGS, WERROR, PREFIX, SYSCONFDIR, KDIR, ...) are listed in
+# README.md, "Building for a real host".
 
 TOP := $(CURDIR)
 export TOP
+include $(TOP)/mk/paths.mk
+BUILD ?= $(TOP)/build
 
-KDIR ?= $(firstword $(shell $(TOP)/scripts/kernels kdir 6.1 2>/dev/null) \
-          $(wildcard /lib/modules/$(shell uname -r)/build))
+# KDIR: the kernel build tree the module is compiled against. Defaults to
+# the headers of Debian 12's kernel, the one the installed
+# linux-headers-amd64 depends on (the test VM's kernel), whatever else is
+# installed; without that package, the running kernel's, else the newest
+# installed linux-headers-*-amd64, both looked for under KERNEL_HEADERS_ROOT
+# (default: /, where the first choice applies). Other kernels of the test
+# matrix: scripts/kernels. KVER: the kernel release the module is for,
+# derived from KDIR.
+#
+# Both are deferred, found with $(shell) (make caches directory listings,
+# $(wildcard) would not see a tree that appeared during the run) and never
+# exported: the make that builds or installs the module looks for them, by
+# then `deps` has installed the headers on a fresh machine. (A value found
+# empty before that and exported to the sub-make stopped the first
+# `make check` with "no kernel build tree".)
+KERNEL_HEADERS_ROOT ?=
+KDIR ?= $(firstword $(if $(KERNEL_HEADERS_ROOT),,$(shell $(TOP)/scripts/kernels kdir 6.1 2>/dev/null)) \
+          $(shell d='$(KERNEL_HEADERS_ROOT)/lib/modules/'"$$(uname -r)"/build; \
+                  [ -d "$$d" ] && echo "$$d") \
+          $(lastword $(sort $(shell ls -d $(KERNEL_HEADERS_ROOT)/usr/src/linux-headers-*-amd64 2>/dev/null))))
 # From the tree's utsrelease.h: Debian's headers answer `make kernelrelease`
 # with the upstream version (6.1.192), not the release (6.1.0-56-amd64).
 KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
-export KDIR KVER
 
-DESTDIR ?=
-PREFIX  ?= /usr
-SBINDIR ?= $(PREFIX)/sbin
-# After the definition: `export` of a still-undefined variable defines it
-# empty, and the ?= above would then never apply (programs landed in DESTDIR/).
-export DESTDIR PREFIX SBINDIR
-DOCDIR  ?= $(PREFIX)/share/doc/ebscrypt
-MANDIR  ?= $(PREFIX)/share/man
-UNITDIR ?= /lib/systemd/system
+# scripts/install-deps.sh; the build's own tests replace it.
+INSTALL_DEPS ?= scripts/install-deps.sh
 
 USER_DIRS := lib kms-agent tools
+UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
-.PHONY: all module userspace install clean check check-unit check-vm check-debug check-e2e \
-        demo demo-kernel \
-        bench bench-smoke bench-snapshot lint deps check-kernels kernels
+.PHONY: all module userspace install install-module install-userspace clean \
+        check check-unit check-vm check-debug check-e2e prepare \
+        demo demo-kernel bench bench-smoke bench-snapshot lint deps check-kernels kernels
 
 all: module userspace
 
@@ -48,38 +60,58 @@ module:
 
 userspace:
 	@for d in $(USER_DIRS); do $(MAKE) -C $$d || exit 1; done
+	@$(MAKE) --no-print-directory units
 
-install: all
+# The systemd units, with this build's paths.
+.PHONY: units
+units: $(UNITS)
+$(BUILD)/systemd/%: systemd/%.in FORCE
+	@mkdir -p $(dir $@)
+	@sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	     -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@RUNSTATEDIR@|$(RUNSTATEDIR)|g' $< >$@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+FORCE:
+.PHONY: FORCE
+
+install: install-module install-userspace
+
+install-module: module
+	@test -n "$(KVER)" || { echo "no kernel release: set KVER or KDIR" >&2; exit 1; }
 	install -D -m 0644 dm-ebscrypt/dm-ebscrypt.ko \
 		$(DESTDIR)/lib/modules/$(KVER)/extra/dm-ebscrypt.ko
+
+install-userspace: userspace
 	@for d in $(USER_DIRS); do $(MAKE) -C $$d install || exit 1; done
 	install -d $(DESTDIR)$(DOCDIR)
 	install -m 0644 README.md dm-ebscrypt/dm-ebscrypt.rst $(DESTDIR)$(DOCDIR)/
 	@if [ -d docs ]; then cp -r docs/. $(DESTDIR)$(DOCDIR)/; fi
 	@if [ -d man ]; then for m in man/*.[0-9]; do [ -e "$$m" ] || continue; \
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done; fi
-	@if [ -d systemd ]; then for u in systemd/*; do [ -e "$$u" ] || continue; \
-		install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done; fi
+	@for u in $(UNITS); do install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 
 deps:
-	scripts/install-deps.sh
+	$(INSTALL_DEPS)
 
-# The two README commands: each installs what it needs first (a no-op when
-# everything is there), then builds, then runs.
-check: deps
+# Installs what is missing (a no-op when everything is there), then builds
+# in a new make, which looks for the kernel headers only now.
+prepare: deps
 	$(MAKE) all
+
+# The two README commands: each prepares, then runs. make check (and so CI)
+# builds with -Werror; a plain `make`, the demo and a packager's build do not.
+check: export WERROR ?= 1
+check: prepare
 	tests/run-all
 
-demo: deps
-	$(MAKE) all
+demo: prepare
 	tests/vm/run --disk 1G tests/demo/demo.sh
 
 # The target alone, keyed by hand with keyctl and dmsetup.
-demo-kernel: deps
-	$(MAKE) all
+demo-kernel: prepare
 	tests/vm/run --disk 1G tests/demo/kernel.sh
 
-# Unit tests and the KMS service over HTTP, on the build machine, with sanitizers.
+# Unit tests and the KMS service over HTTP, on the build machine, with
+# sanitizers; neither root nor QEMU needed.
 check-unit:
 	$(MAKE) -C tests unit
 
@@ -97,16 +129,14 @@ check-debug: all
 
 # The kernel and end-to-end suites on every kernel of the matrix (6.1,
 # 6.1-rt, 6.12, 7.x; K="6.12 7.x" for some), fetched into the cache first.
-check-kernels: deps
-	$(MAKE) all
+check-kernels: prepare
 	tests/run-kernels $(K)
 
 # Fetch and unpack the matrix's kernels into the cache (no tests).
 kernels:
 	scripts/kernels fetch
 
-bench: deps
-	$(MAKE) all
+bench: prepare
 	$(if $(K),EBSCRYPT_KERNEL=$(K)) tests/bench/run
 
 bench-smoke: all
@@ -133,7 +163,8 @@ check-harness-heavy: all
 
 lint:
 	scripts/lint-module
+	scripts/lint-tests
 
 clean:
-	-$(MAKE) -C $(KDIR) M=$(TOP) clean
+	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(TOP) clean)
 	rm -rf build build-asan tests/build

@@ -9,10 +9,12 @@
 #ifndef EBSCRYPT_PROTO_H
 #define EBSCRYPT_PROTO_H
 
+#include "paths.h"
+
 struct json_object;
 
 #define EBS_PROTO_MAX_MSG   (64 * 1024)
-#define EBS_AGENT_SOCKET    "/run/ebscrypt/agent.sock"
+#define EBS_AGENT_SOCKET    EBS_RUNSTATEDIR "/ebscrypt/agent.sock"
 
 int ebs_proto_send(int fd, struct json_object *msg);
 /* -EPROTO on anything but one JSON object within EBS_PROTO_MAX_MSG bytes. */

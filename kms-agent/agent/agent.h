@@ -15,8 +15,10 @@
 #include "dmmap.h"
 #include "loopdev.h"
 #include "kms_client.h"
+#include "paths.h"
 
-#define AGENT_DEFAULT_CONFIG "/etc/ebscrypt/agent.conf"
+#define AGENT_DEFAULT_CONFIG EBS_SYSCONFDIR "/ebscrypt/agent.conf"
+#define AGENT_UUID_PREFIX    "EBSCRYPT-"
 
 struct json_object;
 

@@ -10,6 +10,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "proto.h"
 
 static const char *const agent_keys[] = {
 	"socket", "group", "kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_region",
@@ -31,7 +32,7 @@ int agent_load_config(struct agent *a, const char *path, const char *socket_over
 	}
 	a->socket_path = socket_override ? socket_override : ebs_conf_get(&a->conf, "socket");
 	if (!a->socket_path)
-		a->socket_path = "/run/ebscrypt/agent.sock";
+		a->socket_path = EBS_AGENT_SOCKET;
 	a->group = (gid_t)-1;
 	group = ebs_conf_get(&a->conf, "group");
 	if (group && *group) {

@@ -255,7 +255,7 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 	cfg->max_skew = 15 * 60;
 	if (set_str(&cfg->listen, "127.0.0.1:8700") || set_str(&cfg->region, "us-east-1") ||
 	    set_str(&cfg->account_id, "111122223333") ||
-	    set_str(&cfg->state_dir, "/var/lib/ebscrypt-kmsd"))
+	    set_str(&cfg->state_dir, KMSD_DEFAULT_STATE_DIR))
 		return -ENOMEM;
 	rc = ebs_conf_scan(text, strlen(text), EBS_CONF_SECTIONS, parse_line, &ps, err, errlen);
 	if (!rc && ps.cur)

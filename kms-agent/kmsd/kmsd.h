@@ -21,9 +21,11 @@
 
 #include "cleanup.h"
 #include "secjson.h"
+#include "paths.h"
 #include "sigv4.h"
 
-#define KMSD_DEFAULT_CONFIG "/etc/ebscrypt/kmsd.conf"
+#define KMSD_DEFAULT_CONFIG EBS_SYSCONFDIR "/ebscrypt/kmsd.conf"
+#define KMSD_DEFAULT_STATE_DIR EBS_LOCALSTATEDIR "/lib/ebscrypt-kmsd"
 #define KMSD_ROOT_KEY_FILE "root.key"
 #define KMSD_DB_FILE "kmsd.db"
 #define KMSD_MANAGED_EBS_ALIAS "alias/aws/ebs"

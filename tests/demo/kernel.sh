@@ -15,8 +15,11 @@ lsmod | grep -E '^(dm_ebscrypt|dm_mod)'
 say "A 64-byte DEK goes into the session keyring as a logon key (unreadable from userspace)"
 head -c 64 /dev/urandom > /tmp/dek
 run keyctl padd logon ebscrypt:demo @s < /tmp/dek
-must_not_read() { ! keyctl print "$(keyctl search @s logon ebscrypt:demo)" 2>/dev/null; }
-must_not_read && echo "keyctl print: refused, as it must be for a logon key"
+if keyctl print "$(keyctl search @s logon ebscrypt:demo)" >/dev/null 2>&1; then
+	echo "keyctl print: it printed a logon key" >&2
+	exit 1
+fi
+echo "keyctl print: refused, as it must be for a logon key"
 
 say "Map /dev/vda through ebscrypt: AES-256-XTS, 4096-byte sectors, data from 1 MiB"
 len=$(( ($(blockdev --getsz /dev/vda) - 2048) / 8 * 8 ))

@@ -5,6 +5,7 @@
 # store and three principals (admin, the host, and one with no rights), a
 # real ebscrypt-agent holding the host's credentials, and ebscryptctl with
 # the admin's. Source it after /tests/lib/tap.sh, then call e2e_setup.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/kmsd.sh"
 
 E2E=/tmp/e2e
 KMS_PORT=8700
@@ -16,8 +17,11 @@ NOBODY_ARN=arn:aws:iam::$ACCOUNT:user/nobody
 STATE=$E2E/state
 SOCK=$E2E/agent.sock
 AGENT_LOG=$E2E/agent.log
-KMSD_LOG=$E2E/kmsd.log
 KMSD_STATE=$E2E/kmsd
+# For tests/lib/kmsd.sh.
+KMSD_CONF=$E2E/kmsd.conf
+KMSD_LOG=$E2E/kmsd.log
+KMSD_RUN=$E2E
 
 ctl() { ebscryptctl --state-dir "$STATE" --config "$E2E/ctl.conf" --agent-socket "$SOCK" "$@"; }
 
@@ -44,21 +48,6 @@ stop_daemon() {
 	done
 	rm -f "$E2E/$1.pid"
 }
-
-kmsd_start() {
-	ebscrypt-kmsd --foreground --config "$E2E/kmsd.conf" >> "$KMSD_LOG" 2>&1 &
-	KMSD_PID=$!
-	echo "$KMSD_PID" > "$E2E/kmsd.pid"
-	local i
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null "$KMS_URL" 2>/dev/null && return 0
-		kill -0 "$KMSD_PID" 2>/dev/null || { cat "$KMSD_LOG"; return 1; }
-		sleep 0.1
-	done
-	echo "kmsd did not come up"; cat "$KMSD_LOG"; return 1
-}
-
-kmsd_stop() { stop_daemon kmsd; }
 
 # agent_config NAME ACCESS_KEY SECRET [ENDPOINT] [TIMEOUT_MS]
 agent_config() {
@@ -136,7 +125,7 @@ e2e_setup() {
 	kms_timeout_ms = 5000
 	CONF
 	chmod 600 "$E2E/ctl.conf"
-	kmsd_start || return 1
+	kmsd_start "$KMS_PORT" || return 1
 	agent_config host AKIAHOST00000000000 "$HOST_SECRET"
 	agent_start
 }
@@ -218,15 +207,6 @@ write_files() {
 }
 
 check_files() { (cd "$1" && sha256sum -c /tmp/e2e-sums >/dev/null); }
-
-# `! cmd` does not trip errexit in bash; `refute cmd...` does, and says why.
-refute() {
-	if "$@"; then
-		echo "unexpectedly true: $*"
-		return 1
-	fi
-	return 0
-}
 
 # Whether the mapping's table mentions either hex string.
 table_has() { dmsetup table "$1" | grep -qi -e "$2" -e "$3"; }

@@ -24,8 +24,8 @@ t_lifecycle() {
 	write_files "$MNT"
 	umount "$MNT"
 	ctl volume detach "$vol"
-	refute dmsetup info "$vol" >/dev/null 2>&1
-	refute dmsetup info "$vol-base" >/dev/null 2>&1
+	refute dmsetup info "$vol"
+	refute dmsetup info "$vol-base"
 	dev=$(ctl volume attach "$vol")
 	mount -t ext4 "$dev" "$MNT"
 	check_files "$MNT"
@@ -91,8 +91,7 @@ t_encrypt_by_default() {
 	assert_eq "$(ctl volume describe "$vol" --json | jq -r .encrypted)" true
 	ctl volume describe "$vol" --json | jq -r .kms_key_id | grep -q '^arn:'
 	n=$(ls "$STATE/volumes" "$STATE/store" | wc -l)
-	must_fail ctl volume create --size 16M --no-encryption
-	ctl volume create --size 16M --no-encryption 2>&1 | grep -q "encrypt-by-default is on"
+	refute -m "encrypt-by-default is on" ctl volume create --size 16M --no-encryption
 	assert_eq "$(ls "$STATE/volumes" "$STATE/store" | wc -l)" "$n" "the refused create left something"
 	ctl config set encrypt-by-default off
 	vol=$(ctl volume create --size 16M)
@@ -108,7 +107,8 @@ t_unique_dek() {
 	kb=$(ctl header dump "$b" --json | jq -r .key_check_value)
 	la=$(ctl header dump "$a" --json | jq -r .data_encryption_key_id)
 	lb=$(ctl header dump "$b" --json | jq -r .data_encryption_key_id)
-	[ "$ka" != "$kb" ] && [ "$la" != "$lb" ]
+	[ "$ka" != "$kb" ]
+	[ "$la" != "$lb" ]
 	[ "$(volume_dek_hex "$a")" != "$(volume_dek_hex "$b")" ]
 	ctl volume delete "$a"
 	ctl volume delete "$b"
@@ -279,10 +279,10 @@ t_block_device_volume() {
 
 t_help_and_errors() {
 	ctl volume create --help | grep -q 'GenerateDataKeyWithoutPlaintext'
-	must_fail ctl volume attach vol-00000000000000000
-	must_fail ctl volume create
-	must_fail ctl volume frobnicate
-	ctl volume describe vol-00000000000000000 2>&1 | grep -q "no volume"
+	refute ctl volume attach vol-00000000000000000
+	refute ctl volume create
+	refute ctl volume frobnicate
+	refute -m "no volume" ctl volume describe vol-00000000000000000
 }
 
 e2e_setup || { echo "Bail out! e2e setup failed"; exit 1; }

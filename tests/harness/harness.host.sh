@@ -37,7 +37,8 @@ oops_fails_the_run() {
 	guest 'echo c > /proc/sysrq-trigger; sleep 5; exit 0'
 	rc=0; "$RUN" --timeout 120 "$work/script.sh" > "$work/out" 2>&1 || rc=$?
 	cat "$work/out"
-	[ "$rc" -ne 0 ] && grep -q "problem\|without reporting" "$work/out"
+	[ "$rc" -ne 0 ]
+	grep -q "problem\|without reporting" "$work/out"
 }
 
 warning_fails_the_run() {
@@ -47,14 +48,16 @@ warning_fails_the_run() {
 	guest 'insmod /files/ebscrypt_warn_test.ko; exit 0'
 	rc=0; "$RUN" --file "$work/warnmod/ebscrypt_warn_test.ko" "$work/script.sh" > "$work/out" 2>&1 || rc=$?
 	cat "$work/out"
-	assert_eq "$rc" 125 && grep -q "WARNING" "$work/out"
+	assert_eq "$rc" 125
+	grep -q "WARNING" "$work/out"
 }
 
 hang_is_killed_and_reported() {
 	guest 'sleep 100000'
 	rc=0; "$RUN" --timeout 25 "$work/script.sh" > "$work/out" 2>&1 || rc=$?
 	cat "$work/out"
-	assert_eq "$rc" 124 && grep -q "did not finish" "$work/out"
+	assert_eq "$rc" 124
+	grep -q "did not finish" "$work/out"
 }
 
 boot_stall_is_told_from_a_hang() {

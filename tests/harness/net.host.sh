@@ -118,7 +118,7 @@ killed_guest_disk_is_reusable() {
 	# Writes in flight when the "host" dies (bounded in count and time).
 	"$G" exec "$A" 'setsid sh -c "i=0; while [ \$i -lt 200 ]; do dd if=/dev/zero of=/mnt/d/f\$i bs=64k count=4 status=none; i=\$((i+1)); done" >/dev/null 2>&1 & sleep 1; exit 0'
 	"$G" kill "$A"
-	! "$G" alive "$A"
+	refute "$G" alive "$A"
 	"$G" start "$A"
 	"$G" exec "$A" 'mkdir -p /mnt/d && mount -t ext4 /dev/vda /mnt/d' # replays the journal
 	assert_eq "$("$G" exec "$A" 'sha256sum /mnt/d/synced | cut -d" " -f1')" "$sum"

@@ -84,7 +84,7 @@ reboot_keeps_disk_and_control() {
 
 powers_off_cleanly() {
 	"$S" stop "$G"
-	! "$S" alive "$G"
+	refute "$S" alive "$G"
 	# The guest's writes went to its overlay, never into the shared image.
 	assert_eq "$(stat -c %Y "$base")" "$base_mtime"
 }

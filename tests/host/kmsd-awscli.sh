@@ -7,7 +7,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
-. "$top/tests/lib/kmsd.sh"
+. "$top/tests/host/lib.sh"
 trap kmsd_cleanup EXIT
 
 AWS=$(command -v /usr/bin/aws || command -v aws || true)
@@ -28,19 +28,11 @@ if [ -z "$AWS" ]; then
 fi
 
 kmsd_setup
-kmsd_start || { echo "not ok 1 - the service starts"; exit 1; }
+kmsd_start 0 || { echo "not ok 1 - the service starts"; exit 1; }
 export AWS_SHARED_CREDENTIALS_FILE="$STATE/credentials" AWS_CONFIG_FILE=/dev/null \
 	AWS_DEFAULT_REGION=us-east-1 AWS_PROFILE=admin AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
 kms() { "$AWS" --endpoint-url "$(kmsd_url)" kms "$@"; }
-
-# aws_error TYPE command...: fails as the CLI does for that AWS error code.
-aws_error() {
-	local want=$1 out
-	shift
-	if out=$("$@" 2>&1); then echo "unexpected success: $out"; return 1; fi
-	grep -q "($want)" <<<"$out" || { echo "expected ($want): $out"; return 1; }
-}
 
 t_create_describe() {
 	local id
@@ -62,14 +54,14 @@ t_encrypt_decrypt() {
 t_errors() {
 	local id
 	id=$(cat "$TAP_TMP/cli-key")
-	aws_error InvalidCiphertextException kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context volume=vol-2
-	aws_error NotFoundException kms describe-key --key-id alias/does-not-exist
-	aws_error AlreadyExistsException kms create-alias --alias-name alias/cli --target-key-id "$id"
+	refute -m '(InvalidCiphertextException)' kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context volume=vol-2
+	refute -m '(NotFoundException)' kms describe-key --key-id alias/does-not-exist
+	refute -m '(AlreadyExistsException)' kms create-alias --alias-name alias/cli --target-key-id "$id"
 	kms disable-key --key-id "$id"
-	aws_error DisabledException kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context purpose=test,volume=vol-1
+	refute -m '(DisabledException)' kms decrypt --ciphertext-blob "fileb://$TAP_TMP/c" --encryption-context purpose=test,volume=vol-1
 	kms enable-key --key-id "$id"
-	AWS_PROFILE=outsider aws_error AccessDeniedException kms describe-key --key-id "$id"
-	AWS_PROFILE=wrongsecret aws_error InvalidSignatureException kms list-keys
+	AWS_PROFILE=outsider refute -m '(AccessDeniedException)' kms describe-key --key-id "$id"
+	AWS_PROFILE=wrongsecret refute -m '(InvalidSignatureException)' kms list-keys
 }
 
 t_datakeys() {
@@ -93,7 +85,7 @@ t_grants() {
 	assert_eq "$(kms list-grants --key-id "$id" --query 'Grants[0].GrantId' --output text)" "$gid"
 	AWS_PROFILE=outsider kms describe-key --key-id "$id" >/dev/null
 	kms revoke-grant --key-id "$id" --grant-id "$gid"
-	AWS_PROFILE=outsider aws_error AccessDeniedException kms describe-key --key-id "$id"
+	AWS_PROFILE=outsider refute -m '(AccessDeniedException)' kms describe-key --key-id "$id"
 }
 
 t_lifecycle() {
@@ -107,7 +99,7 @@ t_lifecycle() {
 	fi
 	kms disable-key-rotation --key-id "$id"
 	assert_eq "$(kms schedule-key-deletion --key-id "$id" --pending-window-in-days 7 --query KeyState --output text)" PendingDeletion
-	aws_error KMSInvalidStateException kms encrypt --key-id "$id" --plaintext "fileb://$TAP_TMP/p"
+	refute -m '(KMSInvalidStateException)' kms encrypt --key-id "$id" --plaintext "fileb://$TAP_TMP/p"
 	kms cancel-key-deletion --key-id "$id" >/dev/null
 	assert_eq "$(kms describe-key --key-id "$id" --query KeyMetadata.KeyState --output text)" Disabled
 }
@@ -126,27 +118,24 @@ make_cert() {
 }
 
 t_https_cli() {
-	local url
 	kmsd_stop
 	make_cert
 	{ printf 'tls_cert = %s\ntls_key = %s\n' "$STATE/tls.crt" "$STATE/tls.key"; cat "$STATE/kmsd.conf"; } >"$STATE/c.new"
 	mv "$STATE/c.new" "$STATE/kmsd.conf"
 	chmod 600 "$STATE/kmsd.conf"
 	# With TLS, listening beyond loopback is allowed.
-	kmsd_start --listen 0.0.0.0:0
-	url="https://127.0.0.1:$(kmsd_url | sed 's/.*://; s/\/$//')/"
-	echo "$url" >"$TAP_TMP/url"
-	grep -q '(https)' "$STATE/kmsd.log"
-	"$AWS" --endpoint-url "$url" --ca-bundle "$STATE/tls.crt" kms describe-key --key-id alias/cli >/dev/null
+	kmsd_start 0.0.0.0:0
+	kmsd_log | grep -q 'listening on 0.0.0.0:[0-9]* (https)'
+	"$AWS" --endpoint-url "$(kmsd_url)" --ca-bundle "$STATE/tls.crt" kms describe-key --key-id alias/cli >/dev/null
 }
 
 t_https_lib() {
 	"$KMSC" --url "$(kmsd_url)" --ca "$STATE/tls.crt" --creds "$STATE/credentials" --profile host \
 		describe alias/aws/ebs | grep -q ' Enabled 1$'
-	expect_error "Software caused connection abort" "$KMSC" --url "$(kmsd_url)" --creds "$STATE/credentials" \
+	refute -m '^ERROR Software caused connection abort$' "$KMSC" --url "$(kmsd_url)" --creds "$STATE/credentials" \
 		--profile host --retries 0 describe alias/aws/ebs
 	# Plain HTTP to the TLS port gets nowhere.
-	must_fail "$KMSC" --url "$(kmsd_url | sed 's/^https/http/')" --creds "$STATE/credentials" \
+	refute "$KMSC" --url "$(kmsd_url | sed 's/^https/http/')" --creds "$STATE/credentials" \
 		--profile host --retries 0 --timeout-ms 3000 describe alias/aws/ebs
 }
 

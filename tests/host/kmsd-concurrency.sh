@@ -7,13 +7,13 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
-. "$top/tests/lib/kmsd.sh"
+. "$top/tests/host/lib.sh"
 trap kmsd_cleanup EXIT
 
 CLIENTS=${KMSD_TEST_CLIENTS:-16}
 ROUNDS=${KMSD_TEST_ROUNDS:-10}
 kmsd_setup
-kmsd_start || { echo "not ok 1 - the service starts"; exit 1; }
+kmsd_start 0 || { echo "not ok 1 - the service starts"; exit 1; }
 
 client() {
 	local id=$1 k=$2 i r p blob errs=0

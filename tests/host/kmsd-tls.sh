@@ -8,7 +8,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
-. "$top/tests/lib/kmsd.sh"
+. "$top/tests/host/lib.sh"
 trap kmsd_cleanup EXIT
 
 AWS=$(command -v /usr/bin/aws || command -v aws || true)
@@ -42,7 +42,6 @@ kmsd_setup
 sed -i "s/^connection_timeout_s = .*/connection_timeout_s = $TIMEOUT_S/" "$STATE/kmsd.conf"
 grep -q "^connection_timeout_s = $TIMEOUT_S\$" "$STATE/kmsd.conf"
 
-port() { kmsd_url | sed 's/.*://; s/\/$//'; }
 kcs() {
 	local profile=admin
 	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
@@ -54,18 +53,16 @@ answers() {
 }
 
 t_mismatch() {
-	local log="$TAP_TMP/mismatch.log"
 	sed "s|^tls_key = .*|tls_key = $PKI/stray.key|" "$STATE/kmsd.conf" >"$STATE/bad.conf"
-	if timeout 20 "$KMSD" --config "$STATE/bad.conf" --state-dir "$STATE" --foreground 2>"$log"; then
-		echo "it started"; return 1
-	fi
-	cat "$log"
-	grep -q "TLS certificate $PKI/server.crt does not match the private key $PKI/stray.key" "$log"
-	if grep -q 'listening on\|Sanitizer' "$log"; then return 1; fi
+	refute -m "TLS certificate $PKI/server.crt does not match the private key $PKI/stray.key" \
+		timeout 20 "$KMSD" --config "$STATE/bad.conf" --state-dir "$STATE" --foreground
+	refute grep 'listening on\|Sanitizer' <<<"$REFUTE_OUTPUT"
 }
 
+# With TLS, listening beyond loopback is allowed.
 t_start() {
-	grep -q 'listening on 0.0.0.0:[0-9]* (https)' "$STATE/kmsd.log"
+	kmsd_start 0.0.0.0:0
+	kmsd_log | grep -q 'listening on 0.0.0.0:[0-9]* (https)'
 	answers
 }
 
@@ -75,7 +72,7 @@ t_lib() {
 	key=$(kcs call CreateKey '{"Description":"over tls"}' | jq -er .KeyMetadata.KeyId)
 	blob=$(kcs gdkwp "$key" volume=vol-tls)
 	[ -n "$(kcs decrypt "$blob" volume=vol-tls)" ]
-	expect_error InvalidCiphertextException kcs decrypt "$blob" volume=vol-other
+	refute -m '^ERROR InvalidCiphertextException$' kcs decrypt "$blob" volume=vol-other
 }
 
 t_awscli() {
@@ -90,29 +87,26 @@ t_awscli() {
 }
 
 t_untrusted() {
-	local out
 	# The library with the system trust store only.
-	expect_error "Software caused connection abort" "$KMSC" --url "$(kmsd_url)" \
+	refute -m '^ERROR Software caused connection abort$' "$KMSC" --url "$(kmsd_url)" \
 		--creds "$STATE/credentials" --profile admin --retries 0 describe alias/aws/ebs
 	# A client that trusts another CA.
-	expect_error "Software caused connection abort" "$KMSC" --url "$(kmsd_url)" --ca "$PKI/other-ca.crt" \
+	refute -m '^ERROR Software caused connection abort$' "$KMSC" --url "$(kmsd_url)" --ca "$PKI/other-ca.crt" \
 		--creds "$STATE/credentials" --profile admin --retries 0 describe alias/aws/ebs
-	out=$(openssl s_client -connect "127.0.0.1:$(port)" -CAfile "$PKI/other-ca.crt" \
-		-verify_return_error </dev/null 2>&1) && { echo "s_client accepted: $out"; return 1; }
-	grep -q 'unable to get local issuer certificate\|certificate verify failed' <<<"$out"
+	refute -m 'unable to get local issuer certificate\|certificate verify failed' \
+		openssl s_client -connect "127.0.0.1:$(kmsd_port)" -CAfile "$PKI/other-ca.crt" -verify_return_error </dev/null
 	if [ -n "$AWS" ]; then
-		out=$(AWS_SHARED_CREDENTIALS_FILE="$STATE/credentials" AWS_CONFIG_FILE=/dev/null \
+		refute env -u AWS_CA_BUNDLE AWS_SHARED_CREDENTIALS_FILE="$STATE/credentials" AWS_CONFIG_FILE=/dev/null \
 			AWS_DEFAULT_REGION=us-east-1 AWS_PROFILE=admin AWS_EC2_METADATA_DISABLED=true \
-			AWS_MAX_ATTEMPTS=1 \
-			env -u AWS_CA_BUNDLE "$AWS" --endpoint-url "$(kmsd_url)" kms list-keys 2>&1) && { echo "aws accepted: $out"; return 1; }
-		grep -qi 'ssl\|certificate' <<<"$out"
+			AWS_MAX_ATTEMPTS=1 "$AWS" --endpoint-url "$(kmsd_url)" kms list-keys
+		grep -qi 'ssl\|certificate' <<<"$REFUTE_OUTPUT"
 	fi
 	answers
 }
 
 t_plain_http() {
 	local out p
-	p=$(port)
+	p=$(kmsd_port)
 	out=$(curl -sS --max-time 5 -o - -w '%{http_code}' -X POST \
 		-H 'X-Amz-Target: TrentService.ListKeys' -d '{}' "http://127.0.0.1:$p/")
 	grep -q 'speaks HTTPS' <<<"$out"
@@ -122,20 +116,20 @@ t_plain_http() {
 	timeout 10 bash -c "cat '$TAP_TMP/junk' >/dev/tcp/127.0.0.1/$p" 2>/dev/null || true
 	timeout 10 bash -c "printf '\x16\x03\x01\xff\xff\x01\x00\xff\xfb\x03\x03' >/dev/tcp/127.0.0.1/$p" 2>/dev/null || true
 	answers
-	kill -0 "$(cat "$TAP_TMP/pid")"
+	kmsd_running
 }
 
 t_old_tls() {
-	must_fail openssl s_client -connect "127.0.0.1:$(port)" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null
-	openssl s_client -connect "127.0.0.1:$(port)" -tls1_2 -CAfile "$PKI/ca.crt" \
+	refute openssl s_client -connect "127.0.0.1:$(kmsd_port)" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null
+	openssl s_client -connect "127.0.0.1:$(kmsd_port)" -tls1_2 -CAfile "$PKI/ca.crt" \
 		-verify_return_error </dev/null >/dev/null 2>&1
-	openssl s_client -connect "127.0.0.1:$(port)" -tls1_3 -CAfile "$PKI/ca.crt" \
+	openssl s_client -connect "127.0.0.1:$(kmsd_port)" -tls1_3 -CAfile "$PKI/ca.crt" \
 		-verify_return_error </dev/null >/dev/null 2>&1
 }
 
 t_stall() {
 	local p a b c t0 t1
-	p=$(port)
+	p=$(kmsd_port)
 	# One says nothing; one sends half a ClientHello; one only a record header.
 	exec {a}<>"/dev/tcp/127.0.0.1/$p"
 	exec {b}<>"/dev/tcp/127.0.0.1/$p"
@@ -198,16 +192,15 @@ t_cap() {
 	local p a b c t0
 	kmsd_stop
 	sed -i "s/^max_connections = .*/max_connections = 3/" "$STATE/kmsd.conf"
-	kmsd_start --listen 127.0.0.1:0
-	echo "https://127.0.0.1:$(port)/" >"$TAP_TMP/url"
-	p=$(port)
+	kmsd_start 0
+	p=$(kmsd_port)
 	exec {a}<>"/dev/tcp/127.0.0.1/$p"
 	exec {b}<>"/dev/tcp/127.0.0.1/$p"
 	exec {c}<>"/dev/tcp/127.0.0.1/$p"
 	sleep 0.5
 	# A fourth is turned away at once rather than queued.
 	t0=$(date +%s)
-	expect_error "Software caused connection abort" kcs --retries 0 --timeout-ms 10000 describe alias/aws/ebs
+	refute -m '^ERROR Software caused connection abort$' kcs --retries 0 --timeout-ms 10000 describe alias/aws/ebs
 	[ $(($(date +%s) - t0)) -lt 3 ]
 	# Once the handshake timeout frees the slots, service resumes.
 	timeout $((TIMEOUT_S * 3)) cat <&"$a" >/dev/null
@@ -217,7 +210,7 @@ t_cap() {
 
 t_stop_with_clients() {
 	local p a
-	p=$(port)
+	p=$(kmsd_port)
 	# A connection in the handshake and one established and idle.
 	exec {a}<>"/dev/tcp/127.0.0.1/$p"
 	(sleep 3 | openssl s_client -connect "127.0.0.1:$p" -CAfile "$PKI/ca.crt" -quiet >/dev/null 2>&1) &
@@ -226,9 +219,6 @@ t_stop_with_clients() {
 }
 
 test_that "a certificate and key that are not a pair keep the service from starting, saying so" t_mismatch
-# With TLS, listening beyond loopback is allowed.
-kmsd_start --listen 0.0.0.0:0 || { echo "not ok 2 - the service starts"; exit 1; }
-echo "https://127.0.0.1:$(port)/" >"$TAP_TMP/url"
 test_that "the service serves HTTPS on a non-loopback address" t_start
 test_that "the client library talks HTTPS to the service with the test CA" t_lib
 if [ -n "$AWS" ]; then

@@ -30,16 +30,16 @@ echo GUEST-OK
 GUEST
 
 written_pattern_reads_back() {
-	bash "$top/tests/vm/run" --disk 64M --disk 64M --diskdir "$work/disks" "$work/guest.sh" > "$work/out" 2>&1
-	rc=$?; cat "$work/out"
-	[ "$rc" -eq 0 ] && grep -q GUEST-OK "$work/out"
+	rc=0
+	bash "$top/tests/vm/run" --disk 64M --disk 64M --diskdir "$work/disks" "$work/guest.sh" > "$work/out" 2>&1 || rc=$?
+	cat "$work/out"
+	[ "$rc" -eq 0 ]
+	grep -q GUEST-OK "$work/out"
 }
 
 image_holds_no_plaintext() {
 	for img in "$work"/disks/disk0.img "$work"/disks/disk1.img; do
-		if grep -c "EBSCRYPT-PLAINTEXT-PATTERN" "$img"; then
-			echo "plaintext pattern found in $img"; return 1
-		fi
+		refute grep -c "EBSCRYPT-PLAINTEXT-PATTERN" "$img"
 	done
 }
 

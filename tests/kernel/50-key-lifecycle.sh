@@ -23,8 +23,9 @@ table_never_shows_key_bytes() {
 	echo "$table"
 	echo "$table" | grep -q ":64:logon:ebscrypt:life"
 	hex=$(od -An -tx1 "$KEYDIR/life" | tr -d ' \n')
-	! dmsetup table eb | grep -qi "${hex:0:16}"
-	! dmsetup table --showkeys eb | grep -qi "${hex:0:16}"
+	refute grep -qi "${hex:0:16}" <<<"$table"
+	table=$(dmsetup table --showkeys eb)
+	refute grep -qi "${hex:0:16}" <<<"$table"
 }
 
 table_round_trips() {
@@ -45,7 +46,10 @@ table_round_trips() {
 io_continues_after_keyring_key_is_invalidated() {
 	setup
 	keyctl invalidate "$(keyctl search @s logon ebscrypt:life)"
-	! grep -q "ebscrypt:life" /proc/keys
+	# The key's garbage collector runs a moment later, and only once nothing
+	# (the target included) holds a reference: then it is gone from /proc/keys.
+	for _ in $(seq 1 50); do grep -q "ebscrypt:life" /proc/keys || break; sleep 0.1; done
+	refute grep -q "ebscrypt:life" /proc/keys
 	assert_eq "$(readback)" "$(sha < /tmp/plain)"
 	dd if=/dev/urandom of=/dev/mapper/eb bs=1M count=1 seek=1 oflag=direct status=none
 }
@@ -62,13 +66,13 @@ status_reports_state() {
 
 wipe_refused_while_active() {
 	setup
-	must_fail dmsetup message eb 0 key wipe
+	refute dmsetup message eb 0 key wipe
 	assert_eq "$(readback)" "$(sha < /tmp/plain)"
 }
 
 set_refused_while_active() {
 	setup
-	must_fail dmsetup message eb 0 key set :64:logon:ebscrypt:life
+	refute dmsetup message eb 0 key set :64:logon:ebscrypt:life
 }
 
 resume_without_key_fails() {
@@ -76,7 +80,7 @@ resume_without_key_fails() {
 	dmsetup suspend eb
 	dmsetup message eb 0 key wipe
 	assert_eq "$(dmsetup status eb | cut -d' ' -f4)" key_wiped
-	must_fail dmsetup resume eb
+	refute dmsetup resume eb
 	dmsetup info eb | grep -q SUSPENDED
 }
 
@@ -104,7 +108,7 @@ bad_messages_refused() {
 	for m in "key" "key wipe now" "key set" "key set 0123456789abcdef" "key set :64:user:ebscrypt:life" \
 		 "key set :64:logon:ebscrypt:missing" "foo bar" "key unwipe"; do
 		# shellcheck disable=SC2086
-		must_fail dmsetup message eb 0 $m || { echo "accepted: $m"; return 1; }
+		refute dmsetup message eb 0 $m || { echo "accepted: $m"; return 1; }
 	done
 	# A refused key set leaves the old key in place.
 	dmsetup resume eb
@@ -113,10 +117,10 @@ bad_messages_refused() {
 
 module_unloads_after_remove() {
 	setup
-	must_fail rmmod dm_ebscrypt
+	refute rmmod dm_ebscrypt
 	dmsetup remove eb
 	rmmod dm_ebscrypt
-	! grep -q dm_ebscrypt /proc/modules
+	refute grep -q '^dm_ebscrypt ' /proc/modules
 	modprobe dm-ebscrypt
 	dmsetup targets | grep -q ebscrypt
 }

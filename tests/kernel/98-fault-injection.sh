@@ -73,7 +73,9 @@ table_loads_fail_cleanly() {
 	off failslab; off fail_page_alloc
 	echo "table loads: $ok succeeded, $refused refused; injected: failslab $(injected failslab)"
 	[ "$refused" -gt 0 ]
-	! dmsetup ls | grep -q '^fi[0-9]'
+	if dmsetup ls | grep -q '^fi[0-9]'; then
+		echo "a refused table left a device behind"; dmsetup ls; return 1
+	fi
 	# The target still works after all that.
 	ebs_create eb /dev/vda 2048 fi 4096
 	dd if=/dev/urandom of=/tmp/x bs=64k count=16 status=none

@@ -1,163 +1,122 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# Shared setup for the tests/host/kmsd-*.sh scripts: a temporary state
-# directory made by `ebscrypt-kmsd init`, plus an "outsider" principal with
-# no role, the sanitizer build of the daemon on a free loopback port (port
-# 0; the bound port is read from its log), and `kc`, the test client built
-# on lib/kms_client.c. Source after tests/lib/tap.sh.
+# The one launcher of ebscrypt-kmsd for the tests, on the build machine
+# (tests/host/) and in the test VM (tests/e2e/). Set before use:
+#   KMSD       the daemon (default: ebscrypt-kmsd on PATH)
+#   KMSD_CONF  its config file
+#   KMSD_LOG   the file its output is appended to
+#   KMSD_RUN   a directory for its pid, exit status, URL and port: files, not
+#              variables, because tests run in subshells and stop and restart
+#              the daemon that another (sub)shell started
+# Safe under errexit, inside test_that, and on a log that is still empty.
 
-KMSD="$BUILD/bin/ebscrypt-kmsd"
-KMSC="$BUILD/tests/helpers/kmsc"
-TAP_TMP=$(mktemp -d)
-STATE="$TAP_TMP/state"
-KMSD_PID=
-URL=
-# The daemon is non-dumpable (secmem_harden_process), which LeakSanitizer's
-# ptrace-based stop-the-world cannot attach to; ASan's other checks stay on.
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
-
-kmsd_setup() {
-	"$KMSD" init --state-dir "$STATE" --listen 127.0.0.1:0 >/dev/null
-	tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 >"$STATE/outsider.secret"
-	chmod 600 "$STATE/outsider.secret"
-	cat >>"$STATE/kmsd.conf" <<-EOC
-
-	[principal outsider]
-	arn = arn:aws:iam::111122223333:user/outsider
-	access_key_id = AKIAOUTSIDER0000TEST
-	secret_access_key_file = outsider.secret
-	role = none
-	EOC
-	printf '\n[outsider]\naws_access_key_id = AKIAOUTSIDER0000TEST\naws_secret_access_key = %s\n' \
-		"$(cat "$STATE/outsider.secret")" >>"$STATE/credentials"
-	printf '\n[wrongsecret]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
-		"$(sed -n 's/^access_key_id = //p' "$STATE/kmsd.conf" | head -1)" \
-		"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" >>"$STATE/credentials"
-	if [ -n "${KMSD_EXTRA_CONF:-}" ]; then
-		# Top-level settings must precede the first [principal] section.
-		{ printf '%s\n' "$KMSD_EXTRA_CONF"; cat "$STATE/kmsd.conf"; } >"$STATE/kmsd.conf.new"
-		mv "$STATE/kmsd.conf.new" "$STATE/kmsd.conf"
-	fi
-}
-
-# kmsd_start [extra args]: starts the daemon. Its pid and URL go to files,
-# not only variables, because tests run in subshells and may restart it.
+# kmsd_start PORT [ARGS...]: starts the daemon in the foreground (so its exit
+# status can be read) on 127.0.0.1:PORT, or on ADDR:PORT when PORT is given
+# as ADDR:PORT; port 0 takes any free port, read back from the log. ARGS go
+# to the daemon. Returns once it listens; fails, showing what it logged, if
+# it exits or does not listen within 10 s.
 kmsd_start() {
-	local log="$STATE/kmsd.log" n0 i pid
-	touch "$log"
-	n0=$(grep -c 'listening on' "$log")
-	"$KMSD" --state-dir "$STATE" --foreground "$@" 2>>"$log" &
-	pid=$!
-	echo "$pid" >"$TAP_TMP/pid"
-	KMSD_PID=$pid
+	local listen=$1 from i line addr port scheme
+	shift
+	case "$listen" in *:*) ;; *) listen=127.0.0.1:$listen ;; esac
+	if kmsd_running; then
+		echo "kmsd_start: already running (pid $(kmsd_pid))"
+		return 1
+	fi
+	touch "$KMSD_LOG"
+	from=$(($(stat -c %s "$KMSD_LOG") + 1))
+	echo "$from" >"$KMSD_RUN/kmsd.log-from"
+	rm -f "$KMSD_RUN/kmsd.pid" "$KMSD_RUN/kmsd.status" "$KMSD_RUN/kmsd.url" "$KMSD_RUN/kmsd.port"
+	# A watcher subshell is the daemon's parent wherever kmsd_stop runs, and
+	# leaves its exit status behind.
+	(
+		set +e
+		"${KMSD:-ebscrypt-kmsd}" --config "$KMSD_CONF" --foreground --listen "$listen" "$@" \
+			</dev/null >>"$KMSD_LOG" 2>&1 &
+		echo $! >"$KMSD_RUN/kmsd.pid"
+		wait $!
+		echo $? >"$KMSD_RUN/kmsd.status.new"
+		mv "$KMSD_RUN/kmsd.status.new" "$KMSD_RUN/kmsd.status"
+	) </dev/null >/dev/null 2>&1 &
 	for i in $(seq 1 200); do
-		if [ "$(grep -c 'listening on' "$log")" -gt "$n0" ]; then
-			PORT=$(grep -o 'listening on [^ ]*' "$log" | tail -1 | sed 's/.*://')
-			URL="http://127.0.0.1:$PORT/"
-			echo "$URL" >"$TAP_TMP/url"
+		line=$(kmsd_log | grep -m1 -oE 'listening on [^ ]* \(https?\)' || :)
+		if [ -n "$line" ] && [ -s "$KMSD_RUN/kmsd.pid" ]; then
+			addr=${line#listening on }
+			addr=${addr%% *}
+			port=${addr##*:}
+			case "$line" in *'(https)') scheme=https ;; *) scheme=http ;; esac
+			echo "$port" >"$KMSD_RUN/kmsd.port"
+			echo "$scheme://127.0.0.1:$port/" >"$KMSD_RUN/kmsd.url"
 			return 0
 		fi
-		kill -0 "$pid" 2>/dev/null || { cat "$log"; return 1; }
+		if [ -e "$KMSD_RUN/kmsd.status" ]; then
+			echo "kmsd_start: ebscrypt-kmsd exited with status $(cat "$KMSD_RUN/kmsd.status"):"
+			kmsd_log
+			rm -f "$KMSD_RUN/kmsd.pid"
+			return 1
+		fi
 		sleep 0.05
 	done
-	cat "$log"
+	echo "kmsd_start: ebscrypt-kmsd does not listen after 10 s:"
+	kmsd_log
+	kmsd_kill9
 	return 1
 }
 
-kmsd_url() {
-	cat "$TAP_TMP/url"
+# What the daemon logged since its last start.
+kmsd_log() {
+	tail -c +"$(cat "$KMSD_RUN/kmsd.log-from" 2>/dev/null || echo 1)" "$KMSD_LOG"
 }
 
-# kmsd_stop: SIGTERM; succeeds when the daemon exits 0 (or, when it is not
-# our child and its status cannot be read, when it logs a clean stop and
-# no sanitizer report).
+kmsd_pid() { cat "$KMSD_RUN/kmsd.pid" 2>/dev/null; }
+kmsd_running() { [ -s "$KMSD_RUN/kmsd.pid" ] && [ ! -e "$KMSD_RUN/kmsd.status" ]; }
+kmsd_url() { cat "$KMSD_RUN/kmsd.url"; }
+kmsd_port() { cat "$KMSD_RUN/kmsd.port"; }
+
+# Waits (10 s at most) for the watcher to record the daemon's exit status.
+kmsd_wait_exit() {
+	local i
+	for i in $(seq 1 200); do
+		[ -e "$KMSD_RUN/kmsd.status" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# kmsd_stop: SIGTERM, then succeeds when the daemon exits 0 with no
+# sanitizer report in its log. Nothing to stop is not a failure; a daemon
+# that had already exited on its own is.
 kmsd_stop() {
-	local rc=0 pid i
-	pid=$(cat "$TAP_TMP/pid" 2>/dev/null) || return 0
+	local pid st
+	pid=$(kmsd_pid) || return 0
 	[ -n "$pid" ] || return 0
-	rm -f "$TAP_TMP/pid"
-	kill -TERM "$pid" 2>/dev/null || return 0
-	if wait "$pid" 2>/dev/null; then
-		rc=0
-	elif kill -0 "$pid" 2>/dev/null; then
-		for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-		! kill -0 "$pid" 2>/dev/null || return 1
-		tail -1 "$STATE/kmsd.log" | grep -q 'finishing in-flight requests and stopping' || rc=1
-	else
-		rc=1
+	if [ -e "$KMSD_RUN/kmsd.status" ]; then
+		echo "kmsd_stop: ebscrypt-kmsd (pid $pid) had already exited with status $(cat "$KMSD_RUN/kmsd.status")"
+		kmsd_log
+		rm -f "$KMSD_RUN/kmsd.pid"
+		return 1
 	fi
-	if grep -q 'Sanitizer' "$STATE/kmsd.log"; then
-		cat "$STATE/kmsd.log"
-		rc=1
+	kill -TERM "$pid" 2>/dev/null || :
+	if ! kmsd_wait_exit; then
+		echo "kmsd_stop: ebscrypt-kmsd (pid $pid) did not stop within 10 s of SIGTERM"
+		kmsd_kill9
+		return 1
 	fi
-	return $rc
+	rm -f "$KMSD_RUN/kmsd.pid"
+	st=$(cat "$KMSD_RUN/kmsd.status")
+	if [ "$st" != 0 ] || kmsd_log | grep -q 'Sanitizer'; then
+		echo "kmsd_stop: ebscrypt-kmsd (pid $pid) exited with status $st:"
+		kmsd_log
+		return 1
+	fi
 }
 
+# kmsd_kill9: SIGKILL, as a crash or a power cut would; waits until it is gone.
 kmsd_kill9() {
 	local pid
-	pid=$(cat "$TAP_TMP/pid" 2>/dev/null) || return 0
-	rm -f "$TAP_TMP/pid"
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-}
-
-kmsd_cleanup() {
-	kmsd_kill9
-	rm -rf "$TAP_TMP"
-}
-
-# kc [--profile P] OP ARGS...: the lib/kms_client.c test client.
-kc() {
-	local profile=admin
-	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
-	"$KMSC" --url "$(kmsd_url)" --creds "$STATE/credentials" --profile "$profile" "$@"
-}
-
-# call [--profile P] OPERATION JSON: JSON reply, or "ERROR <type>" and status 3.
-call() {
-	local profile=admin
-	if [ "${1:-}" = "--profile" ]; then profile=$2; shift 2; fi
-	kc --profile "$profile" call "$@"
-}
-
-# expect_error TYPE command...: the command must fail with that AWS error type.
-expect_error() {
-	local want=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		echo "expected $want, but it succeeded: $out"
-		return 1
-	fi
-	if ! printf '%s\n' "$out" | grep -q "^ERROR $want\$"; then
-		echo "expected $want, got: $out"
-		return 1
-	fi
-}
-
-new_key() {
-	call CreateKey "{\"Description\":\"${1:-test}\"}" | jq -er .KeyMetadata.KeyId
-}
-
-# raw OPERATION BODY [kmsc raw options]: "STATUS" then the body.
-raw() {
-	kc raw "$@"
-}
-
-# raw_expect STATUS TYPE OPERATION BODY [options]
-raw_expect() {
-	local status=$1 type=$2 out got gtype
-	shift 2
-	out=$(raw "$@") || { echo "raw failed: $out"; return 1; }
-	got=$(printf '%s\n' "$out" | head -1)
-	gtype=$(printf '%s\n' "$out" | sed -n 2p | jq -r '.__type // "none"' 2>/dev/null || echo unparsable)
-	if [ "$got" != "$status" ] || [ "$gtype" != "$type" ]; then
-		echo "expected $status $type, got $got $gtype: $(printf '%s' "$out" | sed -n 2p)"
-		return 1
-	fi
-}
-
-still_answers() {
-	call ListKeys '{"Limit":1}' >/dev/null
+	pid=$(kmsd_pid) || return 0
+	[ -n "$pid" ] || return 0
+	kill -KILL "$pid" 2>/dev/null || :
+	kmsd_wait_exit || :
+	rm -f "$KMSD_RUN/kmsd.pid"
 }

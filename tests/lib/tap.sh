@@ -51,12 +51,38 @@ assert_eq() {
 	[ "$1" = "$2" ] || { echo "expected '$2', got '$1'${3:+ ($3)}"; return 1; }
 }
 
-# Run a command that must fail; print what it said.
-must_fail() {
-	if "$@" > "${TAP_TMP:-/tmp}/mf.$$" 2>&1; then
-		echo "unexpectedly succeeded: $*"; cat "${TAP_TMP:-/tmp}/mf.$$"; rm -f "${TAP_TMP:-/tmp}/mf.$$"
-		return 1
+# refute [-m PATTERN] COMMAND [ARGS...]: the negative assertion. COMMAND
+# must fail and, with -m, say something matching PATTERN (a grep basic
+# regular expression) on stdout or stderr. What it said is passed on as
+# diagnostics and kept in $REFUTE_OUTPUT for further checks. A command that
+# cannot be run (status 126, 127) or dies of a signal does not count as
+# failing: a typo or a crash is never the refusal a test looks for.
+#
+# Use it instead of `! COMMAND`: errexit ignores a negated command, so in a
+# test body `! COMMAND` can never fail (scripts/lint-tests refuses it).
+REFUTE_OUTPUT=
+refute() {
+	local pat="" has_pat=0 f rc
+	if [ "${1:-}" = -m ]; then
+		pat=$2 has_pat=1
+		shift 2
 	fi
-	rm -f "${TAP_TMP:-/tmp}/mf.$$"
-	return 0
+	f=$(mktemp "${TAP_TMP:-${TMPDIR:-/tmp}}/refute.XXXXXX") || return 1
+	if "$@" >"$f" 2>&1; then rc=0; else rc=$?; fi
+	REFUTE_OUTPUT=$(cat "$f")
+	if [ -n "$REFUTE_OUTPUT" ]; then printf '%s\n' "$REFUTE_OUTPUT"; fi
+	if [ "$rc" -eq 0 ]; then
+		echo "refute: unexpectedly succeeded: $*"
+	elif [ "$rc" -eq 126 ] || [ "$rc" -eq 127 ]; then
+		echo "refute: could not run (status $rc): $*"
+	elif [ "$rc" -gt 128 ] && [ "$rc" -le 192 ]; then
+		echo "refute: killed by signal $((rc - 128)): $*"
+	elif [ "$has_pat" = 1 ] && ! grep -q -e "$pat" "$f"; then
+		echo "refute: failed (status $rc) without saying '$pat': $*"
+	else
+		rm -f "$f"
+		return 0
+	fi
+	rm -f "$f"
+	return 1
 }

@@ -3,7 +3,6 @@
  * kmsd blob crypto: AES-256-GCM blobs bound to key id, material version and
  * encryption context; material wrapped under the root key.
  */
-// LINK: kms-agent/kmsd/crypto.c
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 /* kmsd config parsing: a full config, the defaults, and a list of bad ones. */
-// LINK: kms-agent/kmsd/config.c
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

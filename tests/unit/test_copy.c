@@ -7,7 +7,6 @@
  * a short source refused, a cancel honoured, and the same result whether the
  * kernel takes O_DIRECT (a disk filesystem) or refuses it (tmpfs).
  */
-// LINK: tools/ebscryptctl/copy.c tools/ebscryptctl/treehash.c
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,6 @@
  * ebscryptctl's state directory: atomic JSON writes, volume records,
  * settings, the lock, and size/id parsing.
  */
-// LINK: tools/ebscryptctl/state.c tools/ebscryptctl/util.c
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -21,9 +21,10 @@
 #include "conf.h"
 #include "kms_client.h"
 #include "strbuf.h"
+#include "paths.h"
 
-#define CTL_DEFAULT_CONFIG    "/etc/ebscrypt/ebscryptctl.conf"
-#define CTL_DEFAULT_STATE_DIR "/var/lib/ebscrypt"
+#define CTL_DEFAULT_CONFIG    EBS_SYSCONFDIR "/ebscrypt/ebscryptctl.conf"
+#define CTL_DEFAULT_STATE_DIR EBS_LOCALSTATEDIR "/lib/ebscrypt"
 #define CTL_DEFAULT_KMS_KEY   "alias/aws/ebs"
 /*
  * Every path in the state directory is the directory and at most 64 bytes
