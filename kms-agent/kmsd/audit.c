@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Audit trail: one row per request in the audit table of kmsd.db, written in
+ * Audit trail: one row per request in the store's audit table, written in
  * the same transaction as the request's own changes (see router.c), so a
  * record is never lost for a change that happened, and durable once the
  * reply is sent. Never holds plaintexts or key material: only who did
@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include <sqlite3.h>
 
 #include "kmsd.h"
 #include "log.h"
@@ -31,8 +33,8 @@ static void iso_now(char out[64])
 int audit_record(struct kmsd *k, const struct kreq *req)
 {
 	char when[64], *ctx = NULL;
-	sqlite3_stmt *st;
 	struct strbuf sb;
+	struct audit_row a;
 	int rc;
 
 	iso_now(when);
@@ -43,33 +45,22 @@ int audit_record(struct kmsd *k, const struct kreq *req)
 		sb_adds(&sb, "{}");
 	if (sb_finish(&sb, &ctx))
 		return -ENOMEM;
-	rc = sqlite3_prepare_v2(k->db, "INSERT INTO audit (time, request_id, principal, access_key_id,"
-				" source, operation, key_id, encryption_context, outcome, error_type,"
-				" http_status) VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		ebs_err("audit: %s", sqlite3_errmsg(k->db));
-		free(ctx);
-		return -EIO;
-	}
-	sqlite3_bind_text(st, 1, when, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, req->request_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, req->who ? req->who->arn : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, req->who ? req->who->access_key_id : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, req->source ? req->source : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, req->op, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, req->audit_key[0] ? req->audit_key : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, ctx, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, req->err_type[0] ? "failure" : "success", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, req->err_type[0] ? req->err_type : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 11, req->err_type[0] ? req->status : 200);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	a.time = when;
+	a.request_id = req->request_id;
+	a.principal = req->who ? req->who->arn : "-";
+	a.access_key_id = req->who ? req->who->access_key_id : "-";
+	a.source = req->source ? req->source : "-";
+	a.operation = req->op;
+	a.key_id = req->audit_key[0] ? req->audit_key : "-";
+	a.encryption_context = ctx;
+	a.outcome = req->err_type[0] ? "failure" : "success";
+	a.error_type = req->err_type[0] ? req->err_type : "-";
+	a.http_status = req->err_type[0] ? req->status : 200;
+	rc = store_audit_put(k->db, &a);
 	free(ctx);
-	if (rc != SQLITE_DONE) {
-		ebs_err("audit: cannot record %s: %s", req->request_id, sqlite3_errmsg(k->db));
-		return -EIO;
-	}
-	return 0;
+	if (rc)
+		ebs_err("audit: cannot record %s: %s", req->request_id, strerror(-rc));
+	return rc;
 }
 
 int audit_query(const char *state_dir, const char *since, const char *key, int json)

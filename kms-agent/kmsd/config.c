@@ -198,6 +198,17 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 		return set_str(&cfg->tls_cert, v);
 	if (!strcmp(k, "tls_key"))
 		return set_str(&cfg->tls_key, v);
+	if (!strcmp(k, "store"))
+		return strcmp(v, "sqlite") && strcmp(v, "postgresql") ? -EINVAL : set_str(&cfg->store, v);
+	/* The config may be world-readable: a password belongs in a passfile. */
+	if (!strcmp(k, "pg_conninfo"))
+		return strstr(v, "password") ? -EINVAL : set_str(&cfg->pg_conninfo, v);
+	if (!strcmp(k, "durable")) {
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			return -EINVAL;
+		cfg->durable = !strcmp(v, "on");
+		return 0;
+	}
 	if (!strcmp(k, "max_body_bytes")) {
 		rc = parse_uint(v, 1024, 16 * 1024 * 1024, &n);
 		cfg->max_body = n;
@@ -253,13 +264,18 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 	cfg->threads = 4;
 	cfg->connection_timeout = 10;
 	cfg->max_skew = 15 * 60;
-	if (set_str(&cfg->listen, "127.0.0.1:8700") || set_str(&cfg->region, "us-east-1") ||
+	cfg->durable = 1;
+	if (set_str(&cfg->store, "sqlite") || set_str(&cfg->listen, "127.0.0.1:8700") || set_str(&cfg->region, "us-east-1") ||
 	    set_str(&cfg->account_id, "111122223333") ||
 	    set_str(&cfg->state_dir, KMSD_DEFAULT_STATE_DIR))
 		return -ENOMEM;
 	rc = ebs_conf_scan(text, strlen(text), EBS_CONF_SECTIONS, parse_line, &ps, err, errlen);
 	if (!rc && ps.cur)
 		rc = check_principal(ps.cur, err, errlen);
+	if (!rc && !strcmp(cfg->store, "postgresql") && !cfg->pg_conninfo) {
+		snprintf(err, errlen, "store = postgresql needs pg_conninfo");
+		rc = -EINVAL;
+	}
 	if (!rc && (!cfg->tls_cert) != (!cfg->tls_key)) {
 		snprintf(err, errlen, "tls_cert and tls_key go together");
 		rc = -EINVAL;
@@ -325,6 +341,8 @@ void config_free(struct kmsd_config *cfg)
 	free(cfg->account_id);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
+	free(cfg->store);
+	free(cfg->pg_conninfo);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * ebscrypt-kmsd internals shared between its small single-purpose files:
- * config.c (config file), store.c (SQLite), crypto.c (root key, material
+ * config.c (config file), store.c (the store interface; store_sqlite.c and
+ * store_pg.c its SQLite and PostgreSQL backends), crypto.c (root key, material
  * wrapping, ciphertext blobs), auth.c (SigV4 verification), policy.c
  * (key policy and grants), audit.c (audit trail), kreq.c (a request's
  * fields and errors), router.c (protocol and dispatch), keys.c (key
@@ -17,7 +18,6 @@
 #include <stdint.h>
 
 #include <json-c/json.h>
-#include <sqlite3.h>
 
 #include "cleanup.h"
 #include "secjson.h"
@@ -55,6 +55,10 @@ struct kmsd_config {
 	unsigned int max_skew;
 	struct principal *principals;
 	size_t nprincipals;
+	/* The store: "sqlite" (state_dir/kmsd.db) or "postgresql" (pg_conninfo). */
+	char *store;
+	char *pg_conninfo;       /* a libpq connection string; no password in it */
+	int durable;             /* 0: commits not flushed (benchmark ceiling only) */
 };
 
 /* config.c */
@@ -69,8 +73,8 @@ int config_listen_is_local(const char *listen);
 /* The running service. */
 struct kmsd {
 	struct kmsd_config *cfg;
-	sqlite3 *db;
-	pthread_mutex_t lock;    /* serialises every request's store transaction */
+	struct store *db;        /* serialises what it must itself (store.c) */
+	pthread_mutex_t lock;    /* for in-memory state; requests do not hold it */
 	uint8_t *root_key;       /* secmem, 32 bytes */
 	long long (*now)(void);  /* Unix seconds; replaceable in tests */
 };
@@ -107,44 +111,81 @@ struct kms_grant {
 	char issuing[32];
 };
 
-/* store.c: all -errno; -ENOENT when absent. Callers hold kmsd.lock. */
-int store_open(const char *path, sqlite3 **db);
-void store_close(sqlite3 *db);
-int store_begin(sqlite3 *db);
-int store_commit(sqlite3 *db);
-void store_rollback(sqlite3 *db);
-int store_key_get(sqlite3 *db, const char *id, struct kms_key *k);
-int store_key_put(sqlite3 *db, const struct kms_key *k);
-int store_key_purge(sqlite3 *db, const char *id);
+/*
+ * store.c: the key store, one transaction per request. All -errno; -ENOENT
+ * when absent. Between store_begin() and store_commit()/store_rollback() the
+ * calling thread holds a transaction of its own; the other calls run in it.
+ * The backends (store_sqlite.c, store_pg.c) implement struct store_ops
+ * (store_backend.h); docs/kmsd-storage.md says how each keeps requests
+ * consistent.
+ */
+struct store;
+int store_open(const struct kmsd_config *cfg, struct store **db);
+int store_open_sqlite(const char *path, int durable, struct store **db);
+int store_open_pg(const char *conninfo, unsigned int connections, int durable,
+		  struct store **db);
+void store_close(struct store *db);
+int store_begin(struct store *db);
+/* Undoes what this request changed since store_begin(); the transaction goes on. */
+int store_undo(struct store *db);
+/* 0 once the transaction is durable (with durable = on). */
+int store_commit(struct store *db);
+void store_rollback(struct store *db);
+/*
+ * Whether the transaction just ended (or failing now) lost a race with a
+ * concurrent one (another instance, another connection): running the whole
+ * request again is then correct.
+ */
+int store_conflict(struct store *db);
+const char *store_kind(const struct store *db);
+int store_key_get(struct store *db, const char *id, struct kms_key *k);
+int store_key_put(struct store *db, const struct kms_key *k);
+int store_key_purge(struct store *db, const char *id);
 /* Frees what a key or grant owns; idempotent, and safe on a zeroed one. */
 void kms_key_free(struct kms_key *k);
 #define _cleanup_key_ _cleanup_(kms_key_free)
-int store_keys_list(sqlite3 *db, const char *after, int limit,
+int store_keys_list(struct store *db, const char *after, int limit,
 		    int (*fn)(void *arg, const char *id), void *arg);
-int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
+int store_material_put(struct store *db, const char *key_id, uint32_t version,
 		       const uint8_t *wrapped, size_t len, long long created);
-int store_material_get(sqlite3 *db, const char *key_id, uint32_t version,
+int store_material_get(struct store *db, const char *key_id, uint32_t version,
 		       uint8_t *wrapped, size_t cap, size_t *len);
-int store_alias_get(sqlite3 *db, const char *name, char key_id[40]);
+int store_alias_get(struct store *db, const char *name, char key_id[40]);
 enum alias_put { ALIAS_CREATE, ALIAS_REPOINT };
-int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now,
+int store_alias_put(struct store *db, const char *name, const char *key_id, long long now,
 		    enum alias_put how);
-int store_alias_delete(sqlite3 *db, const char *name);
+int store_alias_delete(struct store *db, const char *name);
 struct alias_row {
 	const char *name;
 	const char *key_id;
 	long long created;
 	long long updated;
 };
-int store_aliases_list(sqlite3 *db, const char *key_id, const char *after, int limit,
+int store_aliases_list(struct store *db, const char *key_id, const char *after, int limit,
 		       int (*fn)(void *arg, const struct alias_row *a), void *arg);
-int store_grant_put(sqlite3 *db, const struct kms_grant *g);
-int store_grant_get(sqlite3 *db, const char *id, const char *token, struct kms_grant *g);
-int store_grant_delete(sqlite3 *db, const char *id);
+int store_grant_put(struct store *db, const struct kms_grant *g);
+int store_grant_get(struct store *db, const char *id, const char *token, struct kms_grant *g);
+int store_grant_delete(struct store *db, const char *id);
 void kms_grant_free(struct kms_grant *g);
 #define _cleanup_grant_ _cleanup_(kms_grant_free)
-int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, const char *after,
+int store_grants_list(struct store *db, const char *key_id, const char *grantee, const char *after,
 		      int limit, int (*fn)(void *arg, const struct kms_grant *g), void *arg);
+struct audit_row {
+	const char *time;        /* ISO 8601 UTC, milliseconds */
+	const char *request_id;
+	const char *principal;
+	const char *access_key_id;
+	const char *source;
+	const char *operation;
+	const char *key_id;
+	const char *encryption_context;  /* JSON */
+	const char *outcome;     /* success, failure */
+	const char *error_type;
+	int http_status;
+};
+int store_audit_put(struct store *db, const struct audit_row *a);
+/* An online, consistent copy of a SQLite store into a new file dest. */
+int store_backup_sqlite(const char *src, const char *dest);
 
 /* crypto.c */
 #define KMS_MATERIAL_LEN 32

@@ -5,6 +5,7 @@
  *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]
  *   ebscrypt-kmsd init --state-dir DIR [--listen ADDR]
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
+ *   ebscrypt-kmsd backup [--config FILE | --state-dir DIR] DEST
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]\n"
 		"       ebscrypt-kmsd init --state-dir DIR [--listen ADDR]\n"
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
+		"       ebscrypt-kmsd backup [--config FILE | --state-dir DIR] DEST\n"
 		"\n"
 		"A key service speaking the AWS KMS JSON 1.1 protocol. See ebscrypt-kmsd(8).\n");
 }
@@ -109,6 +111,67 @@ static int cmd_audit(int argc, char **argv)
 		return 2;
 	}
 	return audit_query(dir, since, key, json) ? 1 : 0;
+}
+
+/*
+ * An online copy of the SQLite store, while the service runs. The root key
+ * is deliberately not copied: a backup must not hold what opens it.
+ */
+static int cmd_backup(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfg_path = NULL, *dir = NULL;
+	struct kmsd_config cfg;
+	char path[4096], err[512] = "";
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cfg_path = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (!cfg_path && dir) {
+		snprintf(path, sizeof(path), "%s/kmsd.conf", dir);
+		cfg_path = path;
+	}
+	if (!cfg_path)
+		cfg_path = KMSD_DEFAULT_CONFIG;
+	if (config_load(cfg_path, &cfg, err, sizeof(err))) {
+		ebs_err("%s: %s", cfg_path, err);
+		return 1;
+	}
+	if (strcmp(cfg.store, "sqlite")) {
+		ebs_err("the store is PostgreSQL: back it up with pg_dump or pg_basebackup "
+			"(see ebscrypt-kmsd(8))");
+		config_free(&cfg);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : cfg.state_dir, KMSD_DB_FILE);
+	rc = store_backup_sqlite(path, argv[optind]);
+	config_free(&cfg);
+	if (!rc)
+		printf("%s: a consistent copy of %s (the root key is not in it)\n", argv[optind], path);
+	return rc ? 1 : 0;
 }
 
 /* Detaches, keeping the parent until the child reports that it is serving. */
@@ -240,16 +303,16 @@ static int serve(int argc, char **argv)
 		ebs_err("cannot load the root key in %s: %s", cfg.state_dir, strerror(-rc));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s", cfg.state_dir, KMSD_DB_FILE);
-	rc = store_open(path, &k.db);
+	rc = store_open(&cfg, &k.db);
 	if (rc) {
-		ebs_err("cannot open %s: %s", path, strerror(-rc));
+		ebs_err("cannot open the %s store: %s", cfg.store, strerror(-rc));
 		goto out;
 	}
 	rc = http_start(&k, &srv);
 	if (rc)
 		goto out;
-	ebs_info("serving %zu principal(s), state in %s", cfg.nprincipals, cfg.state_dir);
+	ebs_info("serving %zu principal(s), state in %s, store %s", cfg.nprincipals, cfg.state_dir,
+		 store_kind(k.db));
 	if (ready_fd >= 0) {
 		char ok = 0;
 
@@ -291,6 +354,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "audit"))
 		return cmd_audit(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "backup"))
+		return cmd_backup(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return 0;

@@ -67,30 +67,78 @@ static void reply_error(struct kreq *req, struct http_reply *rep)
 	}
 }
 
+/* Transactions that lost a race with another instance are run again, this often. */
+#define CONFLICT_RETRIES 20
+
+/* Back to the request as it arrived, for another run of its operation. */
+static int reset_for_retry(struct kreq *req)
+{
+	if (req->out) {
+		secjson_wipe(req->out);
+		json_object_put(req->out);
+	}
+	req->out = json_object_new_object();
+	secmem_free((char *)req->secret.value);
+	memset(&req->secret, 0, sizeof(req->secret));
+	req->status = 0;
+	req->err_type[0] = req->err_msg[0] = req->audit_key[0] = '\0';
+	req->audit_ctx = NULL;
+	return req->out ? 0 : -1;
+}
+
+/* A request refused before any operation ran: its audit record alone. */
+static void audit_alone(struct kreq *req)
+{
+	struct kmsd *k = req->k;
+
+	if (store_begin(k->db)) {
+		ebs_err("audit: %s %s: the key store is unavailable", req->request_id, req->op);
+		return;
+	}
+	if (audit_record(k, req))
+		store_rollback(k->db);
+	else if (store_commit(k->db))
+		ebs_err("audit: %s %s: the key store could not commit", req->request_id, req->op);
+}
+
+/*
+ * One store transaction per run of the operation, its audit record in it.
+ * A run that lost a race with another instance or connection (the store
+ * says so) left nothing behind and runs again, from the request as it came.
+ */
 static void run_op(struct kreq *req, kms_op_fn fn)
 {
 	struct kmsd *k = req->k;
-	int rc;
+	int attempt, rc;
 
-	if (store_begin(k->db)) {
-		kfail(req, "KMSInternalException", "the key store is unavailable");
-		audit_record(k, req);
-		return;
-	}
-	rc = fn(req);
-	if (!rc && !req->err_type[0]) {
-		/* The audit record commits with the change it describes, or neither does. */
-		if (audit_record(k, req) || store_commit(k->db)) {
-			store_rollback(k->db);
-			kfail(req, "KMSInternalException", "the key store could not commit");
-			audit_record(k, req);
+	for (attempt = 0;; attempt++) {
+		if (store_begin(k->db)) {
+			kfail(req, "KMSInternalException", "the key store is unavailable");
+			ebs_err("%s %s: the key store is unavailable", req->request_id, req->op);
+			return;
 		}
-		return;
+		rc = fn(req);
+		if (store_conflict(k->db)) {
+			store_rollback(k->db);
+		} else {
+			if (rc || req->err_type[0]) {
+				if (!req->err_type[0])
+					kfail(req, "KMSInternalException", "internal error");
+				/* The request's changes go; its audit record stays. */
+				rc = store_undo(k->db);
+			}
+			if (rc || audit_record(k, req))
+				store_rollback(k->db);
+			else if (!store_commit(k->db))
+				return;
+		}
+		if (!store_conflict(k->db) || attempt >= CONFLICT_RETRIES || reset_for_retry(req))
+			break;
 	}
+	/* Nothing of this request was kept: a success must not be reported. */
 	if (!req->err_type[0])
-		kfail(req, "KMSInternalException", "internal error");
-	store_rollback(k->db);
-	audit_record(k, req);
+		kfail(req, "KMSInternalException", "the key store could not commit");
+	audit_alone(req);
 }
 
 void router_handle(struct kmsd *k, const char *method, const char *url,
@@ -127,7 +175,6 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 				fn = ops[i].fn;
 			}
 
-	pthread_mutex_lock(&k->lock);
 	if (body_too_large) {
 		kfail(&req, "RequestEntityTooLargeException",
 		      "request body larger than %zu bytes", k->cfg->max_body);
@@ -155,10 +202,9 @@ void router_handle(struct kmsd *k, const char *method, const char *url,
 		}
 	}
 	if (req.err_type[0])
-		audit_record(k, &req);
+		audit_alone(&req);
 	else
 		run_op(&req, fn);
-	pthread_mutex_unlock(&k->lock);
 
 	if (req.err_type[0]) {
 		reply_error(&req, rep);

@@ -1,0 +1,235 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Two ebscrypt-kmsd instances on one real PostgreSQL server (tests/lib/pg.sh):
+# they share keys, aliases and grants; concurrent rotations, alias changes
+# and grants through both stay consistent; and a burst over both, during
+# which one instance is killed with -9 and PostgreSQL crashes and restarts,
+# loses no acknowledged operation: every key, grant and rotation answered
+# is there, every data key answered decrypts, and each has its audit record.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/host/lib.sh"
+. "$top/tests/lib/pg.sh"
+
+cleanup() {
+	inst A kmsd_kill9
+	inst B kmsd_kill9
+	pg_stop
+	rm -rf "$TAP_TMP"
+}
+trap cleanup EXIT
+
+if ! pg_available; then
+	echo "1..0 # SKIP no PostgreSQL server (scripts/install-deps.sh installs it)"
+	exit 0
+fi
+
+# inst A|B CMD...: CMD against that instance (tests/lib/kmsd.sh's variables).
+inst() {
+	local n=$1
+	shift
+	KMSD_RUN="$TAP_TMP/run.$n" KMSD_CONF="$TAP_TMP/$n/kmsd.conf" KMSD_LOG="$TAP_TMP/$n.log" "$@"
+}
+
+OUTSIDER=arn:aws:iam::111122223333:user/outsider
+BURST_OPS=${KMSD_PG_BURST_OPS:-80}
+BURST_SECONDS=${KMSD_PG_BURST_SECONDS:-40}
+
+pg_start || { echo "not ok 1 - PostgreSQL starts"; exit 1; }
+kmsd_setup
+# Both instances: the same principals and the same root key (each instance
+# holds it; the database never does), one database.
+{ printf 'store = postgresql\npg_conninfo = %s\nthreads = 8\n' "$PG_CONNINFO"; cat "$STATE/kmsd.conf"; } >"$STATE/kmsd.conf.new"
+mv "$STATE/kmsd.conf.new" "$STATE/kmsd.conf"
+# The root key made once and copied: an instance that made its own would
+# wrap new material under a key the others do not have.
+head -c 32 /dev/urandom >"$STATE/root.key"
+chmod 600 "$STATE/root.key"
+mkdir -p "$TAP_TMP/run.A" "$TAP_TMP/run.B"
+mv "$STATE" "$TAP_TMP/A"
+cp -a "$TAP_TMP/A" "$TAP_TMP/B"
+sed -i "s|^state_dir = .*|state_dir = $TAP_TMP/A|" "$TAP_TMP/A/kmsd.conf"
+sed -i "s|^state_dir = .*|state_dir = $TAP_TMP/B|" "$TAP_TMP/B/kmsd.conf"
+STATE=$TAP_TMP/A
+inst A kmsd_start 0 || { echo "not ok 1 - instance A starts"; exit 1; }
+inst B kmsd_start 0 || { echo "not ok 1 - instance B starts"; exit 1; }
+
+t_schema_versioned() {
+	assert_eq "$(pg_psql 'SELECT version FROM schema_version')" 1
+	# No key material in the clear, and no root key, in the database.
+	assert_eq "$(pg_psql "SELECT count(*) FROM materials WHERE length(wrapped) <> 60")" 0
+	! pg_psql "SELECT string_agg(encode(wrapped, 'hex'), '') FROM materials" |
+		grep -qi "$(xxd -p -c 64 "$TAP_TMP/A/root.key")"
+}
+
+t_shared() {
+	local k blob
+	k=$(inst A new_key shared)
+	assert_eq "$(inst B call DescribeKey "{\"KeyId\":\"$k\"}" | jq -r .KeyMetadata.KeyState)" Enabled
+	inst B call CreateAlias "{\"AliasName\":\"alias/shared\",\"TargetKeyId\":\"$k\"}" >/dev/null
+	assert_eq "$(inst A call DescribeKey '{"KeyId":"alias/shared"}' | jq -r .KeyMetadata.KeyId)" "$k"
+	blob=$(inst A call Encrypt "{\"KeyId\":\"alias/shared\",\"Plaintext\":\"c2hhcmVk\"}" | jq -r .CiphertextBlob)
+	inst B call RotateKeyOnDemand "{\"KeyId\":\"$k\"}" >/dev/null
+	assert_eq "$(inst A call Decrypt "{\"CiphertextBlob\":\"$blob\"}" | jq -r .Plaintext)" c2hhcmVk
+	inst A call DisableKey "{\"KeyId\":\"$k\"}" >/dev/null
+	refute -m '^ERROR DisabledException$' inst B call Decrypt "{\"CiphertextBlob\":\"$blob\"}"
+}
+
+# N concurrent calls of one request, alternating between the instances;
+# prints one reply (or ERROR line) per line.
+fan_out() {
+	local n=$1 op=$2 body=$3 i pids=
+	for i in $(seq 1 "$n"); do
+		if [ $((i % 2)) = 0 ]; then who=A; else who=B; fi
+		(
+			if inst $who call "$op" "$body" >"$TAP_TMP/fan.$i" 2>/dev/null; then
+				echo "OK $(jq -c . "$TAP_TMP/fan.$i" | tr -d '\n')"
+			else
+				head -1 "$TAP_TMP/fan.$i"
+			fi >"$TAP_TMP/fan.$i.out"
+		) &
+		pids="$pids $!"
+	done
+	wait $pids || :
+	for i in $(seq 1 "$n"); do cat "$TAP_TMP/fan.$i.out"; done
+}
+
+t_concurrent_rotations() {
+	local k ok versions blobs i
+	k=$(inst A new_key rotations)
+	ok=$(fan_out 12 RotateKeyOnDemand "{\"KeyId\":\"$k\"}" | grep -c '"KeyId"')
+	assert_eq "$ok" 12 "rotations answered"
+	# Each rotation made exactly one new version: 1 + 12, no gap, no duplicate.
+	versions=$(pg_psql "SELECT count(*) || ' ' || max(version) FROM materials WHERE key_id = '$k'")
+	assert_eq "$versions" "13 13"
+	assert_eq "$(pg_psql "SELECT current_version FROM keys WHERE id = '$k'")" 13
+	assert_eq "$(pg_psql "SELECT count(*) FROM audit WHERE key_id LIKE '%$k' AND operation = 'RotateKeyOnDemand' AND outcome = 'success'")" 12
+	# And the newest material encrypts on either instance, decrypts on the other.
+	for i in A B; do
+		blobs=$(inst $i call Encrypt "{\"KeyId\":\"$k\",\"Plaintext\":\"eA==\"}" | jq -r .CiphertextBlob)
+		assert_eq "$(inst $([ $i = A ] && echo B || echo A) call Decrypt "{\"CiphertextBlob\":\"$blobs\"}" | jq -r .Plaintext)" eA==
+	done
+}
+
+t_concurrent_alias() {
+	local k1 k2 out
+	k1=$(inst A new_key alias1)
+	k2=$(inst B new_key alias2)
+	out=$(fan_out 10 CreateAlias "{\"AliasName\":\"alias/race\",\"TargetKeyId\":\"$k1\"}")
+	assert_eq "$(grep -c '^ERROR AlreadyExistsException$' <<<"$out")" 9 "refused duplicates"
+	assert_eq "$(grep -c '^OK' <<<"$out")" 1 "one alias created"
+	# Repointing from both sides at once: the alias ends on one of the two keys, once.
+	out=$( (fan_out 6 UpdateAlias "{\"AliasName\":\"alias/race\",\"TargetKeyId\":\"$k2\"}") )
+	refute grep -q '^ERROR' <<<"$out"
+	assert_eq "$(pg_psql "SELECT count(*) || ' ' || key_id FROM aliases WHERE name = 'alias/race' GROUP BY key_id")" "1 $k2"
+}
+
+t_concurrent_grants() {
+	local k out n
+	k=$(inst A new_key grants)
+	out=$(fan_out 16 CreateGrant "{\"KeyId\":\"$k\",\"GranteePrincipal\":\"$OUTSIDER\",\"Operations\":[\"Decrypt\"]}")
+	assert_eq "$(grep -c '"GrantId"' <<<"$out")" 16
+	n=$(inst B call ListGrants "{\"KeyId\":\"$k\"}" | jq '.Grants | length')
+	assert_eq "$n" 16
+	assert_eq "$(grep -o '"GrantId":"[0-9a-f]*"' <<<"$out" | sort -u | wc -l)" 16
+}
+
+# One burst worker: ops in turn, on alternating instances, for at most
+# BURST_OPS/4 requests or BURST_SECONDS. Records only what was answered.
+burst_worker() {
+	local w=$1 keys=$2 end=$(($(date +%s) + BURST_SECONDS)) i=0 n=$((BURST_OPS / 4)) who r k blob
+	local ctx
+	while [ "$i" -lt "$n" ] && [ "$(date +%s)" -lt "$end" ]; do
+		i=$((i + 1))
+		if [ $(((i + w) % 2)) = 0 ]; then who=A; else who=B; fi
+		inst $who kmsd_running || who=A
+		k=$(sed -n "$((1 + (i % 3)))p" "$keys")
+		ctx="{\"w\":\"$w\",\"i\":\"$i\"}"
+		case $((i % 5)) in
+		0) r=$(inst $who call CreateKey "{\"Description\":\"burst\"}" 2>/dev/null) &&
+			echo "key $(jq -r .KeyMetadata.KeyId <<<"$r")" >>"$TAP_TMP/acked.$w" ;;
+		1|3) r=$(inst $who call GenerateDataKey "{\"KeyId\":\"$k\",\"KeySpec\":\"AES_256\",\"EncryptionContext\":$ctx}" 2>/dev/null) &&
+			echo "blob $w $i $(jq -r .CiphertextBlob <<<"$r") $(jq -r .Plaintext <<<"$r")" >>"$TAP_TMP/acked.$w" ;;
+		2) blob=$(grep '^blob' "$TAP_TMP/acked.$w" 2>/dev/null | tail -1)
+			if [ -n "$blob" ]; then
+				set -- $blob
+				r=$(inst $who call Decrypt "{\"CiphertextBlob\":\"$4\",\"EncryptionContext\":{\"w\":\"$2\",\"i\":\"$3\"}}" 2>/dev/null) &&
+					[ "$(jq -r .Plaintext <<<"$r")" = "$5" ] && echo "decrypt" >>"$TAP_TMP/acked.$w"
+			fi ;;
+		4) if [ $((i % 10)) = 4 ]; then
+				r=$(inst $who call RotateKeyOnDemand "{\"KeyId\":\"$k\"}" 2>/dev/null) &&
+					echo "rotate $k" >>"$TAP_TMP/acked.$w"
+			else
+				r=$(inst $who call CreateGrant "{\"KeyId\":\"$k\",\"GranteePrincipal\":\"$OUTSIDER\",\"Operations\":[\"Decrypt\"]}" 2>/dev/null) &&
+					echo "grant $k $(jq -r .GrantId <<<"$r")" >>"$TAP_TMP/acked.$w"
+			fi ;;
+		esac
+	done
+}
+
+t_burst_crashes() {
+	local w pids= keys="$TAP_TMP/burst.keys" k total before got want lost=0 start at_restart
+	for w in 1 2 3; do inst A new_key "burst$w"; done >"$keys"
+	before=$(pg_psql 'SELECT coalesce(max(seq), 0) FROM audit')
+	for w in 1 2 3 4; do
+		: >"$TAP_TMP/acked.$w"
+		burst_worker "$w" "$keys" &
+		pids="$pids $!"
+	done
+	# Mid-burst (by count or, on a slow machine, by time): instance B dies
+	# with -9; later the database crashes and restarts.
+	start=$(date +%s)
+	until [ "$(cat "$TAP_TMP"/acked.* | wc -l)" -ge $((BURST_OPS / 4)) ] ||
+		[ $(($(date +%s) - start)) -ge $((BURST_SECONDS / 4)) ]; do sleep 0.1; done
+	inst B kmsd_kill9
+	until [ "$(cat "$TAP_TMP"/acked.* | wc -l)" -ge $((BURST_OPS / 2)) ] ||
+		[ $(($(date +%s) - start)) -ge $((BURST_SECONDS / 2)) ]; do sleep 0.1; done
+	pg_restart_crash || { echo "PostgreSQL does not restart"; return 1; }
+	at_restart=$(cat "$TAP_TMP"/acked.* | wc -l)
+	wait $pids || :
+	inst B kmsd_start 0
+	total=$(cat "$TAP_TMP"/acked.* | wc -l)
+	echo "# $total of $BURST_OPS operations acknowledged, $((total - at_restart)) after the database restarted"
+	[ "$at_restart" -ge 8 ] || { echo "only $at_restart acknowledged before the restart"; return 1; }
+	[ "$total" -gt "$at_restart" ] || { echo "nothing acknowledged after the database restarted"; return 1; }
+	# Every acknowledged key, grant and rotation is there; every data key decrypts.
+	while read -r kind a b c d; do
+		case $kind in
+		key) inst B call DescribeKey "{\"KeyId\":\"$a\"}" >/dev/null || { echo "lost key $a"; lost=$((lost + 1)); } ;;
+		grant) [ "$(pg_psql "SELECT count(*) FROM grants WHERE id = '$b' AND key_id = '$a'")" = 1 ] ||
+			{ echo "lost grant $b"; lost=$((lost + 1)); } ;;
+		blob) got=$(inst B call Decrypt "{\"CiphertextBlob\":\"$c\",\"EncryptionContext\":{\"w\":\"$a\",\"i\":\"$b\"}}" | jq -r .Plaintext)
+			[ "$got" = "$d" ] || { echo "lost data key $a/$b"; lost=$((lost + 1)); } ;;
+		esac
+	done < <(cat "$TAP_TMP"/acked.*)
+	assert_eq "$lost" 0 "acknowledged operations lost"
+	# Rotations: each key's versions number at least 1 + its acknowledged rotations.
+	while read -r k; do
+		want=$((1 + $(cat "$TAP_TMP"/acked.* | grep -c "^rotate $k$" || :)))
+		got=$(pg_psql "SELECT count(*) FROM materials WHERE key_id = '$k'")
+		[ "$got" -ge "$want" ] || { echo "key $k: $got versions, $want acknowledged"; return 1; }
+	done <"$keys"
+	# The audit has a success record for every acknowledged operation.
+	for kind in key:CreateKey blob:GenerateDataKey decrypt:Decrypt rotate:RotateKeyOnDemand grant:CreateGrant; do
+		want=$(cat "$TAP_TMP"/acked.* | grep -c "^${kind%%:*}\b" || :)
+		got=$(pg_psql "SELECT count(*) FROM audit WHERE seq > $before AND operation = '${kind#*:}' AND outcome = 'success'")
+		[ "$got" -ge "$want" ] || { echo "${kind#*:}: $got audit records, $want acknowledged"; return 1; }
+	done
+	while read -r _ k; do
+		[ "$(pg_psql "SELECT count(*) FROM audit WHERE operation = 'CreateKey' AND outcome = 'success' AND key_id LIKE '%$k'")" = 1 ] ||
+			{ echo "no audit record of CreateKey $k"; return 1; }
+	done < <(cat "$TAP_TMP"/acked.* | grep '^key ')
+}
+
+test_that "the PostgreSQL schema is versioned and holds key material only wrapped" t_schema_versioned
+test_that "two instances share keys, aliases, rotations and key states" t_shared
+test_that "concurrent rotations through both instances make one version each" t_concurrent_rotations
+test_that "concurrent CreateAlias of one name through both instances creates it once" t_concurrent_alias
+test_that "concurrent CreateGrant through both instances creates every grant once" t_concurrent_grants
+test_that "a burst over both instances with kill -9 and a PostgreSQL crash loses no acknowledged operation" t_burst_crashes
+inst A kmsd_stop; stop_a=$?
+inst B kmsd_stop; stop_b=$?
+test_that "both instances stop cleanly on SIGTERM" test "$stop_a$stop_b" = 00
+tap_done
