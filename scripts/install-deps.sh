@@ -14,7 +14,8 @@ libdevmapper-dev libkeyutils-dev libssl-dev libcurl4-openssl-dev
 libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev
 sqlite3 curl jq openssl bc xxd python3 gnuplot-nox sparse
 iproute2 nbd-server nbd-client qemu-utils mmdebstrap
-dwarves debian-archive-keyring"
+dwarves debian-archive-keyring
+libpq-dev postgresql postgresql-client"
 
 # Optional extras: awscli/botocore for the SDK cross-check of the KMS,
 # clang for the header fuzzer. Missing ones only skip those tests.
