@@ -6,6 +6,7 @@
 #   make check           every test (unit, KMS over HTTP, kernel selftests in QEMU)
 #   make demo            the whole EBS flow in the test VM
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
+#   make bench-kms       ebscrypt-kmsd throughput and p99 latency (docs/benchmarks-kms.md)
 #   make install DESTDIR=... KVER=...
 #                        install-module + install-userspace; the latter
 #                        needs no kernel headers
@@ -50,7 +51,7 @@ UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
 .PHONY: all module userspace install install-module install-userspace clean \
         check check-unit check-vm check-debug check-e2e prepare \
-        demo demo-kernel bench bench-smoke bench-snapshot lint deps check-kernels kernels
+        demo demo-kernel bench bench-smoke bench-snapshot bench-kms lint deps check-kernels kernels
 
 all: module userspace
 
@@ -145,6 +146,11 @@ bench-smoke: all
 # Snapshot/restore/copy throughput against dd on the same store (SIZE=MiB, BEFORE=REV).
 bench-snapshot: all
 	tests/bench/run-snapshot $(if $(BEFORE),--before $(BEFORE)) $(SIZE)
+
+# ebscrypt-kmsd requests/s and p99 on loopback: SQLite and PostgreSQL, durable
+# and not, concurrency 1/8/64; writes docs/benchmarks-kms.json.
+bench-kms: all
+	tests/bench/kms
 
 # The harness's own tests: guests on private networks, the systemd guest.
 check-harness: all
