@@ -2,7 +2,8 @@
 /*
  * ebscrypt-kmsd internals shared between its small single-purpose files:
  * config.c (config file), store.c (the store interface; store_sqlite.c and
- * store_pg.c its SQLite and PostgreSQL backends), crypto.c (root key, material
+ * store_pg.c its SQLite and PostgreSQL backends, store_rows.c what a
+ * row read from either owns), crypto.c (root key, material
  * wrapping, ciphertext blobs), auth.c (SigV4 verification), policy.c
  * (key policy and grants), audit.c (audit trail), kreq.c (a request's
  * fields and errors), router.c (protocol and dispatch), keys.c (key

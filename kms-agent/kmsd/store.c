@@ -66,21 +66,6 @@ int store_conflict(struct store *db)
 	return db->ops->conflict(db);
 }
 
-void kms_key_free(struct kms_key *k)
-{
-	free(k->description);
-	free(k->policy_admins);
-	free(k->policy_users);
-	k->description = k->policy_admins = k->policy_users = NULL;
-}
-
-void kms_grant_free(struct kms_grant *g)
-{
-	free(g->operations);
-	free(g->constraints);
-	g->operations = g->constraints = NULL;
-}
-
 int store_key_get(struct store *db, const char *id, struct kms_key *k)
 {
 	return db->ops->key_get(db, id, k);
