@@ -52,7 +52,10 @@ struct kmsd_config {
 	unsigned int max_connections;
 	unsigned int threads;
 	unsigned int connection_timeout;
+	unsigned int request_timeout;     /* seconds for a whole request, headers and body */
+	unsigned int max_connections_per_source;
 	unsigned int max_skew;
+	char *service_host_name;  /* NULL: any Host; else the one requests must be signed for */
 	struct principal *principals;
 	size_t nprincipals;
 };

@@ -12,7 +12,7 @@
  *   kmsc [common] describe KEY                 "KEYID ARN STATE ENABLED"
  *   kmsc [common] raw TARGET BODY [--omit H] [--set H=V] [--after H=V]
  *        [--date AMZDATE] [--akid ID] [--no-auth] [--ctype CT] [--method M]
- *        [--after-body STR]
+ *        [--after-body STR] [--signed LIST] [--query Q] [--signed-query Q]
  *                                              "STATUS" line, then the body
  * common: --url URL [--unix PATH] [--ca FILE] --creds FILE --profile NAME
  *         [--region R] [--timeout-ms N] [--retries N]
@@ -111,7 +111,7 @@ static size_t collect(char *d, size_t s, size_t n, void *arg)
 static int raw(const char *url, const char *unix_path, const char *region, int argc, char **argv)
 {
 	const char *target = argv[0], *body = argv[1], *date = NULL, *ctype = "application/x-amz-json-1.1";
-	const char *after_body = NULL;
+	const char *after_body = NULL, *signed_list = NULL, *query = NULL, *signed_query = NULL;
 	const char *method = "POST", *omit[8], *set[8], *after[8], *id = akid;
 	size_t nomit = 0, nset = 0, nafter = 0, i, j, nh = 0;
 	struct sigv4_header h[16];
@@ -140,6 +140,12 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 			method = argv[++k];
 		else if (!strcmp(argv[k], "--after-body") && k + 1 < argc)
 			after_body = argv[++k];
+		else if (!strcmp(argv[k], "--signed") && k + 1 < argc)
+			signed_list = argv[++k];
+		else if (!strcmp(argv[k], "--query") && k + 1 < argc)
+			query = argv[++k];
+		else if (!strcmp(argv[k], "--signed-query") && k + 1 < argc)
+			signed_query = argv[++k];
 		else if (!strcmp(argv[k], "--no-auth"))
 			noauth = 1;
 		else
@@ -197,7 +203,9 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 				break;
 			}
 	if (!noauth) {
+		/* --signed: a SignedHeaders list of the client's choosing (a captured request's). */
 		struct sigv4_request sr = { .method = method, .path = "/", .headers = h, .nheaders = nh,
+					    .signed_headers = signed_list, .query = signed_query,
 					    .body = body, .body_len = strlen(body) };
 		struct sigv4_scope sc = { date, region, "kms" };
 
@@ -237,6 +245,14 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 	if (!nh || strcasecmp(h[0].name, "Content-Type"))
 		hl = curl_slist_append(hl, "Content-Type:");
 	sb_init(&out);
+	/* --query goes on the URL after signing; --signed-query is signed and sent. */
+	if (query || signed_query) {
+		char *u;
+
+		if (asprintf(&u, "%s?%s", url, query ? query : signed_query) < 0)
+			return 2;
+		url = u;
+	}
 	c = curl_easy_init();
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	if (unix_path)
