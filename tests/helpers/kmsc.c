@@ -6,6 +6,8 @@
  * malformed requests that still pass (or deliberately fail) authentication.
  *
  *   kmsc [common] call OPERATION JSON
+ *   kmsc [common] repeat N OPERATION JSON      N calls on one client, the last reply;
+ *                                              "@N@" in JSON becomes the call's number
  *   kmsc [common] gdkwp KEY [k=v ...]          base64 blob on stdout
  *   kmsc [common] decrypt BLOB64 [k=v ...]     base64 plaintext on stdout
  *   kmsc [common] reencrypt BLOB64 DSTKEY [k=v ...]  (source context)
@@ -15,7 +17,7 @@
  *        [--after-body STR] [--signed LIST] [--query Q] [--signed-query Q]
  *                                              "STATUS" line, then the body
  * common: --url URL [--unix PATH] [--ca FILE] --creds FILE --profile NAME
- *         [--region R] [--timeout-ms N] [--retries N]
+ *         [--region R] [--timeout-ms N] [--retries N] [--max-reply BYTES]
  * Secrets come from the AWS shared-credentials FILE, never argv.
  * Exit: 0 ok, 3 KMS error ("ERROR <type>" on stdout), 4 transport error.
  */
@@ -287,6 +289,7 @@ int main(int argc, char **argv)
 	struct kms_error err = { 0 };
 	struct kms_context_pair pairs[32];
 	long timeout = 10000;
+	size_t max_reply = 0;
 	int retries = 2, i, rc;
 
 	for (i = 1; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
@@ -308,6 +311,8 @@ int main(int argc, char **argv)
 			timeout = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--retries"))
 			retries = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--max-reply"))
+			max_reply = strtoul(argv[i + 1], NULL, 10);
 		else
 			return 2;
 	}
@@ -319,20 +324,42 @@ int main(int argc, char **argv)
 	argv += i;
 	if (!strcmp(argv[0], "raw") && argc >= 3)
 		return raw(url, unix_path, region, argc - 1, argv + 1);
-	ep = (struct kms_endpoint){ url, unix_path, ca, region, akid, secret, timeout, retries };
+	ep = (struct kms_endpoint){ url, unix_path, ca, region, akid, secret, timeout, retries, max_reply };
 	rc = kms_client_new(&ep, &c);
 	secmem_wipe(secret, sizeof(secret));
 	if (rc) {
 		fprintf(stderr, "kmsc: kms_client_new: %s\n", strerror(-rc));
 		return 2;
 	}
-	if (!strcmp(argv[0], "call") && argc == 3) {
-		struct json_object *req = json_tokener_parse(argv[2]), *resp = NULL;
+	if ((!strcmp(argv[0], "call") && argc == 3) || (!strcmp(argv[0], "repeat") && argc == 4)) {
+		int n = argc == 4 ? atoi(argv[1]) : 1, k;
+		struct json_object *req, *resp = NULL;
 
-		if (!req)
+		argv += argc - 3;
+		if (n < 1)
 			return 2;
-		rc = kms_call(c, argv[1], req, &resp, &err);
-		json_object_put(req);
+		for (rc = 0, k = 0; !rc && k < n; k++) {
+			struct strbuf text;
+			const char *p, *at;
+			char *t;
+
+			sb_init(&text);
+			for (p = argv[2]; (at = strstr(p, "@N@")); p = at + 3) {
+				sb_add(&text, p, (size_t)(at - p));
+				sb_addf(&text, "%d", k);
+			}
+			sb_adds(&text, p);
+			if (sb_finish(&text, &t))
+				return 2;
+			req = json_tokener_parse(t);
+			free(t);
+			if (!req)
+				return 2;
+			json_object_put(resp);
+			resp = NULL;
+			rc = kms_call(c, argv[1], req, &resp, &err);
+			json_object_put(req);
+		}
 		if (!rc) {
 			printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
 								      JSON_C_TO_STRING_NOSLASHESCAPE));
