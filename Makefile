@@ -45,7 +45,7 @@ KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/g
 # scripts/install-deps.sh; the build's own tests replace it.
 INSTALL_DEPS ?= scripts/install-deps.sh
 
-USER_DIRS := lib kms-agent tools
+USER_DIRS := lib kms-agent tools udev
 UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
 .PHONY: all module userspace install install-module install-userspace clean \
@@ -88,6 +88,7 @@ install-userspace: userspace
 	@if [ -d man ]; then for m in man/*.[0-9]; do [ -e "$$m" ] || continue; \
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done; fi
 	@for u in $(UNITS); do install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+	@for c in completion/*; do install -D -m 0644 $$c $(DESTDIR)$(BASHCOMPDIR)/$${c##*/}; done
 
 deps:
 	$(INSTALL_DEPS)
