@@ -7,6 +7,7 @@
 #   make demo            the whole EBS flow in the test VM
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
 #   make install DESTDIR=... KVER=...
+#   make deb             the Debian packages (build/deb), checked by lintian
 #                        install-module + install-userspace; the latter
 #                        needs no kernel headers
 #
@@ -89,6 +90,7 @@ install-userspace: userspace
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done; fi
 	@for u in $(UNITS); do install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 	@for c in completion/*; do install -D -m 0644 $$c $(DESTDIR)$(BASHCOMPDIR)/$${c##*/}; done
+	install -D -m 0644 systemd/ebscrypt.sysusers $(DESTDIR)$(SYSUSERSDIR)/ebscrypt.conf
 
 deps:
 	$(INSTALL_DEPS)
@@ -161,6 +163,11 @@ check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
 .PHONY: check-harness check-harness-heavy check-fresh
+
+# The Debian packages ebscrypt and ebscrypt-dkms, into build/deb, lintian-clean.
+deb:
+	scripts/build-deb $(BUILD)/deb
+.PHONY: deb
 
 lint:
 	scripts/lint-module
