@@ -162,7 +162,13 @@ check-fresh:
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh
+# The packages on a real Debian host through a kernel upgrade (6.1 to 6.12
+# from bookworm-backports, DKMS, a reboot): minutes, so not in make check,
+# which runs the install, DKMS, guide and purge part (tests/e2e/real-host.host.sh).
+check-host: all
+	@for t in tests/realhost/*.host.sh; do bash $$t || exit 1; done
+
+.PHONY: check-harness check-harness-heavy check-fresh check-host
 
 # The Debian packages ebscrypt and ebscrypt-dkms, into build/deb, lintian-clean.
 deb:
