@@ -25,8 +25,15 @@ VERSION=$(awk 'NR == 1 { gsub(/[()]/, "", $2); print $2; exit }' "$top/debian/ch
 on() { local g=$1; shift; "$S" exec "$g" --timeout 900 "$@"; }
 
 debs_build() {
-	"$top/scripts/build-deb" "$work/deb" > "$work/build-deb.out" 2>&1 || { cat "$work/build-deb.out"; return 1; }
-	echo "# make deb took $((SECONDS - start))s"
+	# REALHOST_DEBS=DIR: the packages scripts/build-deb already made there
+	# (a rerun, or make check-host after make check); built afresh otherwise.
+	if [ -n "${REALHOST_DEBS:-}" ]; then
+		mkdir -p "$work/deb"
+		cp "$REALHOST_DEBS"/*.deb "$REALHOST_DEBS"/build.log "$REALHOST_DEBS"/lintian.log "$work/deb/"
+	else
+		"$top/scripts/build-deb" "$work/deb" > "$work/build-deb.out" 2>&1 || { cat "$work/build-deb.out"; return 1; }
+		echo "# make deb took $((SECONDS - start))s"
+	fi
 	ls "$work/deb/ebscrypt_${VERSION}_amd64.deb" "$work/deb/ebscrypt-dkms_${VERSION}_all.deb"
 	# Debian's own flags reached every compile, with their fortify level
 	# only (the Makefile adds none of its own when given one).
@@ -40,15 +47,12 @@ debs_build() {
 guests_boot() {
 	{ testnet_create "$NS" && testnet_tap "$NS" tapk && testnet_tap "$NS" taph; } > "$work/net.log" 2>&1 ||
 		{ cat "$work/net.log"; return 1; }
-	local rk=0 rh=0
-	"$S" start "$K" --packages "$REALHOST_PACKAGES" --netns "$NS" --net tapk,ip=192.0.2.20/24 \
-		--hostname kms > "$work/kms.start" 2>&1 &
-	local pk=$!
+	# One after the other: two guests booting at once on two cores take
+	# longer than twice one.
 	"$S" start "$H" --packages "$REALHOST_PACKAGES" --netns "$NS" --net taph,ip=192.0.2.21/24 \
-		--hostname host --disk 128M > "$work/host.start" 2>&1 || rh=$?
-	wait "$pk" || rk=$?
-	cat "$work/kms.start" "$work/host.start"
-	assert_eq "$rk $rh" "0 0"
+		--hostname host --disk 128M
+	"$S" start "$K" --packages "$REALHOST_PACKAGES" --netns "$NS" --net tapk,ip=192.0.2.20/24 \
+		--hostname kms --cpus 1
 	testnet_assert_isolated "$NS"
 	echo "# guests up after $((SECONDS - start))s"
 	local g
@@ -129,8 +133,10 @@ kmsd_confined() {
 	# In the service's own mount namespace, as its user: its state
 	# directory is writable, nothing else of the system is.
 	on "$K" "nsenter -t $pid -m -S \$(id -u ebscrypt-kmsd) -G \$(id -g ebscrypt-kmsd) -- sh -c 'touch /var/lib/ebscrypt-kmsd/.w && rm /var/lib/ebscrypt-kmsd/.w'"
+	# Its runtime directory, for a Unix socket, is its own too.
+	on "$K" "nsenter -t $pid -m -S \$(id -u ebscrypt-kmsd) -G \$(id -g ebscrypt-kmsd) -- sh -c 'touch /run/ebscrypt-kmsd/.w && rm /run/ebscrypt-kmsd/.w'"
 	local d
-	for d in /etc/ebscrypt /var/lib /run /usr/sbin /root /; do
+	for d in /etc/ebscrypt /var/lib /run /run/ebscrypt /usr/sbin /root /; do
 		refute on "$K" "nsenter -t $pid -m -S \$(id -u ebscrypt-kmsd) -G \$(id -g ebscrypt-kmsd) -- touch $d/.w"
 		# Not even root could write there, in that view of the system.
 		[ "$d" = /root ] || on "$K" "nsenter -t $pid -m -- findmnt -no OPTIONS --target $d" | grep -q '^ro'
