@@ -162,9 +162,11 @@ check-fresh:
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
-# The packages on a real Debian host through a kernel upgrade (6.1 to 6.12
-# from bookworm-backports, DKMS, a reboot): minutes, so not in make check,
-# which runs the install, DKMS, guide and purge part (tests/e2e/real-host.host.sh).
+# The packages on real Debian hosts (systemd guests): the real-host guide
+# step by step with DKMS, reboot and purge, and a kernel upgrade (6.1 to
+# 6.12 from bookworm-backports, DKMS, a reboot). Minutes each, so not in
+# make check, which has the packages' host-side tests (tests/host/).
+# REALHOST_DEBS=DIR reuses packages scripts/build-deb made there.
 check-host: all
 	@for t in tests/realhost/*.host.sh; do bash $$t || exit 1; done
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Shared by the tests that install ebscrypt's packages into systemd guests
-# (tests/e2e/real-host.host.sh, tests/realhost/*.host.sh): the guest image
+# (tests/realhost/*.host.sh, make check-host): the guest image
 # they share, and docs/real-host.md cut into its steps.
 . "$(dirname "${BASH_SOURCE[0]}")/../vm/lib.sh"
 

@@ -34,7 +34,7 @@ installed_on_6_1() {
 	{ testnet_create "$NS" && testnet_tap "$NS" tapu && testnet_pki "$work/pki" "$TESTNET_HOST_IP"; } \
 		> "$work/net.log" 2>&1 || { cat "$work/net.log"; return 1; }
 	KMS_URL=$(testnet_kmsd_start "$NS" "$work/kms" "$work/pki")
-	"$S" start "$G" --packages "$REALHOST_PACKAGES" --netns "$NS" --net tapu,ip=192.0.2.30/24 --disk 128M
+	"$S" start "$G" --packages "$REALHOST_PACKAGES" --netns "$NS" --net tapu,ip=192.0.2.30/24 --disk 128M --timeout 3600
 	local f
 	for f in "$work/deb/ebscrypt_${VERSION}_amd64.deb" "$work/deb/ebscrypt-dkms_${VERSION}_all.deb"; do
 		"$S" put "$G" "$f" "/root/pkgs/${f##*/}"

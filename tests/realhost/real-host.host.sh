@@ -50,9 +50,9 @@ guests_boot() {
 	# One after the other: two guests booting at once on two cores take
 	# longer than twice one.
 	"$S" start "$H" --packages "$REALHOST_PACKAGES" --netns "$NS" --net taph,ip=192.0.2.21/24 \
-		--hostname host --disk 128M
+		--hostname host --disk 128M --timeout 3600
 	"$S" start "$K" --packages "$REALHOST_PACKAGES" --netns "$NS" --net tapk,ip=192.0.2.20/24 \
-		--hostname kms --cpus 1
+		--hostname kms --cpus 1 --timeout 3600
 	testnet_assert_isolated "$NS"
 	echo "# guests up after $((SECONDS - start))s"
 	local g
