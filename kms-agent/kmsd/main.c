@@ -20,6 +20,7 @@
 
 #include "kmsd.h"
 #include "log.h"
+#include "paths.h"
 #include "secmem.h"
 
 static void usage(FILE *f)
@@ -30,6 +31,7 @@ static void usage(FILE *f)
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
 		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
 		"       ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR\n"
+		"       ebscrypt-kmsd --version\n"
 		"\n"
 		"A key service speaking the AWS KMS JSON 1.1 protocol. See ebscrypt-kmsd(8).\n");
 }
@@ -320,6 +322,10 @@ int main(int argc, char **argv)
 		return cmd_audit(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("ebscrypt-kmsd %s\n", EBS_VERSION);
 		return 0;
 	}
 	return serve(argc, argv);
