@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "kms-agent/kmsd/kmsd.h"
 #include "kms-agent/kmsd/policy.h"
 
 #define ACCT "111122223333"
@@ -440,6 +441,64 @@ static void oversize_document_is_refused(void **state)
 	free(big);
 }
 
+/* The keys table as the first release created it: no policy column. */
+static const char old_schema[] =
+	"CREATE TABLE keys (id TEXT PRIMARY KEY, owner TEXT NOT NULL, description TEXT NOT NULL,"
+	" state TEXT NOT NULL, created INTEGER NOT NULL, deletion_date INTEGER NOT NULL,"
+	" pending_days INTEGER NOT NULL, rotation_enabled INTEGER NOT NULL,"
+	" rotation_period INTEGER NOT NULL, last_rotation INTEGER NOT NULL,"
+	" on_demand_rotation INTEGER NOT NULL, managed INTEGER NOT NULL,"
+	" current_version INTEGER NOT NULL, policy_admins TEXT NOT NULL, policy_users TEXT NOT NULL);"
+	"INSERT INTO keys VALUES ('k1', 'x', '', 'Enabled', 1, 0, 0, 0, 365, 1, 0, 0, 1,"
+	" '[\"arn:aws:iam::" ACCT ":user/alice\"]', '[\"arn:aws:iam::" ACCT ":role/bob\"]');";
+
+static int eval_text(const char *text, const char *who, const char *action)
+{
+	struct policy_request r = request(action);
+
+	r.principal_arn = who;
+	return eval(text, &r);
+}
+
+static void old_keys_keep_their_admins_and_users(void **state)
+{
+	char dir[] = "/tmp/kmsd-policy-XXXXXX", path[64], *text;
+	struct kmsd_config cfg = { .account_id = (char *)ACCT };
+	struct kmsd k = { .cfg = &cfg };
+	struct kms_key key;
+	sqlite3 *db;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/kmsd.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, old_schema, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path, &db), 0);
+	assert_int_equal(store_key_get(db, "k1", &key), 0);
+	assert_null(key.policy);
+	text = policy_of_key(&k, &key);
+	assert_non_null(text);
+	assert_true(eval_text(text, "arn:aws:iam::" ACCT ":user/alice", "DisableKey") & POLICY_ALLOW);
+	assert_true(eval_text(text, "arn:aws:iam::" ACCT ":role/bob", "Decrypt") & POLICY_ALLOW);
+	assert_int_equal(eval_text(text, "arn:aws:iam::" ACCT ":role/bob", "DisableKey"), POLICY_ALLOW_ACCOUNT);
+	assert_int_equal(eval_text(text, OTHER, "Decrypt"), POLICY_ALLOW_ACCOUNT);
+	free(text);
+
+	/* A policy put on it is stored and read back as given. */
+	key.policy = strdup("{\"Statement\":[]}");
+	assert_int_equal(store_key_put(db, &key), 0);
+	kms_key_free(&key);
+	store_close(db);
+	assert_int_equal(store_open(path, &db), 0);
+	assert_int_equal(store_key_get(db, "k1", &key), 0);
+	assert_string_equal(key.policy, "{\"Statement\":[]}");
+	kms_key_free(&key);
+	store_close(db);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 #define T(name, fn) { name, fn, NULL, NULL, NULL }
 
 int main(void)
@@ -459,6 +518,7 @@ int main(void)
 		T("every unsupported element, operator, key or value is refused by name",
 		  bad_documents_are_refused_by_name),
 		T("a policy over 32 KiB is refused", oversize_document_is_refused),
+		T("a key stored before policy documents keeps its admins and users", old_keys_keep_their_admins_and_users),
 	};
 
 	return cmocka_run_group_tests_name("kmsd key policies", tests, NULL, NULL);
