@@ -506,10 +506,32 @@ static int is_account_of(const char *entry, const char *account)
 	return !strcmp(entry, account) || !strcmp(entry, root);
 }
 
+/*
+ * The role ARN behind a role session ARN (arn:aws:sts::A:assumed-role/R/S is
+ * arn:aws:iam::A:role/R), as AWS matches sessions against policies; else
+ * the ARN itself.
+ */
+static const char *principal_of(const char *arn, char *buf, size_t len)
+{
+	const char *role, *end;
+
+	if (!arn || strncmp(arn, "arn:aws:sts::", 13) || strlen(arn) < 26 ||
+	    strncmp(arn + 25, ":assumed-role/", 14))
+		return arn;
+	role = arn + 39;
+	end = strchr(role, '/');
+	if (!end || (size_t)snprintf(buf, len, "arn:aws:iam::%.12s:role/%.*s", arn + 13,
+				     (int)(end - role), role) >= len)
+		return arn;
+	return buf;
+}
+
 static enum principal_match principal_matches(struct json_object *p, const struct policy_request *r)
 {
 	struct json_object *aws;
 	enum principal_match best = PM_NONE;
+	char role[512];
+	const char *as_role = principal_of(r->principal_arn, role, sizeof(role));
 	size_t i, n = 1;
 
 	if (str_of(p))
@@ -520,7 +542,8 @@ static enum principal_match principal_matches(struct json_object *p, const struc
 	for (i = 0; i < n; i++) {
 		const char *e = list_get(aws, i);
 
-		if (!strcmp(e, "*") || (r->principal_arn && !strcmp(e, r->principal_arn)))
+		if (!strcmp(e, "*") || (r->principal_arn && (!strcmp(e, r->principal_arn) ||
+							      !strcmp(e, as_role))))
 			return PM_DIRECT;
 		if (is_account_of(e, r->caller_account))
 			best = PM_ACCOUNT;
@@ -553,6 +576,7 @@ static int key_values(const struct policy_request *r, const char *name, const ch
 {
 	const char *ctx_key, *one = NULL;
 	int ki = find_key(name, &ctx_key);
+	char role[512];
 	size_t n = 0;
 
 	*out = NULL;
@@ -568,7 +592,8 @@ static int key_values(const struct policy_request *r, const char *name, const ch
 	} else {
 		switch (cond_keys[ki].key) {
 		case CK_PRINCIPAL_ARN:
-			one = r->principal_arn;
+			/* For a role session, AWS gives the role's ARN. */
+			one = principal_of(r->principal_arn, role, sizeof(role));
 			break;
 		case CK_CALLER_ACCOUNT:
 			one = r->caller_account;

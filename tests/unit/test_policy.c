@@ -146,6 +146,22 @@ static void not_action_and_not_principal(void **state)
 	assert_int_equal(eval(notaccount, &r), POLICY_DENY);
 }
 
+static void role_sessions_match_their_role(void **state)
+{
+	static const char doc[] = "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":"
+				  "\"arn:aws:iam::" ACCT ":role/ebs\"},\"Action\":\"kms:Decrypt\",\"Resource\":\"*\","
+				  "\"Condition\":{\"StringEquals\":{\"aws:PrincipalArn\":\"arn:aws:iam::" ACCT
+				  ":role/ebs\"}}}]}";
+	struct policy_request r = request("Decrypt");
+
+	r.principal_arn = "arn:aws:sts::" ACCT ":assumed-role/ebs/host-1";
+	assert_int_equal(eval(doc, &r), POLICY_ALLOW);
+	r.principal_arn = "arn:aws:sts::" ACCT ":assumed-role/ebs2/host-1";
+	assert_int_equal(eval(doc, &r), 0);
+	r.principal_arn = "arn:aws:sts::444455556666:assumed-role/ebs/host-1";
+	assert_int_equal(eval(doc, &r), 0);
+}
+
 static void account_principals_delegate(void **state)
 {
 	static const char root[] = "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":"
@@ -510,6 +526,8 @@ int main(void)
 		T("NotAction and NotPrincipal apply to everything they do not list", not_action_and_not_principal),
 		T("an account principal delegates to the account; another account gets nothing",
 		  account_principals_delegate),
+		T("a role session matches its role's ARN, as Principal and as aws:PrincipalArn",
+		  role_sessions_match_their_role),
 		T("string, Bool and Null conditions: present, missing, negated and IfExists",
 		  string_conditions_on_single_keys),
 		T("encryption context conditions, with ForAnyValue and ForAllValues", encryption_context_conditions),
