@@ -428,6 +428,43 @@ static int check_statement(struct checker *c, size_t si, struct json_object *s)
 	return 0;
 }
 
+/* Object members in well-formed JSON text: one ':' outside strings each. */
+static size_t members_in_text(const char *p)
+{
+	size_t n = 0;
+	int in_string = 0;
+
+	for (; *p; p++) {
+		if (in_string) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				in_string = 0;
+		} else if (*p == '"') {
+			in_string = 1;
+		} else if (*p == ':') {
+			n++;
+		}
+	}
+	return n;
+}
+
+static size_t members_in_tree(struct json_object *o)
+{
+	size_t n = 0, i;
+
+	if (json_object_is_type(o, json_type_array)) {
+		for (i = 0; i < json_object_array_length(o); i++)
+			n += members_in_tree(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			n += 1 + members_in_tree(v);
+		}
+	}
+	return n;
+}
+
 struct json_object *policy_load(const char *text, char *err, size_t errlen)
 {
 	struct checker c = { err, errlen };
@@ -447,12 +484,20 @@ struct json_object *policy_load(const char *text, char *err, size_t errlen)
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	doc = json_tokener_parse_ex(tok, text, (int)len);
-	if (doc && json_tokener_get_parse_end(tok) != len)
+	/* Documents often end with a newline; anything else after the value is an error. */
+	if (doc && strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
+		   len - json_tokener_get_parse_end(tok))
 		bad = 1;
 	json_tokener_free(tok);
 	if (!doc || bad || !json_object_is_type(doc, json_type_object)) {
 		json_object_put(doc);
 		refuse(&c, "the policy is not a JSON object");
+		return NULL;
+	}
+	/* json-c keeps the last of repeated names: the others would be ignored. */
+	if (members_in_text(text) != members_in_tree(doc)) {
+		json_object_put(doc);
+		refuse(&c, "the policy repeats a name within one object");
 		return NULL;
 	}
 	{
@@ -571,12 +616,13 @@ static int values_new(size_t n, const char ***out)
 /*
  * The request's values for a condition key: *out NULL-terminated (possibly
  * empty), or NULL when the request has no such key; -1 when out of memory.
+ * A value may be built in scratch.
  */
-static int key_values(const struct policy_request *r, const char *name, const char ***out)
+static int key_values(const struct policy_request *r, const char *name, const char ***out,
+		      char *scratch, size_t scratch_len)
 {
 	const char *ctx_key, *one = NULL;
 	int ki = find_key(name, &ctx_key);
-	char role[512];
 	size_t n = 0;
 
 	*out = NULL;
@@ -593,7 +639,7 @@ static int key_values(const struct policy_request *r, const char *name, const ch
 		switch (cond_keys[ki].key) {
 		case CK_PRINCIPAL_ARN:
 			/* For a role session, AWS gives the role's ARN. */
-			one = principal_of(r->principal_arn, role, sizeof(role));
+			one = principal_of(r->principal_arn, scratch, scratch_len);
 			break;
 		case CK_CALLER_ACCOUNT:
 			one = r->caller_account;
@@ -681,10 +727,11 @@ static int one_condition(const struct cond_op *o, const char *key, struct json_o
 {
 	int negated = o->base == OP_STRING_NOT_EQUALS || o->base == OP_STRING_NOT_LIKE;
 	const char **have;
+	char scratch[512];   /* outlives have, which may point into it */
 	int present, result;
 	size_t i;
 
-	if (key_values(r, key, &have))
+	if (key_values(r, key, &have, scratch, sizeof(scratch)))
 		return -1;
 	present = have && have[0];
 

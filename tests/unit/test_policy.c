@@ -312,11 +312,13 @@ static void documents_aws_writes_are_accepted(void **state)
 		"resources\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::111122223333:role/User\"},"
 		"\"Action\":[\"kms:CreateGrant\",\"kms:ListGrants\",\"kms:RevokeGrant\"],\"Resource\":\"*\","
 		"\"Condition\":{\"Bool\":{\"kms:GrantIsForAWSResource\":\"true\"}}}]}",
+		" \n{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:*\","
+		"\"Resource\":\"*\"}]}\r\n\t \n",
 		"{\"Version\":\"2008-10-17\",\"Statement\":{\"Effect\":\"Deny\",\"Principal\":\"*\","
 		"\"Action\":\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":{\"StringNotEquals\":"
 		"{\"kms:EncryptionContext:volume\":[\"a\",\"b\"]},\"ForAnyValue:StringLike\":"
 		"{\"kms:EncryptionContextKeys\":\"x*\"},\"Null\":{\"kms:ViaService\":\"true\"}}}}",
-		"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"111122223333\","
+		"{\"Statement\":[{\"Sid\":\"a:b \\\"c:d\\\" \\\\\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"111122223333\","
 		"\"arn:aws:sts::111122223333:assumed-role/R/session\",\"*\"]},\"Action\":\"*\",\"Resource\":\"*\"}]}",
 	};
 	char err[512];
@@ -423,6 +425,11 @@ static void bad_documents_are_refused_by_name(void **state)
 		{ ST(OKP ",\"Action\":\"kms:*\",\"Condition\":{\"StringEquals\":{\"kms:CallerAccount\":"
 		     "\"a\\u0000b\"}}"), "values must be strings" },
 		{ ST(OKP ",\"Action\":\"kms:*\",\"Sid\":7"), "Sid" },
+		{ ST("\"Effect\":\"Deny\",\"Principal\":\"*\",\"Resource\":\"*\",\"Action\":\"kms:*\","
+		     "\"Effect\":\"Allow\""), "repeats a name" },
+		{ ST(OKP ",\"Action\":\"kms:*\",\"Condition\":{\"StringEquals\":{\"kms:CallerAccount\":\"1\","
+		     "\"kms:CallerAccount\":\"2\"}}"), "repeats a name" },
+		{ "{\"Statement\":[],\"Statement\":[{" OKP ",\"Action\":\"kms:*\"}]}", "repeats a name" },
 	};
 	char err[512];
 	size_t i;
