@@ -245,7 +245,7 @@ struct json_object *page_entry(struct kpage *p, const char *marker);
 /* Truncated, and NextMarker when there is more. */
 void page_end(const struct kpage *p);
 
-/* policy.c (the policy language itself: policy.h, policy_eval.c) */
+/* policy.c (the policy language itself: policy_eval.h, policy_eval.c) */
 /* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */
 int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx);
 /* CreateGrant of ops to grantee under constraints (NULL: none): 0, or -1 after kfail(). */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "kmsd.h"
-#include "policy.h"
+#include "policy_eval.h"
 
 #define POLICY_NAME "default"
 

@@ -22,7 +22,7 @@
 #include <strings.h>
 
 #include "kmsd.h"
-#include "policy.h"
+#include "policy_eval.h"
 
 static const char *const use_ops[] = {
 	"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "policy.h"
+#include "policy_eval.h"
 
 /* Every action AWS KMS defines, so that wildcards expand as AWS's do. */
 static const char *const kms_actions[] = {

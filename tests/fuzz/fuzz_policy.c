@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kms-agent/kmsd/policy.h"
+#include "kms-agent/kmsd/policy_eval.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "kms-agent/kmsd/kmsd.h"
-#include "kms-agent/kmsd/policy.h"
+#include "kms-agent/kmsd/policy_eval.h"
 
 #define ACCT "111122223333"
 #define ME "arn:aws:iam::" ACCT ":user/outsider"

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The key policy language (policy_eval.c): documents checked when they are
- * stored, and evaluated against one request at a time. Free of the rest of
- * kmsd (no store, no request object) so that unit tests and fuzzers can
+ * The key policy language (policy_eval.c): documents checked when they
+ * are stored, and evaluated against one request at a time. Free of the rest
+ * of kmsd (no store, no request object) so that unit tests and fuzzers can
  * drive it directly.
  */
-#ifndef EBSCRYPT_KMSD_POLICY_H
-#define EBSCRYPT_KMSD_POLICY_H
+#ifndef EBSCRYPT_KMSD_POLICY_EVAL_H
+#define EBSCRYPT_KMSD_POLICY_EVAL_H
 
 #include <stddef.h>
 
