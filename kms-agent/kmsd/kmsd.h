@@ -93,8 +93,9 @@ struct kms_key {
 	long long on_demand_rotation;
 	int managed;             /* 1: AWS managed (alias/aws/...) */
 	uint32_t current_version;
-	char *policy_admins;     /* JSON array of principal ARNs */
-	char *policy_users;
+	char *policy_admins;     /* keys stored before key policy documents: JSON arrays of */
+	char *policy_users;      /* principal ARNs, "[]" for the others */
+	char *policy;            /* the key policy document; NULL for those older keys */
 };
 
 struct kms_grant {
@@ -258,12 +259,21 @@ struct json_object *page_entry(struct kpage *p, const char *marker);
 /* Truncated, and NextMarker when there is more. */
 void page_end(const struct kpage *p);
 
-/* policy.c */
-int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);
+/* policy.c (the policy language itself: policy_eval.h, policy_eval.c) */
 /* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */
 int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx);
-int policy_is_admin(const struct kreq *req, const struct kms_key *key);
+/* CreateGrant of ops to grantee under constraints (NULL: none): 0, or -1 after kfail(). */
+int authorize_create_grant(struct kreq *req, const struct kms_key *key, struct json_object *ops,
+			   const char *grantee, struct json_object *constraints);
+/* Whether the key policy and the roles alone (no grant) allow op. */
+int policy_permits(const struct kreq *req, const struct kms_key *key, const char *op);
 int authorize_account(struct kreq *req, enum kmsd_role need);
+/* AWS's default key policy for a key created without one (malloc'd). */
+char *policy_default(const struct kmsd *k);
+/* The key's policy document as GetKeyPolicy shows it (malloc'd). */
+char *policy_of_key(const struct kmsd *k, const struct kms_key *key);
+/* A document for CreateKey or PutKeyPolicy: checked, and the lockout safety check. */
+int policy_check_new(struct kreq *req, const char *text, int bypass_lockout);
 int grant_op_valid(const char *op);
 /* Whether the grant lists op among its operations. */
 int grant_has_op(const struct kms_grant *g, const char *op);
@@ -327,6 +337,9 @@ int op_create_grant(struct kreq *req);
 int op_list_grants(struct kreq *req);
 int op_retire_grant(struct kreq *req);
 int op_revoke_grant(struct kreq *req);
+int op_get_key_policy(struct kreq *req);
+int op_put_key_policy(struct kreq *req);
+int op_list_key_policies(struct kreq *req);
 
 /* http.c */
 struct http_server;
