@@ -53,7 +53,10 @@ struct kmsd_config {
 	unsigned int max_connections;
 	unsigned int threads;
 	unsigned int connection_timeout;
+	unsigned int request_timeout;     /* seconds for a whole request, headers and body */
+	unsigned int max_connections_per_source;
 	unsigned int max_skew;
+	char *service_host_name;  /* NULL: any Host; else the one requests must be signed for */
 	struct principal *principals;
 	size_t nprincipals;
 	/* The store: "sqlite" (state_dir/kmsd.db) or "postgresql" (pg_conninfo). */
@@ -95,8 +98,9 @@ struct kms_key {
 	long long on_demand_rotation;
 	int managed;             /* 1: AWS managed (alias/aws/...) */
 	uint32_t current_version;
-	char *policy_admins;     /* JSON array of principal ARNs */
-	char *policy_users;
+	char *policy_admins;     /* keys stored before key policy documents: JSON arrays of */
+	char *policy_users;      /* principal ARNs, "[]" for the others */
+	char *policy;            /* the key policy document; NULL for those older keys */
 };
 
 struct kms_grant {
@@ -151,6 +155,15 @@ int store_material_put(struct store *db, const char *key_id, uint32_t version,
 		       const uint8_t *wrapped, size_t len, long long created);
 int store_material_get(struct store *db, const char *key_id, uint32_t version,
 		       uint8_t *wrapped, size_t cap, size_t *len);
+/*
+ * Keys plus material rows (0: an empty store), or -errno. This and
+ * store_materials_each() run in a transaction of their own: call them
+ * outside one (kmsd does, at startup).
+ */
+int store_count_keys(struct store *db);
+/* Calls fn on every wrapped material row; stops at fn's first non-zero return. */
+int store_materials_each(struct store *db, int (*fn)(void *arg, const char *key_id, uint32_t version,
+						const uint8_t *wrapped, size_t len), void *arg);
 int store_alias_get(struct store *db, const char *name, char key_id[40]);
 enum alias_put { ALIAS_CREATE, ALIAS_REPOINT };
 int store_alias_put(struct store *db, const char *name, const char *key_id, long long now,
@@ -185,6 +198,21 @@ struct audit_row {
 	int http_status;
 };
 int store_audit_put(struct store *db, const struct audit_row *a);
+/*
+ * A request that failed before it was authenticated: counted in the row of
+ * (interval, source), or of (interval, "other") once max_sources rows exist
+ * for the interval; starting a row first drops those of intervals before
+ * horizon (audit.c says why).
+ */
+struct audit_unauth {
+	const char *interval;    /* ISO 8601 UTC start of the interval */
+	const char *horizon;     /* rows of intervals before it are dropped */
+	const char *source;
+	const char *time;        /* this failure's time */
+	const char *error_type;
+	int max_sources;
+};
+int store_audit_unauth_put(struct store *db, const struct audit_unauth *u);
 /* An online, consistent copy of a SQLite store into a new file dest. */
 int store_backup_sqlite(const char *src, const char *dest);
 
@@ -196,6 +224,12 @@ int store_backup_sqlite(const char *src, const char *dest);
 #define KMS_MAX_PLAINTEXT 4096
 #define KMS_MAX_BLOB 6144
 int crypto_load_root_key(const char *state_dir, uint8_t **root_key);
+/*
+ * The service's root key for the store db: created only when the store is
+ * empty, and refused (-ENOKEY, -EKEYREJECTED, logged naming both files)
+ * when the store holds material that it cannot open.
+ */
+int crypto_open_root_key(const char *state_dir, struct store *db, uint8_t **root_key);
 void crypto_free_root_key(uint8_t *root_key);
 int crypto_new_material(const uint8_t *root_key, const char *key_id, uint32_t version,
 			uint8_t wrapped[KMS_WRAPPED_LEN]);
@@ -286,12 +320,21 @@ struct json_object *page_entry(struct kpage *p, const char *marker);
 /* Truncated, and NextMarker when there is more. */
 void page_end(const struct kpage *p);
 
-/* policy.c */
-int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);
+/* policy.c (the policy language itself: policy_eval.h, policy_eval.c) */
 /* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */
 int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx);
-int policy_is_admin(const struct kreq *req, const struct kms_key *key);
+/* CreateGrant of ops to grantee under constraints (NULL: none): 0, or -1 after kfail(). */
+int authorize_create_grant(struct kreq *req, const struct kms_key *key, struct json_object *ops,
+			   const char *grantee, struct json_object *constraints);
+/* Whether the key policy and the roles alone (no grant) allow op. */
+int policy_permits(const struct kreq *req, const struct kms_key *key, const char *op);
 int authorize_account(struct kreq *req, enum kmsd_role need);
+/* AWS's default key policy for a key created without one (malloc'd). */
+char *policy_default(const struct kmsd *k);
+/* The key's policy document as GetKeyPolicy shows it (malloc'd). */
+char *policy_of_key(const struct kmsd *k, const struct kms_key *key);
+/* A document for CreateKey or PutKeyPolicy: checked, and the lockout safety check. */
+int policy_check_new(struct kreq *req, const char *text, int bypass_lockout);
 int grant_op_valid(const char *op);
 /* Whether the grant lists op among its operations. */
 int grant_has_op(const struct kms_grant *g, const char *op);
@@ -299,6 +342,12 @@ int grant_has_op(const struct kms_grant *g, const char *op);
 /* audit.c */
 int audit_record(struct kmsd *k, const struct kreq *req);
 int audit_query(const char *state_dir, const char *since, const char *key, int json);
+/* Deletes the records (both kinds) older than before (ISO 8601 UTC); prints how many. */
+int audit_prune(const char *state_dir, const char *before);
+/* Unauthenticated failures: one row per source per interval, at most this many sources. */
+#define AUDIT_UNAUTH_INTERVAL_S 60
+#define AUDIT_UNAUTH_MAX_SOURCES 64
+#define AUDIT_UNAUTH_RETENTION_S (7 * 24 * 3600)
 
 struct http_header_list {
 	struct sigv4_header *h;
@@ -349,6 +398,9 @@ int op_create_grant(struct kreq *req);
 int op_list_grants(struct kreq *req);
 int op_retire_grant(struct kreq *req);
 int op_revoke_grant(struct kreq *req);
+int op_get_key_policy(struct kreq *req);
+int op_put_key_policy(struct kreq *req);
+int op_list_key_policies(struct kreq *req);
 
 /* http.c */
 struct http_server;

@@ -6,6 +6,8 @@
  *   ebscrypt-kmsd init --state-dir DIR [--listen ADDR]
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
  *   ebscrypt-kmsd backup [--config FILE | --state-dir DIR] DEST
+ *   ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]
+ *   ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +21,7 @@
 
 #include "kmsd.h"
 #include "log.h"
+#include "paths.h"
 #include "secmem.h"
 
 static void usage(FILE *f)
@@ -28,6 +31,9 @@ static void usage(FILE *f)
 		"       ebscrypt-kmsd init --state-dir DIR [--listen ADDR]\n"
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
 		"       ebscrypt-kmsd backup [--config FILE | --state-dir DIR] DEST\n"
+		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
+		"       ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR\n"
+		"       ebscrypt-kmsd --version\n"
 		"\n"
 		"A key service speaking the AWS KMS JSON 1.1 protocol. See ebscrypt-kmsd(8).\n");
 }
@@ -71,9 +77,11 @@ static int cmd_init(int argc, char **argv)
 	return kmsd_init_state(dir, listen_on) ? 1 : 0;
 }
 
+/* audit, audit export (JSON lines only) and audit prune share their options. */
 static int cmd_audit(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "before", required_argument, NULL, 'b' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "since", required_argument, NULL, 's' },
 		{ "key", required_argument, NULL, 'k' },
@@ -81,11 +89,19 @@ static int cmd_audit(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *since = NULL, *key = NULL;
+	const char *dir = NULL, *since = NULL, *key = NULL, *before = NULL, *sub = NULL;
 	int c, json = 0;
 
+	if (argc > 1 && (!strcmp(argv[1], "export") || !strcmp(argv[1], "prune"))) {
+		sub = argv[1];
+		argc--;
+		argv++;
+	}
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			before = optarg;
+			break;
 		case 'd':
 			dir = optarg;
 			break;
@@ -106,8 +122,19 @@ static int cmd_audit(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || optind != argc) {
+	if (!dir || optind != argc || (before && (!sub || strcmp(sub, "prune")))) {
 		usage(stderr);
+		return 2;
+	}
+	if (sub && !strcmp(sub, "prune")) {
+		if (!before || since || key || json) {
+			usage(stderr);
+			return 2;
+		}
+		return audit_prune(dir, before) ? 1 : 0;
+	}
+	if (sub && !json) {
+		fprintf(stderr, "ebscrypt-kmsd: audit export writes JSON lines: give --json\n");
 		return 2;
 	}
 	return audit_query(dir, since, key, json) ? 1 : 0;
@@ -298,14 +325,19 @@ static int serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = crypto_load_root_key(cfg.state_dir, &k.root_key);
-	if (rc) {
-		ebs_err("cannot load the root key in %s: %s", cfg.state_dir, strerror(-rc));
-		goto out;
-	}
 	rc = store_open(&cfg, &k.db);
 	if (rc) {
-		ebs_err("cannot open the %s store: %s", cfg.store, strerror(-rc));
+		if (!strcmp(cfg.store, "sqlite"))
+			ebs_err("cannot open %s/%s: %s", cfg.state_dir, KMSD_DB_FILE, strerror(-rc));
+		else
+			ebs_err("cannot open the %s store: %s", cfg.store, strerror(-rc));
+		goto out;
+	}
+	/* After the store: whether a root key may be created depends on what it holds. */
+	rc = crypto_open_root_key(cfg.state_dir, k.db, &k.root_key);
+	if (rc) {
+		if (rc != -ENOKEY && rc != -EKEYREJECTED)
+			ebs_err("cannot load the root key in %s: %s", cfg.state_dir, strerror(-rc));
 		goto out;
 	}
 	rc = http_start(&k, &srv);
@@ -358,6 +390,10 @@ int main(int argc, char **argv)
 		return cmd_backup(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("ebscrypt-kmsd %s\n", EBS_VERSION);
 		return 0;
 	}
 	return serve(argc, argv);

@@ -146,3 +146,31 @@ int store_audit_put(struct store *db, const struct audit_row *a)
 {
 	return db->ops->audit_put(db, a);
 }
+
+int store_audit_unauth_put(struct store *db, const struct audit_unauth *u)
+{
+	return db->ops->audit_unauth_put(db, u);
+}
+
+int store_count_keys(struct store *db)
+{
+	int rc = store_begin(db);
+
+	if (rc)
+		return rc;
+	rc = db->ops->count_keys(db);
+	store_rollback(db);
+	return rc;
+}
+
+int store_materials_each(struct store *db, int (*fn)(void *arg, const char *key_id, uint32_t version,
+						const uint8_t *wrapped, size_t len), void *arg)
+{
+	int rc = store_begin(db);
+
+	if (rc)
+		return rc;
+	rc = db->ops->materials_each(db, fn, arg);
+	store_rollback(db);
+	return rc;
+}

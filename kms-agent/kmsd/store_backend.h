@@ -38,6 +38,11 @@ struct store_ops {
 			   const char *after, int limit,
 			   int (*fn)(void *arg, const struct kms_grant *g), void *arg);
 	int (*audit_put)(struct store *s, const struct audit_row *a);
+	int (*audit_unauth_put)(struct store *s, const struct audit_unauth *u);
+	int (*count_keys)(struct store *s);
+	int (*materials_each)(struct store *s, int (*fn)(void *arg, const char *key_id,
+							  uint32_t version, const uint8_t *wrapped,
+							  size_t len), void *arg);
 };
 
 /* Each backend's own state begins with this. */

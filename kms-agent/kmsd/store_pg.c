@@ -21,6 +21,7 @@
  * advisory lock so instances starting together migrate once.
  */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -119,6 +120,13 @@ static const char *const migrations[] = {
 	" encryption_context TEXT NOT NULL, outcome TEXT NOT NULL,"
 	" error_type TEXT NOT NULL, http_status INTEGER NOT NULL);"
 	"CREATE INDEX audit_time ON audit(time);",
+	/* 2: the key policy document; NULL for a key stored before it (its lists stand in). */
+	"ALTER TABLE keys ADD COLUMN policy TEXT;",
+	/* 3: counts of requests that failed before they were authenticated. */
+	"CREATE TABLE audit_unauthenticated ("
+	" interval_start TEXT COLLATE \"C\" NOT NULL, source TEXT NOT NULL,"
+	" count BIGINT NOT NULL, last_time TEXT NOT NULL, last_error TEXT NOT NULL,"
+	" PRIMARY KEY (interval_start, source));",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 /* "ebsc": the advisory lock the instances migrate under. */
@@ -310,7 +318,7 @@ static long long val_ll(PGresult *r, int row, int col)
 
 #define KEY_COLS "id, owner, description, state, created, deletion_date, pending_days," \
 	" rotation_enabled, rotation_period, last_rotation, on_demand_rotation, managed," \
-	" current_version, policy_admins, policy_users"
+	" current_version, policy_admins, policy_users, policy"
 
 static int pg_key_get(struct store *s, const char *id, struct kms_key *k)
 {
@@ -341,8 +349,10 @@ static int pg_key_get(struct store *s, const char *id, struct kms_key *k)
 	k->current_version = (uint32_t)val_ll(r, 0, 12);
 	k->policy_admins = val_dup(r, 0, 13);
 	k->policy_users = val_dup(r, 0, 14);
+	k->policy = val_dup(r, 0, 15);
+	rc = !k->policy && !PQgetisnull(r, 0, 15);
 	PQclear(r);
-	if (!k->description || !k->policy_admins || !k->policy_users) {
+	if (!k->description || !k->policy_admins || !k->policy_users || rc) {
 		kms_key_free(k);
 		return -ENOMEM;
 	}
@@ -352,7 +362,7 @@ static int pg_key_get(struct store *s, const char *id, struct kms_key *k)
 static int pg_key_put(struct store *s, const struct kms_key *k)
 {
 	char n[8][24];
-	const char *vals[15];
+	const char *vals[16];
 
 	snprintf(n[0], sizeof(n[0]), "%lld", k->created);
 	snprintf(n[1], sizeof(n[1]), "%lld", k->deletion_date);
@@ -378,8 +388,9 @@ static int pg_key_put(struct store *s, const struct kms_key *k)
 	vals[12] = n[7] + strlen(n[7]) + 1;
 	vals[13] = k->policy_admins ? k->policy_admins : "[]";
 	vals[14] = k->policy_users ? k->policy_users : "[]";
+	vals[15] = k->policy;   /* NULL stays NULL */
 	return pq_run("INSERT INTO keys (" KEY_COLS ") VALUES"
-		      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+		      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
 		      " ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner,"
 		      " description = EXCLUDED.description, state = EXCLUDED.state,"
 		      " created = EXCLUDED.created, deletion_date = EXCLUDED.deletion_date,"
@@ -389,8 +400,9 @@ static int pg_key_put(struct store *s, const struct kms_key *k)
 		      " last_rotation = EXCLUDED.last_rotation,"
 		      " on_demand_rotation = EXCLUDED.on_demand_rotation,"
 		      " managed = EXCLUDED.managed, current_version = EXCLUDED.current_version,"
-		      " policy_admins = EXCLUDED.policy_admins, policy_users = EXCLUDED.policy_users",
-		      15, vals, NULL);
+		      " policy_admins = EXCLUDED.policy_admins, policy_users = EXCLUDED.policy_users,"
+		      " policy = EXCLUDED.policy",
+		      16, vals, NULL);
 }
 
 /* The number of rows a statement changed. */
@@ -677,6 +689,77 @@ static int pg_audit_put(struct store *s, const struct audit_row *a)
 		      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)", 11, vals, NULL);
 }
 
+static int pg_audit_unauth_put(struct store *s, const struct audit_unauth *u)
+{
+	const char *vals[] = { u->interval, u->source, u->time, u->error_type };
+	PGresult *r;
+	long changed;
+	int rc, n;
+
+	rc = pq_changed("UPDATE audit_unauthenticated SET count = count + 1, last_time = $3,"
+			" last_error = $4 WHERE interval_start = $1 AND source = $2", 4, vals,
+			&changed);
+	if (rc || changed)
+		return rc;
+	rc = pq_run("DELETE FROM audit_unauthenticated WHERE interval_start < $1", 1, &u->horizon,
+		    NULL);
+	if (!rc)
+		rc = pq_run("SELECT COUNT(*) FROM audit_unauthenticated WHERE interval_start = $1", 1,
+			    vals, &r);
+	if (rc)
+		return rc;
+	n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (n >= u->max_sources)
+		vals[1] = "other";
+	return pq_run("INSERT INTO audit_unauthenticated (interval_start, source, count, last_time,"
+		      " last_error) VALUES ($1, $2, 1, $3, $4) ON CONFLICT (interval_start, source)"
+		      " DO UPDATE SET count = audit_unauthenticated.count + 1,"
+		      " last_time = EXCLUDED.last_time, last_error = EXCLUDED.last_error",
+		      4, vals, NULL);
+}
+
+static int pg_count_keys(struct store *s)
+{
+	PGresult *r;
+	long long n;
+	int rc;
+
+	rc = pq_run("SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM materials)", 0,
+		    NULL, &r);
+	if (rc)
+		return rc;
+	n = val_ll(r, 0, 0);
+	PQclear(r);
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+static int pg_materials_each(struct store *s, int (*fn)(void *arg, const char *key_id,
+							 uint32_t version, const uint8_t *wrapped,
+							 size_t len), void *arg)
+{
+	unsigned char *raw;
+	PGresult *r;
+	size_t len;
+	int rc, i;
+
+	rc = pq_run("SELECT key_id, version, wrapped FROM materials ORDER BY key_id, version", 0,
+		    NULL, &r);
+	if (rc)
+		return rc;
+	for (i = 0; !rc && i < PQntuples(r); i++) {
+		raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 2), &len);
+		if (!raw) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = fn(arg, PQgetvalue(r, i, 0), (uint32_t)val_ll(r, i, 1), raw, len);
+		PQfreemem(raw);
+	}
+	PQclear(r);
+	return rc;
+}
+
 static const struct store_ops pg_ops = {
 	.kind = "postgresql",
 	.begin = pg_begin,
@@ -700,6 +783,9 @@ static const struct store_ops pg_ops = {
 	.grant_delete = pg_grant_delete,
 	.grants_list = pg_grants_list,
 	.audit_put = pg_audit_put,
+	.audit_unauth_put = pg_audit_unauth_put,
+	.count_keys = pg_count_keys,
+	.materials_each = pg_materials_each,
 };
 
 int store_open_pg(const char *conninfo, unsigned int connections, int durable,

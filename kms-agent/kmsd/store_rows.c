@@ -12,7 +12,8 @@ void kms_key_free(struct kms_key *k)
 	free(k->description);
 	free(k->policy_admins);
 	free(k->policy_users);
-	k->description = k->policy_admins = k->policy_users = NULL;
+	free(k->policy);
+	k->description = k->policy_admins = k->policy_users = k->policy = NULL;
 }
 
 void kms_grant_free(struct kms_grant *g)

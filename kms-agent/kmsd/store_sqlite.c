@@ -106,8 +106,33 @@ static const char *const migrations[] = {
 	" encryption_context TEXT NOT NULL, outcome TEXT NOT NULL,"
 	" error_type TEXT NOT NULL, http_status INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS audit_time ON audit(time);",
+	/*
+	 * 2: the key policy document; a key stored before it has NULL there and
+	 * its admin and user lists stand in. Applied by add_policy_column(),
+	 * since a database an unversioned release created may have it already.
+	 */
+	NULL,
+	/* 3: counts of requests that failed before they were authenticated. */
+	"CREATE TABLE IF NOT EXISTS audit_unauthenticated ("
+	" interval_start TEXT NOT NULL, source TEXT NOT NULL, count INTEGER NOT NULL,"
+	" last_time TEXT NOT NULL, last_error TEXT NOT NULL,"
+	" PRIMARY KEY (interval_start, source));",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int add_policy_column(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc, found;
+
+	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('keys') WHERE name = 'policy'",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(db, rc, "table info");
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found ? 0 : exec(db, "ALTER TABLE keys ADD COLUMN policy TEXT");
+}
 
 static int sq_migrate(sqlite3 *db)
 {
@@ -133,7 +158,7 @@ static int sq_migrate(sqlite3 *db)
 		goto fail;
 	}
 	for (; version < SQ_SCHEMA_VERSION; version++) {
-		rc = exec(db, migrations[version]);
+		rc = migrations[version] ? exec(db, migrations[version]) : add_policy_column(db);
 		if (rc)
 			goto fail;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
@@ -285,7 +310,7 @@ static int sq_key_get(struct store *s, const char *id, struct kms_key *k)
 	memset(k, 0, sizeof(*k));
 	rc = prep(db, "SELECT id, owner, description, state, created, deletion_date, pending_days,"
 		  " rotation_enabled, rotation_period, last_rotation, on_demand_rotation, managed,"
-		  " current_version, policy_admins, policy_users FROM keys WHERE id = ?", &st);
+		  " current_version, policy_admins, policy_users, policy FROM keys WHERE id = ?", &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -306,7 +331,9 @@ static int sq_key_get(struct store *s, const char *id, struct kms_key *k)
 		k->current_version = (uint32_t)sqlite3_column_int64(st, 12);
 		k->policy_admins = col_dup(st, 13);
 		k->policy_users = col_dup(st, 14);
-		rc = (k->description && k->policy_admins && k->policy_users) ? 0 : -ENOMEM;
+		k->policy = col_dup(st, 15);
+		rc = (k->description && k->policy_admins && k->policy_users &&
+		      (k->policy || sqlite3_column_type(st, 15) == SQLITE_NULL)) ? 0 : -ENOMEM;
 		if (rc)
 			kms_key_free(k);
 	} else if (rc == SQLITE_DONE) {
@@ -326,8 +353,8 @@ static int sq_key_put(struct store *s, const struct kms_key *k)
 
 	rc = prep(db, "INSERT OR REPLACE INTO keys (id, owner, description, state, created,"
 		  " deletion_date, pending_days, rotation_enabled, rotation_period, last_rotation,"
-		  " on_demand_rotation, managed, current_version, policy_admins, policy_users)"
-		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st);
+		  " on_demand_rotation, managed, current_version, policy_admins, policy_users, policy)"
+		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
@@ -345,6 +372,10 @@ static int sq_key_put(struct store *s, const struct kms_key *k)
 	sqlite3_bind_int64(st, 13, k->current_version);
 	sqlite3_bind_text(st, 14, k->policy_admins ? k->policy_admins : "[]", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 15, k->policy_users ? k->policy_users : "[]", -1, SQLITE_STATIC);
+	if (k->policy)
+		sqlite3_bind_text(st, 16, k->policy, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 16);
 	return step_done(db, st);
 }
 
@@ -675,6 +706,88 @@ static int sq_audit_put(struct store *s, const struct audit_row *a)
 	return rc;
 }
 
+/* Runs sql with text parameters; the first column of a row it returns, else 0. */
+static int sq_run(sqlite3 *db, const char *sql, int n, const char *const *vals)
+{
+	sqlite3_stmt *st;
+	int rc, i;
+
+	rc = prep(db, sql, &st);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++)
+		sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0);
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = sq_err(db, rc, "audit counts");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_audit_unauth_put(struct store *s, const struct audit_unauth *u)
+{
+	const char *vals[] = { u->interval, u->source, u->time, u->error_type };
+	sqlite3 *db = sq_db(s);
+	int rc;
+
+	rc = sq_run(db, "UPDATE audit_unauthenticated SET count = count + 1, last_time = ?3,"
+		    " last_error = ?4 WHERE interval_start = ?1 AND source = ?2", 4, vals);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_changes(db))
+		return 0;
+	rc = sq_run(db, "DELETE FROM audit_unauthenticated WHERE interval_start < ?1", 1,
+		    &u->horizon);
+	if (rc < 0)
+		return rc;
+	rc = sq_run(db, "SELECT COUNT(*) FROM audit_unauthenticated WHERE interval_start = ?1", 1,
+		    vals);
+	if (rc < 0)
+		return rc;
+	if (rc >= u->max_sources)
+		vals[1] = "other";
+	rc = sq_run(db, "INSERT INTO audit_unauthenticated (interval_start, source, count,"
+		    " last_time, last_error) VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT"
+		    " (interval_start, source) DO UPDATE SET count = count + 1,"
+		    " last_time = excluded.last_time, last_error = excluded.last_error", 4, vals);
+	return rc < 0 ? rc : 0;
+}
+
+static int sq_count_keys(struct store *s)
+{
+	return sq_run(sq_db(s), "SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM materials)",
+		      0, NULL);
+}
+
+static int sq_materials_each(struct store *s, int (*fn)(void *arg, const char *key_id,
+							 uint32_t version, const uint8_t *wrapped,
+							 size_t len), void *arg)
+{
+	sqlite3 *db = sq_db(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(db, "SELECT key_id, version, wrapped FROM materials ORDER BY key_id, version", &st);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+			sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+		if (rc)
+			break;
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = sq_err(db, rc, "materials");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static const struct store_ops sq_ops = {
 	.kind = "sqlite",
 	.begin = sq_begin,
@@ -698,6 +811,9 @@ static const struct store_ops sq_ops = {
 	.grant_delete = sq_grant_delete,
 	.grants_list = sq_grants_list,
 	.audit_put = sq_audit_put,
+	.audit_unauth_put = sq_audit_unauth_put,
+	.count_keys = sq_count_keys,
+	.materials_each = sq_materials_each,
 };
 
 int store_open_sqlite(const char *path, int durable, struct store **out)

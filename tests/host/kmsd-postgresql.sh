@@ -57,7 +57,7 @@ inst A kmsd_start 0 || { echo "not ok 1 - instance A starts"; exit 1; }
 inst B kmsd_start 0 || { echo "not ok 1 - instance B starts"; exit 1; }
 
 t_schema_versioned() {
-	assert_eq "$(pg_psql 'SELECT version FROM schema_version')" 1
+	assert_eq "$(pg_psql 'SELECT version FROM schema_version')" 3
 	# No key material in the clear, and no root key, in the database.
 	assert_eq "$(pg_psql "SELECT count(*) FROM materials WHERE length(wrapped) <> 60")" 0
 	! pg_psql "SELECT string_agg(encode(wrapped, 'hex'), '') FROM materials" |
@@ -138,6 +138,28 @@ t_concurrent_grants() {
 
 # One burst worker: ops in turn, on alternating instances, for at most
 # BURST_OPS/4 requests or BURST_SECONDS. Records only what was answered.
+t_policy_shared() {
+	local k p
+	k=$(inst A new_key policy)
+	p=$(jq -cn --arg o "$OUTSIDER" '{Version:"2012-10-17",Statement:[{Effect:"Allow",Principal:{AWS:"arn:aws:iam::111122223333:root"},Action:"kms:*",Resource:"*"},{Effect:"Allow",Principal:{AWS:$o},Action:"kms:DescribeKey",Resource:"*"}]}')
+	inst A call PutKeyPolicy "$(jq -cn --arg k "$k" --arg p "$p" '{KeyId:$k,PolicyName:"default",Policy:$p}')" >/dev/null
+	assert_eq "$(inst B call GetKeyPolicy "{\"KeyId\":\"$k\"}" | jq -c '.Policy | fromjson')" "$p"
+	assert_eq "$(pg_psql "SELECT count(*) FROM keys WHERE id = '$k' AND policy IS NOT NULL")" 1
+}
+
+t_unauthenticated_counted() {
+	local i before after
+	before=$(pg_psql "SELECT coalesce(sum(count), 0) FROM audit_unauthenticated")
+	for i in 1 2 3; do
+		curl -sk -o /dev/null -X POST -H 'Content-Type: application/x-amz-json-1.1' \
+			-H 'X-Amz-Target: TrentService.ListKeys' \
+			-H 'Authorization: AWS4-HMAC-SHA256 Credential=AKIANOBODY/20250101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00' \
+			-d '{}' "$(inst "$([ $i = 2 ] && echo B || echo A)" kmsd_url)"
+	done
+	after=$(pg_psql "SELECT coalesce(sum(count), 0) FROM audit_unauthenticated")
+	assert_eq "$((after - before))" 3 "anonymous requests counted over both instances"
+}
+
 burst_worker() {
 	local w=$1 keys=$2 end=$(($(date +%s) + BURST_SECONDS)) i=0 n=$((BURST_OPS / 4)) who r k blob
 	local ctx
@@ -228,6 +250,8 @@ test_that "two instances share keys, aliases, rotations and key states" t_shared
 test_that "concurrent rotations through both instances make one version each" t_concurrent_rotations
 test_that "concurrent CreateAlias of one name through both instances creates it once" t_concurrent_alias
 test_that "concurrent CreateGrant through both instances creates every grant once" t_concurrent_grants
+test_that "a key policy put through one instance is read through the other" t_policy_shared
+test_that "requests failing authentication on either instance are counted in the shared store" t_unauthenticated_counted
 test_that "a burst over both instances with kill -9 and a PostgreSQL crash loses no acknowledged operation" t_burst_crashes
 inst A kmsd_stop; stop_a=$?
 inst B kmsd_stop; stop_b=$?
