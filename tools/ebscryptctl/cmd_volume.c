@@ -176,6 +176,12 @@ int cmd_volume_list(struct ctl *c, int argc, char **argv)
 		ctl_warn(c, "ebscrypt-agent not reachable at %s: attachment state unknown", c->agent_socket);
 	state_path(c, dir, "volumes");
 	n = scandir(dir, &names, NULL, alphasort);
+	/* No directory yet is no volume yet; an unreadable one is not an empty list. */
+	if (n < 0 && errno != ENOENT) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot read the volumes in %s: %s%s", dir, strerror(-rc),
+			       rc == -EACCES && geteuid() ? " (run as root)" : "");
+	}
 	for (i = 0; i < n; i++) {
 		size_t l = strlen(names[i]->d_name);
 		_cleanup_json_ struct json_object *rec = NULL;
