@@ -15,10 +15,12 @@ SYSCONFDIR ?= /etc
 LOCALSTATEDIR ?= /var
 RUNSTATEDIR ?= /run
 UNITDIR ?= /lib/systemd/system
+GENERATORDIR ?= /lib/systemd/system-generators
 else
 SYSCONFDIR ?= $(PREFIX)/etc
 LOCALSTATEDIR ?= $(PREFIX)/var
 RUNSTATEDIR ?= $(LOCALSTATEDIR)/run
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 endif
 DESTDIR ?=

@@ -35,9 +35,13 @@ const struct ctl_cmd ctl_commands[] = {
 	  "Delete a detached volume: its file is removed; on a --device volume both\n"
 	  "header copies are overwritten, so the wrapped key is gone and the data with it.",
 	  cmd_volume_delete },
-	{ "volume", "attach", "VOL [--name NAME]",
+	{ "volume", "attach", "VOL|DEVICE [--name NAME] [--read-only] [--retry-for S]",
 	  "Attach a volume through ebscrypt-agent (a fresh KMS Decrypt every time) and\n"
-	  "print its device, /dev/mapper/NAME (default NAME: the volume id).",
+	  "print its device, /dev/mapper/NAME (default NAME: the volume id). A DEVICE\n"
+	  "(a path) is attached as the volume its header names. --retry-for S keeps\n"
+	  "trying while the KMS or the agent is unreachable, for S seconds (0: until it\n"
+	  "works), waiting 1, 2, 4 ... 30 s in between; other failures end it at once.\n"
+	  "Needs no terminal: the boot units run it (ebscrypttab(5)).",
 	  cmd_volume_attach },
 	{ "volume", "detach", "VOL|NAME",
 	  "Remove the mapping; the kernel wipes the volume key.", cmd_volume_detach },
