@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# ebscrypt-generator on its own: what it writes for each ebscrypttab line
+# and option, and the bad lines it reports and leaves out while still
+# writing the good ones. (The units themselves boot in
+# tests/e2e/boot.host.sh, in a real systemd guest.)
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+
+GEN="${BUILD:-$top/build}/bin/ebscrypt-generator"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+export ASAN_OPTIONS="abort_on_error=1"
+VOL=vol-0123456789abcdef0
+
+# gen TABTEXT: runs the generator on a table holding TABTEXT into $W/out; its status.
+gen() {
+	rm -rf "$W/out"; mkdir "$W/out"
+	printf '%s\n' "$1" > "$W/tab"
+	SYSTEMD_EBSCRYPTTAB=$W/tab "$GEN" "$W/out" "$W/out" "$W/out" 2> "$W/err"
+}
+
+t_plain_line() {
+	gen "# a comment
+data $VOL"
+	local d=$W/out/ebscrypt-attach@data.service.d/50-ebscrypttab.conf
+	grep -qx "Environment=\"EBSCRYPT_VOLUME=$VOL\" \"EBSCRYPT_ATTACH_OPTIONS=--retry-for 0\"" "$d"
+	grep -qx "Before=remote-fs.target" "$d"
+	grep -qx "TimeoutStartSec=infinity" "$d"
+	refute grep -q "network-online" "$d"
+	assert_eq "$(readlink "$W/out/remote-fs.target.requires/ebscrypt-attach@data.service")" \
+		/lib/systemd/system/ebscrypt-attach@.service
+	grep -qx "Requires=ebscrypt-attach@data.service" "$W/out/dev-mapper-data.device.d/50-ebscrypt.conf"
+	grep -qx "After=ebscrypt-attach@data.service" "$W/out/dev-mapper-data.device.d/50-ebscrypt.conf"
+	grep -qx "JobRunningTimeoutSec=infinity" "$W/out/dev-mapper-data.device.d/50-ebscrypt.conf"
+}
+
+t_options() {
+	gen "my-data /dev/disk/by-ebscrypt/$VOL _netdev,nofail,ro,timeout=2min
+later $VOL noauto"
+	local d=$W/out/ebscrypt-attach@my\\x2ddata.service.d/50-ebscrypttab.conf
+	cat "$d"
+	grep -qx "After=network-online.target" "$d"
+	grep -qx "Wants=network-online.target" "$d"
+	refute grep -q "Before=remote-fs.target" "$d"
+	# The device, as systemd-escape --path names it.
+	grep -qx "BindsTo=dev-disk-by\\\\x2debscrypt-$(echo "$VOL" | sed 's/-/\\\\x2d/').device" "$d"
+	grep -q "EBSCRYPT_ATTACH_OPTIONS=--retry-for 120 --read-only" "$d"
+	grep -qx "TimeoutStartSec=180s" "$d"
+	[ -L "$W/out/remote-fs.target.wants/ebscrypt-attach@my\\x2ddata.service" ]
+	[ -f "$W/out/dev-mapper-my\\x2ddata.device.d/50-ebscrypt.conf" ]
+	# noauto: units, but nothing pulls it in.
+	[ -f "$W/out/ebscrypt-attach@later.service.d/50-ebscrypttab.conf" ]
+	refute ls "$W/out/remote-fs.target.wants/ebscrypt-attach@later.service" "$W/out/remote-fs.target.requires/ebscrypt-attach@later.service"
+	if command -v systemd-escape > /dev/null; then
+		assert_eq "ebscrypt-attach@$(systemd-escape my-data).service" "ebscrypt-attach@my\\x2ddata.service"
+	fi
+}
+
+t_bad_lines() {
+	local bad rc
+	while IFS= read -r bad; do
+		rc=0
+		gen "$bad
+good $VOL" || rc=$?
+		assert_eq "$rc" 1 "status for: $bad" || return 1
+		grep -q '^<3>ebscrypt-generator: .*:[12]: ' "$W/err" || { echo "no complaint for: $bad"; cat "$W/err"; return 1; }
+		[ -f "$W/out/ebscrypt-attach@good.service.d/50-ebscrypttab.conf" ] ||
+			{ echo "the good line was lost after: $bad"; return 1; }
+		[ "$(find "$W/out" -name '50-ebscrypttab.conf' | wc -l)" = 1 ] || { echo "bad line made units: $bad"; return 1; }
+	done <<-EOF
+	onlyname
+	data vol-123
+	data vol-0123456789ABCDEF0
+	data relative/dev
+	data $VOL _netdev,bogus
+	data $VOL timeout=-1
+	data $VOL timeout=ten
+	data $VOL nofail extra
+	bad/name $VOL
+	.. $VOL
+	$(printf 'n%.0s' $(seq 1 101)) $VOL
+	good $VOL
+	EOF
+}
+
+t_no_table() {
+	rm -rf "$W/out"; mkdir "$W/out"
+	SYSTEMD_EBSCRYPTTAB=$W/none "$GEN" "$W/out" "$W/out" "$W/out"
+	assert_eq "$(find "$W/out" -mindepth 1 | wc -l)" 0
+}
+
+test_that "a plain line gives the unit its volume, orders it before remote-fs.target and makes the mapper device wait for it" t_plain_line
+test_that "_netdev, nofail, ro, timeout= and noauto each change the units as documented" t_options
+test_that "every bad line is reported and left out, and the good lines still get their units" t_bad_lines
+test_that "no ebscrypttab means no units and success" t_no_table
+tap_done
