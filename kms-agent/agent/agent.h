@@ -39,6 +39,8 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 void op_detach(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_list(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep);
+/* resize.c */
+void op_resize(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_load_key(struct agent *a, struct json_object *req, struct json_object *rep,
 		 uid_t peer_uid);
 

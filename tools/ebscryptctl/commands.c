@@ -45,6 +45,14 @@ const struct ctl_cmd ctl_commands[] = {
 	  cmd_volume_attach },
 	{ "volume", "detach", "VOL|NAME",
 	  "Remove the mapping; the kernel wipes the volume key.", cmd_volume_detach },
+	{ "volume", "modify", "VOL --size SIZE [--json]",
+	  "Grow a volume to SIZE (GiB, or with a K/M/G/T suffix), also while it is\n"
+	  "attached and its filesystem mounted. A file-backed volume's file is extended;\n"
+	  "a --device volume's device must have been grown first. The header is rewritten\n"
+	  "(backup copy, then primary); an attached volume's tables are reloaded with the\n"
+	  "key from a fresh KMS Decrypt. Then grow the filesystem (resize2fs). Shrinking\n"
+	  "is refused.",
+	  cmd_volume_modify },
 	{ "volume", "load-key", "VOL [--timeout S]",
 	  "For a manual `dmsetup create`: put the volume key as a logon key (never\n"
 	  "readable back) into a new keyring in your session keyring, expiring after S\n"

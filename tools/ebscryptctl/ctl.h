@@ -137,6 +137,7 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv);
 int cmd_volume_detach(struct ctl *c, int argc, char **argv);
 int cmd_volume_load_key(struct ctl *c, int argc, char **argv);
 int cmd_volume_table(struct ctl *c, int argc, char **argv);
+int cmd_volume_modify(struct ctl *c, int argc, char **argv);
 int cmd_header_dump(struct ctl *c, int argc, char **argv);
 int cmd_header_rewrap(struct ctl *c, int argc, char **argv);
 int cmd_agent_status(struct ctl *c, int argc, char **argv);
