@@ -77,7 +77,8 @@ kms_secret_access_key = $(profile_value admin aws_secret_access_key)
 CONF
 systemctl enable --now ebscrypt-agent.service"
 	local vol
-	vol=$(gx 'ebscryptctl volume create --device /dev/vdb --encrypted') || { echo "$vol"; return 1; }
+	gx 'ebscryptctl volume create --device /dev/vdb --encrypted' > "$work/create" || { cat "$work/create"; return 1; }
+	vol=$(grep -oE '^vol-[0-9a-f]{17}$' "$work/create")
 	echo "$vol" > "$work/vol"
 	# mkfs through a first attach; the boot attaches it again with a fresh Decrypt.
 	gx "ebscryptctl volume attach $vol --name data && mkfs.ext4 -q /dev/mapper/data &&
@@ -124,7 +125,7 @@ kms_down_at_boot() {
 	assert_eq "$(gx 'systemctl is-active ebscrypt-attach@data.service')" activating
 	gx 'sleep 4; journalctl -b -o cat --no-pager -u ebscrypt-attach@data.service' > "$work/retry"
 	cat "$work/retry"
-	grep -q "KMS unreachable.*retrying in" "$work/retry"
+	grep -q "KMS at .* unreachable.*retrying in" "$work/retry"
 	kms_up
 	mounted_within 60
 	assert_eq "$(gx 'systemctl is-active ebscrypt-attach@data.service')" active

@@ -47,7 +47,9 @@ t_config_where_asked() {
 	( cd "$W/cwd" && "$KMSD" init --config "$W/etc/ebscrypt/kmsd.conf" --state-dir "$W/var/state" \
 		--listen 127.0.0.1:0 )
 	assert_eq "$(ls "$W/cwd")" ""
-	[ -f "$W/etc/ebscrypt/kmsd.conf" ] && [ -f "$W/etc/ebscrypt/admin.secret" ] && [ -d "$W/var/state" ]
+	[ -f "$W/etc/ebscrypt/kmsd.conf" ]
+	[ -f "$W/etc/ebscrypt/admin.secret" ]
+	[ -d "$W/var/state" ]
 	grep -qx "state_dir = $W/var/state" "$W/etc/ebscrypt/kmsd.conf"
 	pid=$(start_as_unit "$W/etc/ebscrypt/kmsd.conf") || return 1
 	PIDS+=("$pid")
