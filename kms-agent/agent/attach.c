@@ -202,9 +202,6 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "InvalidRequest", "\"%s\" is not a valid mapping name", name);
 		return;
 	}
-	/* Only a plain volume manages without the ebscrypt target; checked again once its header is read. */
-	if (agent_preflight("linear", rep))
-		return;
 	if (copy)
 		snprintf(uuid, sizeof(uuid), DM_UUID_COPY "%s", name);
 	else
@@ -228,7 +225,8 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	if (agent_open_volume(path, vol, h, &fd, &st, access, rep))
 		goto out;
 
-	if (ebs_header_encrypted(h) && agent_preflight("ebscrypt", rep))
+	/* After the header (a device that is no volume says so first), before any KMS call. */
+	if (agent_preflight(ebs_header_encrypted(h) ? "ebscrypt" : "linear", rep))
 		goto out;
 	if (ebs_header_encrypted(h)) {
 		dek = secmem_alloc(EBS_HDR_KEY_BYTES);
