@@ -282,7 +282,7 @@ t_block_device_volume() {
 grown_online() {
 	local vol=$1 dev=$2 want=$3 n0 blocks0 blocks1
 	n0=$(audit_decrypts "$vol")
-	blocks0=$(df -k "$MNT" | awk 'NR == 2 { print $2 }')
+	blocks0=$(stat -f -c %b "$MNT")
 	ctl volume modify "$vol" --size "$((want / 1048576))M"
 	assert_eq "$(blockdev --getsize64 "$dev")" "$want" "mapping size"
 	assert_eq "$(audit_decrypts "$vol")" $((n0 + 1)) "one Decrypt for the reload"
@@ -290,8 +290,8 @@ grown_online() {
 	grep -q " $MNT " /proc/mounts
 	check_files "$MNT"
 	resize2fs "$dev" > /dev/null 2>&1
-	blocks1=$(df -k "$MNT" | awk 'NR == 2 { print $2 }')
-	[ "$blocks1" -gt $((blocks0 * 3 / 2)) ] || { echo "filesystem $blocks0 -> $blocks1 KiB"; return 1; }
+	blocks1=$(stat -f -c %b "$MNT")
+	[ "$blocks1" -gt $((blocks0 * 3 / 2)) ] || { echo "filesystem $blocks0 -> $blocks1 blocks"; return 1; }
 	head -c 8388608 /dev/urandom > "$MNT/after-grow"
 	sha256sum "$MNT/after-grow" | cut -c1-64 > /tmp/after-grow.sum
 	assert_eq "$(ctl volume describe "$vol" --json | jq -r .size)" "$want"
