@@ -159,7 +159,12 @@ check-fresh:
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh
+# Boot integration in a real Debian 12 guest with systemd: ebscrypttab and
+# fstab across reboots, the KMS down at boot, shutdown (tests/system/).
+check-system: all
+	@for t in tests/system/*.host.sh; do bash $$t || exit 1; done
+
+.PHONY: check-harness check-harness-heavy check-fresh check-system
 
 lint:
 	scripts/lint-module
