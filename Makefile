@@ -170,12 +170,17 @@ check-harness-heavy: all
 check-host: all
 	@for t in tests/realhost/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh check-host
 
 # The Debian packages ebscrypt and ebscrypt-dkms, into build/deb, lintian-clean.
 deb:
 	scripts/build-deb $(BUILD)/deb
 .PHONY: deb
+# Boot integration in a real Debian 12 guest with systemd: ebscrypttab and
+# fstab across reboots, the KMS down at boot, shutdown (tests/system/).
+check-system: all
+	@for t in tests/system/*.host.sh; do bash $$t || exit 1; done
+
+.PHONY: check-harness check-harness-heavy check-fresh check-host check-system
 
 lint:
 	scripts/lint-module

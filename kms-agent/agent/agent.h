@@ -39,12 +39,17 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 void op_detach(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_list(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_kcv(struct agent *a, struct json_object *req, struct json_object *rep);
+/* resize.c */
+void op_resize(struct agent *a, struct json_object *req, struct json_object *rep);
 void op_load_key(struct agent *a, struct json_object *req, struct json_object *rep,
 		 uid_t peer_uid);
 
 struct ebs_header;
 
 /* reply.c */
+/* preflight.c: root, device-mapper, the target (loaded by modprobe if need be). */
+int agent_preflight(const char *target, struct json_object *rep);
+
 void reply_fail(struct json_object *rep, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void reply_warn(struct json_object *rep, const char *fmt, ...)

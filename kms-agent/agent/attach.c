@@ -130,7 +130,7 @@ static int backing_device(int fd, const struct stat *st, enum dm_access access, 
  * key need not be unwrapped again. Fills devno with the base's "maj:min".
  */
 static int create_base(const char *name, const char *vol, dev_t dev, const struct ebs_header *h,
-		       char *devno, size_t devno_len, struct json_object *rep)
+		       enum dm_access access, char *devno, size_t devno_len, struct json_object *rep)
 {
 	char bname[160], buuid[160], params[64];
 	int rc;
@@ -138,8 +138,7 @@ static int create_base(const char *name, const char *vol, dev_t dev, const struc
 	snprintf(bname, sizeof(bname), "%s-base", name);
 	snprintf(buuid, sizeof(buuid), DM_UUID_BASE "%s", vol);
 	snprintf(params, sizeof(params), "%u:%u 0", major(dev), minor(dev));
-	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params,
-			       DM_READ_WRITE);
+	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params, access);
 	if (!rc)
 		rc = dm_devno_uuid(buuid, devno, devno_len);
 	if (rc) {
@@ -171,7 +170,10 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	const char *name = req_str(req, "name"), *purpose = req_str(req, "purpose");
 	/* A copy source (a snapshot image) is mapped read-only under its own uuid. */
 	int copy = purpose && !strcmp(purpose, "copy-source");
-	enum dm_access access = copy ? DM_READ_ONLY : DM_READ_WRITE;
+	struct json_object *ro;
+	/* ebscrypttab's "ro": the whole stack read-only, so nothing can write through. */
+	int read_only = copy || (json_object_object_get_ex(req, "read_only", &ro) && json_object_get_boolean(ro));
+	enum dm_access access = read_only ? DM_READ_ONLY : DM_READ_WRITE;
 	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
 	struct ebs_header *h = NULL;
 	_cleanup_secmem_ uint8_t *dek = NULL;
@@ -223,6 +225,9 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	if (agent_open_volume(path, vol, h, &fd, &st, access, rep))
 		goto out;
 
+	/* After the header (a device that is no volume says so first), before any KMS call. */
+	if (agent_preflight(ebs_header_encrypted(h) ? "ebscrypt" : "linear", rep))
+		goto out;
 	if (ebs_header_encrypted(h)) {
 		dek = secmem_alloc(EBS_HDR_KEY_BYTES);
 		if (!dek) {
@@ -251,7 +256,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	/* A read-only copy source is never snapshotted: it needs no base. */
 	if (copy)
 		snprintf(devno, sizeof(devno), "%u:%u", major(dev), minor(dev));
-	else if (create_base(name, vol, dev, h, devno, sizeof(devno), rep))
+	else if (create_base(name, vol, dev, h, access, devno, sizeof(devno), rep))
 		goto out;
 	based = !copy;
 	if (ebs_header_encrypted(h))

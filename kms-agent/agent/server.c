@@ -116,6 +116,8 @@ static void handle(struct agent *a, int cfd)
 		op_list(a, req, rep);
 	else if (!strcmp(op, "kcv"))
 		op_kcv(a, req, rep);
+	else if (!strcmp(op, "resize"))
+		op_resize(a, req, rep);
 	else if (!strcmp(op, "load-key"))
 		op_load_key(a, req, rep, cred.uid);
 	else if (!strcmp(op, "ping")) {

@@ -227,6 +227,11 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 	return rc;
 }
 
+static int is_path_setting(const char *k)
+{
+	return !strcmp(k, "tls_cert") || !strcmp(k, "tls_key") || !strcmp(k, "state_dir");
+}
+
 static int parse_line(void *arg, const struct ebs_conf_line *l, char *err, size_t errlen)
 {
 	struct parse *ps = arg;
@@ -239,7 +244,19 @@ static int parse_line(void *arg, const struct ebs_conf_line *l, char *err, size_
 		return -EINVAL;
 	}
 	/* Settings before the first [principal] are the service's; a later one wins. */
-	rc = ps->cur ? principal_setting(ps, l, err, errlen) : service_setting(ps->cfg, l->key, l->value);
+	if (ps->cur) {
+		rc = principal_setting(ps, l, err, errlen);
+	} else if (is_path_setting(l->key) && l->value[0] != '/' && ps->base_dir) {
+		/* Relative to the config file, as the secret files are; never to the cwd. */
+		char path[4096];
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", ps->base_dir, l->value) >= sizeof(path))
+			rc = -ENAMETOOLONG;
+		else
+			rc = service_setting(ps->cfg, l->key, path);
+	} else {
+		rc = service_setting(ps->cfg, l->key, l->value);
+	}
 	if (rc && !*err)
 		snprintf(err, errlen, "line %zu: invalid %s '%s'", l->lineno, l->key,
 			 rc == -ENOMEM ? "(out of memory)" : l->value);
@@ -290,7 +307,7 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen)
 {
 	_cleanup_file_ struct ebs_file f = { 0 };
-	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *dir = NULL, *abs_dir = NULL;
 	char *slash;
 	int rc;
 
@@ -313,7 +330,17 @@ int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t err
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	return config_parse(f.data, slash ? dir : ".", cfg, err, errlen);
+	/*
+	 * Absolute, so that relative paths in the file mean the same after the
+	 * daemon detaches (and changes to /) as while it reads the file.
+	 */
+	abs_dir = realpath(slash ? (*dir ? dir : "/") : ".", NULL);
+	if (!abs_dir) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot resolve the directory of %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	return config_parse(f.data, abs_dir, cfg, err, errlen);
 }
 
 void config_free(struct kmsd_config *cfg)

@@ -362,6 +362,12 @@ void tls_server_stop_accepting(struct tls_server *t);
 void tls_server_free(struct tls_server *t);
 
 /* init.c */
-int kmsd_init_state(const char *state_dir, const char *listen);
+/*
+ * Writes a ready-to-run config at config_path, with its secrets (and, for
+ * an address other than loopback, a TLS certificate and key) beside it,
+ * and creates state_dir; every path in the config is absolute or relative
+ * to the config's directory.
+ */
+int kmsd_init_state(const char *config_path, const char *state_dir, const char *listen);
 
 #endif

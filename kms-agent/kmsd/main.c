@@ -3,7 +3,7 @@
  * ebscrypt-kmsd: a key service speaking the AWS KMS JSON 1.1 protocol.
  *
  *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]
- *   ebscrypt-kmsd init --state-dir DIR [--listen ADDR]
+ *   ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
  *   ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]
  *   ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR
@@ -27,7 +27,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]\n"
-		"       ebscrypt-kmsd init --state-dir DIR [--listen ADDR]\n"
+		"       ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]\n"
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
 		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
 		"       ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR\n"
@@ -44,16 +44,21 @@ static long long wall_now(void)
 static int cmd_init(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *listen_on = NULL;
+	const char *dir = NULL, *listen_on = NULL, *cfg_path = NULL;
+	char path[4096];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			cfg_path = optarg;
+			break;
 		case 'd':
 			dir = optarg;
 			break;
@@ -68,11 +73,19 @@ static int cmd_init(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || optind != argc) {
+	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	return kmsd_init_state(dir, listen_on) ? 1 : 0;
+	/*
+	 * Where the daemon will look: `ebscrypt-kmsd` (and its unit) reads
+	 * the default config, `ebscrypt-kmsd --state-dir DIR` reads DIR/kmsd.conf.
+	 */
+	if (!cfg_path && dir) {
+		snprintf(path, sizeof(path), "%s/kmsd.conf", dir);
+		cfg_path = path;
+	}
+	return kmsd_init_state(cfg_path ?: KMSD_DEFAULT_CONFIG, dir ?: KMSD_DEFAULT_STATE_DIR, listen_on) ? 1 : 0;
 }
 
 /* audit, audit export (JSON lines only) and audit prune share their options. */

@@ -49,7 +49,7 @@ struct ctl {
 	const struct ctl_cmd *cmd;  /* the command running */
 	char err[2048];             /* why it fails: the first ctl_err() */
 	struct strbuf warnings;     /* queued ctl_warn() lines */
-	int usage_error;            /* the command line was wrong: exit status 2 */
+	int status;                 /* exitcode.h: the first classified failure; 0: from the errno */
 };
 
 struct ctl_cmd {
@@ -74,7 +74,9 @@ void ctl_warn(struct ctl *c, const char *fmt, ...) __attribute__((format(printf,
 void ctl_flush_warnings(struct ctl *c);
 /* The command line cannot be used (getopt said why): -EINVAL, exit status 2. */
 int ctl_usage(struct ctl *c);
-/* Prints the warnings, then rc's reason when rc < 0; returns the exit status. */
+/* Classifies the failure (exitcode.h) unless it is classified already; returns rc. */
+int ctl_status(struct ctl *c, int status, int rc);
+/* Prints the warnings, then rc's reason when rc < 0; returns the exit status (exitcode.h). */
 int ctl_finish(struct ctl *c, int rc);
 /* Prints --help for a command. */
 void ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f);
@@ -135,6 +137,7 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv);
 int cmd_volume_detach(struct ctl *c, int argc, char **argv);
 int cmd_volume_load_key(struct ctl *c, int argc, char **argv);
 int cmd_volume_table(struct ctl *c, int argc, char **argv);
+int cmd_volume_modify(struct ctl *c, int argc, char **argv);
 int cmd_header_dump(struct ctl *c, int argc, char **argv);
 int cmd_header_rewrap(struct ctl *c, int argc, char **argv);
 int cmd_agent_status(struct ctl *c, int argc, char **argv);
