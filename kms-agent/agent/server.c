@@ -19,10 +19,11 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "detach.h"
 #include "log.h"
 #include "proto.h"
 
-int agent_serve(struct agent *a);
+int agent_serve(struct agent *a, struct ebs_detach *det);
 
 static volatile sig_atomic_t stopping;
 
@@ -133,7 +134,7 @@ out:
 	json_object_put(rep);
 }
 
-int agent_serve(struct agent *a)
+int agent_serve(struct agent *a, struct ebs_detach *det)
 {
 	struct sigaction sa = { .sa_handler = on_term };
 	int lfd = listen_on(a);
@@ -144,6 +145,11 @@ int agent_serve(struct agent *a)
 	sigaction(SIGINT, &sa, NULL);
 	ebs_info("listening on %s (KMS %s, deadline %ld ms)", a->socket_path,
 		 a->ep.unix_socket ? a->ep.unix_socket : a->ep.url, a->ep.timeout_ms);
+	if (ebs_detach_ready(det)) {
+		close(lfd);
+		unlink(a->socket_path);
+		return -EIO;
+	}
 	while (!stopping) {
 		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
