@@ -316,7 +316,7 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("attach"));
 	json_object_object_add(req, "volume_id", json_object_new_string(vol));
-	json_object_object_add(req, "path", json_object_new_string(path));
+	json_object_object_add(req, "path", ctl_agent_path(path));
 	if (name)
 		json_object_object_add(req, "name", json_object_new_string(name));
 	if ((rc = ctl_agent(c, req, &rep)))

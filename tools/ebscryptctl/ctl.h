@@ -104,6 +104,7 @@ int ctl_resolve_key(struct ctl *c, const char *key, enum key_lookup lookup, char
 
 /* agentconn.c: one request each. */
 int ctl_agent(struct ctl *c, struct json_object *req, struct json_object **rep);
+struct json_object *ctl_agent_path(const char *path);
 int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const char *name,
 		     const char *purpose, char *dev, size_t dev_len);
 int ctl_agent_detach(struct ctl *c, const char *what);
