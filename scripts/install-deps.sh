@@ -11,7 +11,7 @@ linux-headers-amd64 linux-image-amd64 kmod cpio xz-utils
 qemu-system-x86 busybox-static
 cryptsetup-bin dmsetup keyutils fio e2fsprogs util-linux
 libdevmapper-dev libkeyutils-dev libssl-dev libcurl4-openssl-dev
-libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev
+libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev libblkid-dev
 sqlite3 curl jq openssl bc xxd python3 gnuplot-nox sparse
 iproute2 nbd-server nbd-client qemu-utils mmdebstrap
 dwarves debian-archive-keyring"

@@ -48,6 +48,7 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "sector-size", required_argument, NULL, 'z' },
 		{ "snapshot-id", required_argument, NULL, 'S' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -67,6 +68,7 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		case 'd': sp.device = optarg; break;
 		case 'z': sp.sector = (unsigned int)atoi(optarg); break;
 		case 'S': snap = optarg; break;
+		case 'F': sp.force = 1; break;
 		case 'j': c->json = 1; break;
 		default: return ctl_usage(c);
 		}
