@@ -34,6 +34,8 @@ int agent_serve(struct agent *a, struct ebs_detach *det);
 #define AGENT_MAX_CLIENTS 64
 #define AGENT_RECV_MS     10000
 #define AGENT_SEND_MS     5000
+/* The handlers' frames are small; glibc's 8 MiB default would only grow the address space. */
+#define AGENT_THREAD_STACK (512 << 10)
 
 static volatile sig_atomic_t stopping;
 static pthread_mutex_t op_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -211,6 +213,7 @@ static void serve_client(struct agent *a, int cfd)
 	c->fd = cfd;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, AGENT_THREAD_STACK);
 	/* SIGTERM and SIGINT stay with the accepting thread, which they wake. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

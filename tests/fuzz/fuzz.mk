@@ -21,6 +21,8 @@ FUZZ_LIBS    := -lmicrohttpd -lcurl -ljson-c -lsqlite3 -ldevmapper -lkeyutils -l
 FUZZ_SRCS    := $(wildcard $(TOP)/tests/fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(FUZZ_SRCS:$(TOP)/tests/fuzz/fuzz_%.c=%)
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
+# The kmsd targets' store and the agent's fixtures: in memory where possible.
+FUZZ_TMPDIR  ?= $(if $(wildcard /dev/shm),/dev/shm,/tmp)
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 
 fuzz_objs = $(patsubst $(TOP)/%.c,$(FUZZ_BUILD)/%.o,$(filter-out %/main.c,$(wildcard $(TOP)/$(1)/*.c)))
@@ -57,7 +59,7 @@ fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
 		echo "# fuzz_$$t for $(FUZZ_TIME) s"; \
-		ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		TMPDIR=$(FUZZ_TMPDIR) ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -timeout=20 -rss_limit_mb=2048 \
 			-max_len=8192 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- \
 			$(FUZZ_BUILD)/corpus/$$t $(TOP)/tests/fuzz/corpus/$$t 2>$(FUZZ_BUILD)/fuzz_$$t.log || \
