@@ -70,6 +70,11 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+static void fx_cleanup(void)
+{
+	unlink(fx_sock);
+}
+
 static void fx_setup(void)
 {
 	static int lfd;
@@ -88,6 +93,7 @@ static void fx_setup(void)
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 16))
 		abort();
+	atexit(fx_cleanup);
 	if (pthread_create(&t, NULL, serve, &lfd))
 		abort();
 	ep.unix_socket = fx_sock;
