@@ -45,11 +45,13 @@ struct kms_client {
 	char *path;
 	long timeout_ms;
 	int max_retries;
+	size_t max_reply;
 };
 
 /* A reply as curl receives it; locked (sb_init_locked) when it may hold a plaintext. */
 struct rbuf {
 	struct strbuf sb;
+	size_t max;
 	int overflow;
 };
 
@@ -70,7 +72,7 @@ static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct rbuf *b = arg;
 	size_t n = size * nmemb;
 
-	if (b->sb.len + n + 1 > KMS_MAX_REPLY) {
+	if (b->sb.len + n + 1 > b->max) {
 		b->overflow = 1;
 		return 0;
 	}
@@ -141,6 +143,7 @@ int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 	c->access_key_id = xstrdup(ep->access_key_id);
 	c->timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 10000;
 	c->max_retries = ep->max_retries >= 0 ? ep->max_retries : 0;
+	c->max_reply = ep->max_reply_bytes ? ep->max_reply_bytes : KMS_MAX_REPLY;
 	if (!c->url || !c->region || !c->access_key_id ||
 	    (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file))
 		goto fail;
@@ -345,6 +348,7 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 		memset(reply, 0, sizeof(*reply));
 		if (holds == REPLY_PLAINTEXT)
 			sb_init_locked(&reply->sb);
+		reply->max = c->max_reply;
 		curl_easy_reset(c->curl);
 		curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
 		if (c->unix_socket)
@@ -368,7 +372,7 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 		if (cc != CURLE_OK) {
 			if (reply->overflow) {
 				rc = -EPROTO;
-				set_err(err, 0, "", "reply larger than %u bytes", KMS_MAX_REPLY);
+				set_err(err, 0, "", "reply larger than the %zu bytes allowed", c->max_reply);
 			} else if (reply->sb.oom) {
 				rc = -ENOMEM;
 				set_err(err, 0, "", "out of locked memory for the reply");

@@ -31,6 +31,7 @@ struct kms_endpoint {
 	const char *secret_access_key; /* copied into locked memory by kms_client_new() */
 	long timeout_ms;          /* overall deadline per call, retries included */
 	int max_retries;          /* retries for throttling/5xx/transport errors */
+	size_t max_reply_bytes;   /* largest reply taken (0: 1 MiB); a larger one is -EPROTO */
 };
 
 struct kms_error {
