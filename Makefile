@@ -6,6 +6,7 @@
 #   make check           every test (unit, KMS over HTTP, kernel selftests in QEMU)
 #   make demo            the whole EBS flow in the test VM
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
+#   make fuzz [FUZZ_TIME=s]  every libFuzzer target for FUZZ_TIME seconds each
 #   make install DESTDIR=... KVER=...
 #   make deb             the Debian packages (build/deb), checked by lintian
 #                        install-module + install-userspace; the latter
@@ -51,7 +52,7 @@ UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
 .PHONY: all module userspace install install-module install-userspace clean \
         check check-unit check-vm check-debug check-e2e prepare \
-        demo demo-kernel bench bench-smoke bench-snapshot lint deps check-kernels kernels
+        demo demo-kernel bench bench-smoke bench-snapshot lint deps check-kernels kernels fuzz
 
 all: module userspace
 
@@ -182,10 +183,14 @@ check-system: all
 
 .PHONY: check-harness check-harness-heavy check-fresh check-host check-system
 
+# libFuzzer targets, each for FUZZ_TIME seconds (default 15; 600 for a long run).
+fuzz:
+	$(MAKE) -C tests fuzz
+
 lint:
 	scripts/lint-module
 	scripts/lint-tests
 
 clean:
 	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(TOP) clean)
-	rm -rf build build-asan tests/build
+	rm -rf build build-asan build-fuzz tests/build

@@ -39,24 +39,17 @@ static int valid_dm_name(const char *s)
 }
 
 /* Opens the volume's backing file or block device and reads its header. */
-int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, enum dm_access access, struct json_object *rep)
+int agent_open_volume(const struct agent *a, const char *path, uid_t peer, enum agent_path_kind kind,
+		      const char *volume_id, struct ebs_header *h, int *fd_out, struct stat *st,
+		      enum dm_access access, struct json_object *rep)
 {
 	struct ebs_header_read_info info;
 	uint64_t size = 0, need;
 	int fd, rc;
 
-	fd = open(path, (access == DM_READ_ONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		reply_fail(rep, "DeviceError", "cannot open %s: %s", path, strerror(-rc));
+	rc = agent_open_volume_path(a, path, peer, kind, access == DM_READ_ONLY ? O_RDONLY : O_RDWR, &fd, st, rep);
+	if (rc)
 		return rc;
-	}
-	if (fstat(fd, st) || !(S_ISREG(st->st_mode) || S_ISBLK(st->st_mode))) {
-		reply_fail(rep, "DeviceError", "%s is not a file or block device", path);
-		close(fd);
-		return -EINVAL;
-	}
 	if (S_ISREG(st->st_mode))
 		size = st->st_size;
 	else if (ioctl(fd, BLKGETSIZE64, &size))
@@ -164,7 +157,7 @@ static int base_free(const char *name, const char *vol, struct json_object *rep)
 	return 0;
 }
 
-void op_attach(struct agent *a, struct json_object *req, struct json_object *rep)
+void op_attach(struct agent *a, struct json_object *req, struct json_object *rep, uid_t peer_uid)
 {
 	const char *vol = req_str(req, "volume_id"), *path = req_str(req, "path");
 	const char *name = req_str(req, "name"), *purpose = req_str(req, "purpose");
@@ -222,7 +215,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "NoMemory", "out of memory");
 		return;
 	}
-	if (agent_open_volume(path, vol, h, &fd, &st, access, rep))
+	if (agent_open_volume(a, path, peer_uid, AGENT_PATH_BLOCK_OR_FILE, vol, h, &fd, &st, access, rep))
 		goto out;
 
 	/* After the header (a device that is no volume says so first), before any KMS call. */

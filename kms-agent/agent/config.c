@@ -15,7 +15,7 @@
 static const char *const agent_keys[] = {
 	"socket", "group", "kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_region",
 	"kms_access_key_id", "kms_secret_access_key", "kms_timeout_ms", "kms_max_retries",
-	"log_level", NULL
+	"log_level", "volume_file_dirs", NULL
 };
 
 int agent_load_config(struct agent *a, const char *path, const char *socket_override)

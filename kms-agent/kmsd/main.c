@@ -2,7 +2,7 @@
 /*
  * ebscrypt-kmsd: a key service speaking the AWS KMS JSON 1.1 protocol.
  *
- *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]
+ *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--pidfile FILE] [--verbose]
  *   ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
  *   ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]
@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detach.h"
 #include "kmsd.h"
 #include "log.h"
 #include "paths.h"
@@ -26,7 +27,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]\n"
+		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--pidfile FILE] [--verbose]\n"
 		"       ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]\n"
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
 		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
@@ -151,32 +152,6 @@ static int cmd_audit(int argc, char **argv)
 	return audit_query(dir, since, key, json) ? 1 : 0;
 }
 
-/* Detaches, keeping the parent until the child reports that it is serving. */
-static int daemonize(int *ready_fd)
-{
-	int p[2];
-	pid_t pid;
-	char st = 1;
-
-	if (pipe(p))
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		close(p[1]);
-		if (read(p[0], &st, 1) != 1)
-			st = 1;
-		_exit(st ? 1 : 0);
-	}
-	close(p[0]);
-	setsid();
-	if (chdir("/"))
-		return -errno;
-	*ready_fd = p[1];
-	return 0;
-}
-
 static int serve(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -184,16 +159,18 @@ static int serve(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "pidfile", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = NULL, *dir = NULL, *listen_on = NULL;
+	struct ebs_detach det = { .ready_fd = -1 };
 	struct kmsd_config cfg;
 	struct http_server *srv = NULL;
 	struct kmsd k;
-	char path[4096], err[512] = "";
-	int c, foreground = 0, ready_fd = -1, sig, rc;
+	char path[4096], err[512] = "", *abs_dir;
+	int c, foreground = 0, sig, rc;
 	sigset_t set;
 
 	while ((c = getopt_long(argc, argv, "c:fvh", lo, NULL)) != -1) {
@@ -209,6 +186,9 @@ static int serve(int argc, char **argv)
 			break;
 		case 'f':
 			foreground = 1;
+			break;
+		case 'p':
+			det.pidfile = optarg;
 			break;
 		case 'v':
 			ebs_log_init("ebscrypt-kmsd", LOG_DEBUG);
@@ -231,6 +211,15 @@ static int serve(int argc, char **argv)
 	}
 	if (!cfg_path)
 		cfg_path = KMSD_DEFAULT_CONFIG;
+	/*
+	 * Detach first: config_load() puts the principals' secrets in secmem,
+	 * which a fork() child would see zeroed (and unlocked). Errors from
+	 * here on still reach the terminal, and the command's exit status.
+	 */
+	if (!foreground && ebs_detach(&det)) {
+		ebs_err("cannot detach");
+		return 1;
+	}
 	if (config_load(cfg_path, &cfg, err, sizeof(err))) {
 		ebs_err("%s: %s", cfg_path, err);
 		return 1;
@@ -261,11 +250,15 @@ static int serve(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (!foreground && daemonize(&ready_fd)) {
-		ebs_err("cannot detach");
+	/* Absolute, since a detached daemon leaves its starting directory. */
+	abs_dir = realpath(cfg.state_dir, NULL);
+	if (!abs_dir) {
+		ebs_err("cannot resolve %s: %s", cfg.state_dir, strerror(errno));
 		config_free(&cfg);
 		return 1;
 	}
+	free(cfg.state_dir);
+	cfg.state_dir = abs_dir;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -292,14 +285,9 @@ static int serve(int argc, char **argv)
 	if (rc)
 		goto out;
 	ebs_info("serving %zu principal(s), state in %s", cfg.nprincipals, cfg.state_dir);
-	if (ready_fd >= 0) {
-		char ok = 0;
-
-		if (write(ready_fd, &ok, 1) != 1)
-			ebs_warn("cannot report readiness to the parent");
-		close(ready_fd);
-		ready_fd = -1;
-	}
+	rc = ebs_detach_ready(&det);
+	if (rc)
+		goto out;
 	for (;;) {
 		if (sigwait(&set, &sig))
 			continue;
@@ -321,8 +309,7 @@ out:
 	crypto_free_root_key(k.root_key);
 	config_free(&cfg);
 	pthread_mutex_destroy(&k.lock);
-	if (ready_fd >= 0)
-		close(ready_fd);
+	ebs_detach_done(&det);
 	return rc ? 1 : 0;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -100,6 +101,20 @@ struct json_object *ctl_attachments(struct ctl *c)
 	return out;
 }
 
+/*
+ * The agent accepts only a clean absolute path that is not a symlink, so
+ * /dev/disk/by-id/... links and relative store directories are resolved
+ * here, with the caller's own rights.
+ */
+struct json_object *ctl_agent_path(const char *path)
+{
+	char *real = realpath(path, NULL);
+	struct json_object *j = json_object_new_string(real ? real : path);
+
+	free(real);
+	return j;
+}
+
 int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const char *name,
 		     const char *purpose, char *dev, size_t dev_len)
 {
@@ -108,7 +123,7 @@ int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const cha
 
 	json_object_object_add(req, "op", json_object_new_string("attach"));
 	json_object_object_add(req, "volume_id", json_object_new_string(vol));
-	json_object_object_add(req, "path", json_object_new_string(path));
+	json_object_object_add(req, "path", ctl_agent_path(path));
 	if (name)
 		json_object_object_add(req, "name", json_object_new_string(name));
 	if (purpose)

@@ -51,6 +51,7 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "sector-size", required_argument, NULL, 'z' },
 		{ "snapshot-id", required_argument, NULL, 'S' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -70,6 +71,7 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		case 'd': sp.device = optarg; break;
 		case 'z': sp.sector = (unsigned int)atoi(optarg); break;
 		case 'S': snap = optarg; break;
+		case 'F': sp.force = 1; break;
 		case 'j': c->json = 1; break;
 		default: return ctl_usage(c);
 		}
@@ -387,7 +389,7 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("attach"));
 	json_object_object_add(req, "volume_id", json_object_new_string(vol));
-	json_object_object_add(req, "path", json_object_new_string(path));
+	json_object_object_add(req, "path", ctl_agent_path(path));
 	if (name)
 		json_object_object_add(req, "name", json_object_new_string(name));
 	if (read_only)

@@ -17,13 +17,15 @@ const struct ctl_cmd ctl_commands[] = {
 	  "encrypted (under the default KMS key unless --kms-key-id names another) and\n"
 	  "--no-encryption is refused. KEY is a key id, ARN or alias.",
 	  cmd_config_set },
-	{ "volume", "create", "--size SIZE|--snapshot-id SNAP [--encrypted|--no-encryption] [--kms-key-id KEY] [--device DEV] [--sector-size N] [--json]",
+	{ "volume", "create", "--size SIZE|--snapshot-id SNAP [--encrypted|--no-encryption] [--kms-key-id KEY] [--device DEV [--force]] [--sector-size N] [--json]",
 	  "Create a volume. SIZE is GiB, or takes a K/M/G/T suffix. Unencrypted unless\n"
 	  "--encrypted, --kms-key-id or encrypt-by-default says otherwise. An encrypted\n"
 	  "volume gets a new data key from KMS GenerateDataKeyWithoutPlaintext under\n"
 	  "KEY (default: the host's default key, alias/aws/ebs, created on first use);\n"
 	  "only the wrapped key is stored, in the volume header. Backed by a sparse file\n"
-	  "in the state directory, or by the block device DEV (its contents are lost).\n"
+	  "in the state directory, or by the block device DEV: one that holds data (a\n"
+	  "filesystem, partition table, LUKS, RAID member, ebscrypt header) is refused\n"
+	  "unless --force.\n"
 	  "With --snapshot-id: restored from the snapshot (checksum verified first). An\n"
 	  "encrypted snapshot gives an encrypted volume with the same DEK and lineage\n"
 	  "(re-wrapped with ReEncrypt for the new volume id), or, with --kms-key-id\n"

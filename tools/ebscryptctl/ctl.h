@@ -106,6 +106,7 @@ int ctl_resolve_key(struct ctl *c, const char *key, enum key_lookup lookup, char
 
 /* agentconn.c: one request each. */
 int ctl_agent(struct ctl *c, struct json_object *req, struct json_object **rep);
+struct json_object *ctl_agent_path(const char *path);
 int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const char *name,
 		     const char *purpose, char *dev, size_t dev_len);
 int ctl_agent_detach(struct ctl *c, const char *what);
@@ -188,6 +189,7 @@ struct vol_spec {
 	const char *key;          /* id, ARN or alias */
 	const char *device;       /* NULL: a sparse file in the store */
 	const char *snapshot_id;  /* recorded as the source */
+	int force;                /* a device's existing data may be overwritten */
 };
 struct vol_new {
 	char vol[32];
@@ -196,6 +198,10 @@ struct vol_new {
 	int created_file;
 };
 int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv);
+/* devprobe.c: refuses (-EEXIST, saying what) a device that holds data, unless force. */
+int device_refuse_existing(struct ctl *c, int fd, const char *device, int force);
+/* devprobe.c: the device's /dev/disk/by-id name; -ENOENT where it has none. */
+int device_stable_path(int fd, char *out, size_t len);
 /* Saves the record; nv->rec stays for the caller to show, then volume_new_done(). */
 int volume_new_commit(struct ctl *c, struct vol_new *nv);
 void volume_new_done(struct vol_new *nv);
