@@ -5,6 +5,7 @@
  *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]
  *   ebscrypt-kmsd init --state-dir DIR [--listen ADDR]
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
+ *   ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE] [--state-dir DIR]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,8 @@ static void usage(FILE *f)
 		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]\n"
 		"       ebscrypt-kmsd init --state-dir DIR [--listen ADDR]\n"
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
+		"       ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE]\n"
+		"                                       [--state-dir DIR]\n"
 		"\n"
 		"A key service speaking the AWS KMS JSON 1.1 protocol. See ebscrypt-kmsd(8).\n");
 }
@@ -291,6 +294,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "audit"))
 		return cmd_audit(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "credentials"))
+		return sessions_cmd(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return 0;
