@@ -210,7 +210,7 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 		if (sigv4_authorization(&sr, &sc, id, secret, strlen(secret), &authz))
 			return 2;
 	}
-	/* --after changes a header once it is signed: the server must notice. */
+	/* --after changes (or adds) a header once it is signed: the server must notice. */
 	for (i = 0; i < nafter; i++) {
 		char *eq = strchr(after[i], '=');
 
@@ -219,7 +219,11 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 		*eq = '\0';
 		for (j = 0; j < nh; j++)
 			if (!strcasecmp(h[j].name, after[i]))
-				h[j].value = eq + 1;
+				break;
+		if (j == nh && nh < 16)
+			h[nh++] = (struct sigv4_header){ after[i], eq + 1 };
+		else if (j < nh)
+			h[j].value = eq + 1;
 	}
 	if (after_body)
 		body = after_body;
