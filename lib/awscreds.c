@@ -185,6 +185,19 @@ int aws_creds_parse_json(char *buf, size_t len, enum aws_creds_doc doc,
 			goto out;
 		}
 	}
+	{
+		static const char *const strings[] = { "AccessKeyId", "SecretAccessKey", "SessionToken",
+							"Token", "Expiration", "Code" };
+		size_t i;
+
+		/* A member that is there must be a string: never read past as absent. */
+		for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+			if (json_object_object_get_ex(o, strings[i], &v) &&
+			    !json_object_is_type(v, json_type_string)) {
+				snprintf(why, whylen, "\"%s\" is not a string", strings[i]);
+				goto out;
+			}
+	}
 	akid = jstr(o, "AccessKeyId", &akid_len);
 	secret = jstr(o, "SecretAccessKey", &secret_len);
 	token = jstr(o, doc == AWS_DOC_PROCESS ? "SessionToken" : "Token", &token_len);
