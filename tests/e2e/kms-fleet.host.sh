@@ -31,7 +31,9 @@ trap cleanup EXIT
 kms_start() {
 	local dir=$work/$1 i
 	: >"$dir/kmsd.log"
-	testnet_exec "$NS" "$KMSD" --state-dir "$dir" --listen "$H:$2" --foreground </dev/null \
+	# nsenter itself, not testnet_exec: a backgrounded function is a subshell,
+	# and its pid would not be the daemon's.
+	nsenter "--net=/run/netns/$NS" -- "$KMSD" --state-dir "$dir" --listen "$H:$2" --foreground </dev/null \
 		>/dev/null 2>>"$dir/kmsd.log" &
 	echo $! >"$dir/kmsd.pid"
 	for i in $(seq 1 100); do

@@ -13,10 +13,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/host/lib.sh"
 AGENT="$BUILD/bin/ebscrypt-agent"
 start=$(date +%s)
-pids=()
+# Tests run in subshells: what they start is listed in a file the trap reads.
 cleanup() {
 	local p
-	for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+	for p in $(cat "$TAP_TMP/pids" 2>/dev/null); do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
 	KMSD_RUN=$TAP_TMP/b kmsd_kill9
 	KMSD_RUN=$TAP_TMP/a kmsd_kill9
 	kmsd_cleanup
@@ -98,7 +98,7 @@ t_agent_survives_kill() {
 	if [ "$(id -u)" -ne 0 ]; then echo "group = $(id -gn)" >>"$TAP_TMP/agent.conf"; fi
 	chmod 600 "$TAP_TMP/agent.conf"
 	"$AGENT" --foreground --config "$TAP_TMP/agent.conf" 2>"$TAP_TMP/agent.log" &
-	pids+=($!)
+	echo $! >>"$TAP_TMP/pids"
 	for i in $(seq 100); do [ -S "$TAP_TMP/agent.sock" ] && break; sleep 0.05; done
 	agent_kcv 30 100 >"$TAP_TMP/kcv.out" &
 	local lp=$!
@@ -146,14 +146,17 @@ s = http.server.HTTPServer(("127.0.0.1", 0), H)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 PY
-	pids+=($!)
+	echo $! >>"$TAP_TMP/pids"
 }
 
 t_5xx_fails_over_4xx_does_not() {
 	local p503 p400 before
 	fake_kms 503 ServiceUnavailableException >"$TAP_TMP/p503"
 	fake_kms 400 AccessDeniedException >"$TAP_TMP/p400"
-	for _ in $(seq 100); do [ -s "$TAP_TMP/p503" ] && [ -s "$TAP_TMP/p400" ] && break; sleep 0.05; done
+	for _ in $(seq 100); do
+		if [ -s "$TAP_TMP/p503" ] && [ -s "$TAP_TMP/p400" ]; then break; fi
+		sleep 0.05
+	done
 	p503=$(cat "$TAP_TMP/p503")
 	p400=$(cat "$TAP_TMP/p400")
 	"$KMSC" --url "http://127.0.0.1:$p503/ $(url_b)" --creds "$STATE/credentials" --profile host \
