@@ -490,7 +490,7 @@ static int imds_request(struct aws_cred_provider *p, const char *method, const c
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L), curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, p->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms < 1000 ? p->timeout_ms : 1000);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms < 2000 ? p->timeout_ms : 2000);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, imds_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
 	cc = curl_easy_perform(c);

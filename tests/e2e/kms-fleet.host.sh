@@ -98,10 +98,11 @@ guest_setup() {
 	local ak sk
 	ak=$(sed -n '/^\[admin\]/,/^$/s/^aws_access_key_id = //p' "$work/a/credentials")
 	sk=$(sed -n '/^\[admin\]/,/^$/s/^aws_secret_access_key = //p' "$work/a/credentials")
-	printf 'kms_endpoint = %s\nkms_ca_file = /root/ca.crt\nkms_access_key_id = %s\nkms_secret_access_key = %s\n' \
+	# Deadlines for an emulated guest on a loaded machine.
+	printf 'kms_endpoint = %s\nkms_ca_file = /root/ca.crt\nkms_access_key_id = %s\nkms_secret_access_key = %s\nkms_timeout_ms = 30000\n' \
 		"$urls" "$ak" "$sk" >"$work/ctl.conf"
 	# The host's agent: two endpoints, no credentials of its own.
-	printf 'socket = /run/agent.sock\nkms_endpoint = %s\nkms_ca_file = /root/ca.crt\nkms_timeout_ms = 8000\n' \
+	printf 'socket = /run/agent.sock\nkms_endpoint = %s\nkms_ca_file = /root/ca.crt\nkms_timeout_ms = 20000\n' \
 		"$urls" >"$work/agent.conf"
 	"$G" put "$A" "$work/pki/ca.crt" /root/ca.crt
 	"$G" put "$A" "$work/ctl.conf" /root/ctl.conf
@@ -117,7 +118,12 @@ CTL='ebscryptctl --state-dir /root/state --config /root/ctl.conf --agent-socket 
 attach_with_imds_credentials() {
 	local vol out
 	guest_setup
-	vol=$("$G" exec "$A" "$CTL volume create --size 32M --encrypted")
+	vol=$("$G" exec "$A" "$CTL volume create --size 32M --encrypted") || {
+		echo "$vol"
+		"$G" exec "$A" 'cat /root/agent.log 2>/dev/null; true'
+		cat "$work/imds.log" "$work/imds.out"
+		return 1
+	}
 	echo "$vol" >"$work/vol"
 	"$G" exec "$A" "dev=\$($CTL volume attach $vol) && echo fleet-marker | dd of=\$dev bs=4096 conv=sync,fsync status=none &&
 		$CTL volume detach $vol"
