@@ -47,11 +47,21 @@ start_b
 
 both() { "$KMSC" --url "$(url_a) $(url_b)" --creds "$STATE/credentials" --profile host "$@"; }
 
+# until_lines FILE N: waits (60 s at most) until FILE has N lines.
+until_lines() {
+	for _ in $(seq 600); do
+		if [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
 t_client_survives_kill() {
 	local out
 	both --timeout-ms 5000 --retries 2 loop 30 100 "$blob" vol=v1 >"$TAP_TMP/loop.out" &
 	local lp=$!
-	sleep 1
+	# Killed once the run is under way, however slowly the machine starts it.
+	until_lines "$TAP_TMP/loop.out" 3
 	KMSD_RUN=$TAP_TMP/a kmsd_kill9
 	wait "$lp"
 	out=$(cat "$TAP_TMP/loop.out")
@@ -102,7 +112,7 @@ t_agent_survives_kill() {
 	for i in $(seq 100); do [ -S "$TAP_TMP/agent.sock" ] && break; sleep 0.05; done
 	agent_kcv 30 100 >"$TAP_TMP/kcv.out" &
 	local lp=$!
-	sleep 1
+	until_lines "$TAP_TMP/kcv.out" 3
 	KMSD_RUN=$TAP_TMP/a kmsd_kill9
 	wait "$lp"
 	out=$(cat "$TAP_TMP/kcv.out")
@@ -190,7 +200,8 @@ t_all_down_within_deadline() {
 		--profile host --timeout-ms 3000 --retries 20 decrypt "$blob" vol=v1
 	t1=$(date +%s)
 	# The deadline bounds the whole call, every endpoint and retry included.
-	[ $((t1 - t0)) -le 8 ]
+	# (without it, 20 retries backing off up to 3.2 s each would take about a minute)
+	[ $((t1 - t0)) -le 20 ]
 }
 
 test_that "a client given two endpoints keeps decrypting when the instance it uses is killed mid-run" t_client_survives_kill
