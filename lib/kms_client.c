@@ -50,11 +50,13 @@ struct kms_client {
 	struct aws_cred_provider *creds;
 	long timeout_ms;
 	int max_retries;
+	size_t max_reply;
 };
 
 /* A reply as curl receives it; locked (sb_init_locked) when it may hold a plaintext. */
 struct rbuf {
 	struct strbuf sb;
+	size_t max;
 	int overflow;
 };
 
@@ -75,7 +77,7 @@ static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct rbuf *b = arg;
 	size_t n = size * nmemb;
 
-	if (b->sb.len + n + 1 > KMS_MAX_REPLY) {
+	if (b->sb.len + n + 1 > b->max) {
 		b->overflow = 1;
 		return 0;
 	}
@@ -206,6 +208,7 @@ int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 	c->region = xstrdup(ep->region);
 	c->timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 10000;
 	c->max_retries = ep->max_retries >= 0 ? ep->max_retries : 0;
+	c->max_reply = ep->max_reply_bytes ? ep->max_reply_bytes : KMS_MAX_REPLY;
 	if (!c->region || (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file))
 		goto fail;
 	rc = parse_urls(c, ep->url);
@@ -412,6 +415,7 @@ static enum outcome kms_attempt(struct kms_client *c, const struct kms_url *e, c
 	memset(reply, 0, sizeof(*reply));
 	if (holds == REPLY_PLAINTEXT)
 		sb_init_locked(&reply->sb);
+	reply->max = c->max_reply;
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_URL, e->url);
 	if (c->unix_socket)
@@ -438,7 +442,7 @@ static enum outcome kms_attempt(struct kms_client *c, const struct kms_url *e, c
 	if (cc != CURLE_OK) {
 		if (reply->overflow) {
 			*rc = -EPROTO;
-			set_err(err, 0, "", "reply larger than %u bytes", KMS_MAX_REPLY);
+			set_err(err, 0, "", "reply larger than the %zu bytes allowed", c->max_reply);
 			return OUT_STOP;
 		}
 		if (reply->sb.oom) {

@@ -43,6 +43,7 @@ struct kms_endpoint {
 	const char *imds_endpoint;     /* the chain's instance metadata service */
 	long timeout_ms;          /* overall deadline per call, retries included */
 	int max_retries;          /* retries for throttling/5xx/transport errors */
+	size_t max_reply_bytes;   /* largest reply taken (0: 1 MiB); a larger one is -EPROTO */
 };
 
 #define KMS_MAX_ENDPOINTS 16

@@ -13,7 +13,8 @@ cryptsetup-bin dmsetup keyutils fio e2fsprogs util-linux
 libdevmapper-dev libkeyutils-dev libssl-dev libcurl4-openssl-dev
 libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev
 sqlite3 curl jq openssl bc xxd python3 gnuplot-nox sparse
-iproute2 nbd-server nbd-client qemu-utils mmdebstrap
+iproute2 nbd-server nbd-client qemu-utils mmdebstrap bash-completion
+debhelper dh-dkms dkms lintian fakeroot dpkg-dev
 dwarves debian-archive-keyring"
 
 # Optional extras: awscli/botocore for the SDK cross-check of the KMS,

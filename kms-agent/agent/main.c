@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "paths.h"
 #include "secmem.h"
 
 int agent_serve(struct agent *a);
@@ -29,7 +30,8 @@ static void usage(FILE *f)
 		"  --config FILE   settings and KMS credentials (default " AGENT_DEFAULT_CONFIG ", mode 0600)\n"
 		"  --socket PATH   listen here instead of the configured socket\n"
 		"  --foreground    do not detach from the terminal (systemd runs it so)\n"
-		"  --debug         log debug messages\n");
+		"  --debug         log debug messages\n"
+		"  --version       print the version and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -40,6 +42,7 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = AGENT_DEFAULT_CONFIG, *sock = NULL;
@@ -48,13 +51,14 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	ebs_log_init("ebscrypt-agent", LOG_INFO);
-	while ((c = getopt_long(argc, argv, "c:s:fdh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:fdhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 's': sock = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'd': ebs_log_init("ebscrypt-agent", LOG_DEBUG); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("ebscrypt-agent %s\n", EBS_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -3,13 +3,21 @@
  * SigV4 verification: the request is re-signed with the secret of the
  * access key it names, over the headers it says it signed, and the two
  * signatures are compared in constant time. Host and the date must be
- * among the signed headers, or the signature would not bind them. With
- * temporary credentials the secret is derived from the session token
- * (sessions.c), which must be signed as well.
+ * among the signed headers, or the signature would not bind them; so must
+ * Content-Type and every x-amz-* header that is present (X-Amz-Target
+ * names the operation: an unsigned one would let a captured DescribeKey
+ * be replayed as DisableKey). The query string, when there is one, is part
+ * of the canonical request. With service_host_name configured, the signed
+ * Host must name this service, so a request signed for another endpoint
+ * that shares the credentials is not accepted here. With temporary
+ * credentials the secret is derived from the session token (sessions.c),
+ * which is an x-amz-* header and so signed as well.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "kmsd.h"
@@ -29,6 +37,37 @@ static int has_signed(const char *list, const char *name)
 		p = semi ? semi + 1 : NULL;
 	}
 	return 0;
+}
+
+/* The first header that must be signed and is not, or NULL. */
+static const char *unsigned_header(const struct http_header_list *hl, const char *signed_list)
+{
+	char lower[128];
+	size_t i, j;
+
+	for (i = 0; i < hl->n; i++) {
+		const char *name = hl->h[i].name;
+
+		if (strncasecmp(name, "x-amz-", 6) && strcasecmp(name, "content-type"))
+			continue;
+		for (j = 0; name[j] && j < sizeof(lower) - 1; j++)
+			lower[j] = (char)tolower((unsigned char)name[j]);
+		lower[j] = '\0';
+		if (name[j] || !has_signed(signed_list, lower))
+			return name;
+	}
+	return NULL;
+}
+
+/* Whether the Host header, without its port, is the configured name. */
+static int host_is(const char *host, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (!host || strncasecmp(host, want, n))
+		return 0;
+	return !host[n] || (host[n] == ':' && host[n + 1] && strspn(host + n + 1, "0123456789") ==
+			    strlen(host + n + 1));
 }
 
 /*
@@ -65,6 +104,7 @@ static int auth_check(struct kreq *req, const char *method, const char *path, co
 	const char *token = http_header_get(hl, "X-Amz-Security-Token");
 	size_t secret_len = SESSION_SECRET_LEN;
 	const struct principal *p;
+	const char *unsigned_name;
 	struct sigv4_request sr;
 	struct sigv4_scope sc;
 	struct sigv4_auth a;
@@ -101,6 +141,15 @@ static int auth_check(struct kreq *req, const char *method, const char *path, co
 	if (!has_signed(a.signed_headers, "host") || !has_signed(a.signed_headers, "x-amz-date"))
 		return kfail(req, "IncompleteSignatureException",
 			     "the host and x-amz-date headers must be signed");
+	unsigned_name = unsigned_header(hl, a.signed_headers);
+	if (unsigned_name)
+		return kfail(req, "IncompleteSignatureException",
+			     "the %s header is present but not signed: Content-Type and every "
+			     "x-amz-* header must be among the SignedHeaders", unsigned_name);
+	if (cfg->service_host_name && !host_is(http_header_get(hl, "Host"), cfg->service_host_name))
+		return kfail(req, "InvalidSignatureException",
+			     "the request is signed for another host; this service is %s",
+			     cfg->service_host_name);
 	if (strncmp(date, a.date, 8) || strcmp(a.service, "kms") || strcmp(a.region, cfg->region))
 		return kfail(req, "InvalidSignatureException",
 			     "Credential should be scoped to a valid region, service 'kms' and the request date");

@@ -195,6 +195,8 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 		return set_str(&cfg->region, v);
 	if (!strcmp(k, "account_id"))
 		return strlen(v) == 12 && strspn(v, "0123456789") == 12 ? set_str(&cfg->account_id, v) : -EINVAL;
+	if (!strcmp(k, "service_host_name"))
+		return *v && strcspn(v, " \t/:@") == strlen(v) ? set_str(&cfg->service_host_name, v) : -EINVAL;
 	if (!strcmp(k, "tls_cert"))
 		return set_str(&cfg->tls_cert, v);
 	if (!strcmp(k, "tls_key"))
@@ -211,6 +213,12 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 	} else if (!strcmp(k, "connection_timeout_s")) {
 		rc = parse_uint(v, 1, 3600, &n);
 		cfg->connection_timeout = (unsigned int)n;
+	} else if (!strcmp(k, "request_timeout_s")) {
+		rc = parse_uint(v, 1, 3600, &n);
+		cfg->request_timeout = (unsigned int)n;
+	} else if (!strcmp(k, "max_connections_per_source")) {
+		rc = parse_uint(v, 1, 65536, &n);
+		cfg->max_connections_per_source = (unsigned int)n;
 	} else if (!strcmp(k, "max_clock_skew_s")) {
 		rc = parse_uint(v, 1, 3600, &n);
 		cfg->max_skew = (unsigned int)n;
@@ -253,6 +261,8 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 	cfg->max_connections = 128;
 	cfg->threads = 4;
 	cfg->connection_timeout = 10;
+	cfg->request_timeout = 30;
+	cfg->max_connections_per_source = 32;
 	cfg->max_skew = 15 * 60;
 	if (set_str(&cfg->listen, "127.0.0.1:8700") || set_str(&cfg->region, "us-east-1") ||
 	    set_str(&cfg->account_id, "111122223333") ||
@@ -334,6 +344,7 @@ void config_free(struct kmsd_config *cfg)
 	free(cfg->account_id);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
+	free(cfg->service_host_name);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -52,7 +52,10 @@ struct kmsd_config {
 	unsigned int max_connections;
 	unsigned int threads;
 	unsigned int connection_timeout;
+	unsigned int request_timeout;     /* seconds for a whole request, headers and body */
+	unsigned int max_connections_per_source;
 	unsigned int max_skew;
+	char *service_host_name;  /* NULL: any Host; else the one requests must be signed for */
 	struct principal *principals;
 	size_t nprincipals;
 };
@@ -126,6 +129,11 @@ int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
 		       const uint8_t *wrapped, size_t len, long long created);
 int store_material_get(sqlite3 *db, const char *key_id, uint32_t version,
 		       uint8_t *wrapped, size_t cap, size_t *len);
+/* Keys plus material rows (0: an empty store), or -errno. */
+int store_count_keys(sqlite3 *db);
+/* Calls fn on every wrapped material row; stops at fn's first non-zero return. */
+int store_materials_each(sqlite3 *db, int (*fn)(void *arg, const char *key_id, uint32_t version,
+						const uint8_t *wrapped, size_t len), void *arg);
 int store_alias_get(sqlite3 *db, const char *name, char key_id[40]);
 enum alias_put { ALIAS_CREATE, ALIAS_REPOINT };
 int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now,
@@ -155,6 +163,12 @@ int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, cons
 #define KMS_MAX_PLAINTEXT 4096
 #define KMS_MAX_BLOB 6144
 int crypto_load_root_key(const char *state_dir, uint8_t **root_key);
+/*
+ * The service's root key for the store db: created only when the store is
+ * empty, and refused (-ENOKEY, -EKEYREJECTED, logged naming both files)
+ * when the store holds material that it cannot open.
+ */
+int crypto_open_root_key(const char *state_dir, sqlite3 *db, uint8_t **root_key);
 void crypto_free_root_key(uint8_t *root_key);
 int crypto_new_material(const uint8_t *root_key, const char *key_id, uint32_t version,
 			uint8_t wrapped[KMS_WRAPPED_LEN]);
@@ -259,6 +273,12 @@ int grant_has_op(const struct kms_grant *g, const char *op);
 /* audit.c */
 int audit_record(struct kmsd *k, const struct kreq *req);
 int audit_query(const char *state_dir, const char *since, const char *key, int json);
+/* Deletes the records (both kinds) older than before (ISO 8601 UTC); prints how many. */
+int audit_prune(const char *state_dir, const char *before);
+/* Unauthenticated failures: one row per source per interval, at most this many sources. */
+#define AUDIT_UNAUTH_INTERVAL_S 60
+#define AUDIT_UNAUTH_MAX_SOURCES 64
+#define AUDIT_UNAUTH_RETENTION_S (7 * 24 * 3600)
 
 struct http_header_list {
 	struct sigv4_header *h;

@@ -5,6 +5,8 @@
  *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]
  *   ebscrypt-kmsd init --state-dir DIR [--listen ADDR]
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
+ *   ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]
+ *   ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR
  *   ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE] [--state-dir DIR]
  */
 #include <errno.h>
@@ -19,6 +21,7 @@
 
 #include "kmsd.h"
 #include "log.h"
+#include "paths.h"
 #include "secmem.h"
 
 static void usage(FILE *f)
@@ -27,6 +30,9 @@ static void usage(FILE *f)
 		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]\n"
 		"       ebscrypt-kmsd init --state-dir DIR [--listen ADDR]\n"
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
+		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
+		"       ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR\n"
+		"       ebscrypt-kmsd --version\n"
 		"       ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE]\n"
 		"                                       [--state-dir DIR]\n"
 		"\n"
@@ -72,9 +78,11 @@ static int cmd_init(int argc, char **argv)
 	return kmsd_init_state(dir, listen_on) ? 1 : 0;
 }
 
+/* audit, audit export (JSON lines only) and audit prune share their options. */
 static int cmd_audit(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "before", required_argument, NULL, 'b' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "since", required_argument, NULL, 's' },
 		{ "key", required_argument, NULL, 'k' },
@@ -82,11 +90,19 @@ static int cmd_audit(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *since = NULL, *key = NULL;
+	const char *dir = NULL, *since = NULL, *key = NULL, *before = NULL, *sub = NULL;
 	int c, json = 0;
 
+	if (argc > 1 && (!strcmp(argv[1], "export") || !strcmp(argv[1], "prune"))) {
+		sub = argv[1];
+		argc--;
+		argv++;
+	}
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			before = optarg;
+			break;
 		case 'd':
 			dir = optarg;
 			break;
@@ -107,8 +123,19 @@ static int cmd_audit(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || optind != argc) {
+	if (!dir || optind != argc || (before && (!sub || strcmp(sub, "prune")))) {
 		usage(stderr);
+		return 2;
+	}
+	if (sub && !strcmp(sub, "prune")) {
+		if (!before || since || key || json) {
+			usage(stderr);
+			return 2;
+		}
+		return audit_prune(dir, before) ? 1 : 0;
+	}
+	if (sub && !json) {
+		fprintf(stderr, "ebscrypt-kmsd: audit export writes JSON lines: give --json\n");
 		return 2;
 	}
 	return audit_query(dir, since, key, json) ? 1 : 0;
@@ -238,15 +265,17 @@ static int serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = crypto_load_root_key(cfg.state_dir, &k.root_key);
-	if (rc) {
-		ebs_err("cannot load the root key in %s: %s", cfg.state_dir, strerror(-rc));
-		goto out;
-	}
 	snprintf(path, sizeof(path), "%s/%s", cfg.state_dir, KMSD_DB_FILE);
 	rc = store_open(path, &k.db);
 	if (rc) {
 		ebs_err("cannot open %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	/* After the store: whether a root key may be created depends on what it holds. */
+	rc = crypto_open_root_key(cfg.state_dir, k.db, &k.root_key);
+	if (rc) {
+		if (rc != -ENOKEY && rc != -EKEYREJECTED)
+			ebs_err("cannot load the root key in %s: %s", cfg.state_dir, strerror(-rc));
 		goto out;
 	}
 	rc = http_start(&k, &srv);
@@ -298,6 +327,10 @@ int main(int argc, char **argv)
 		return sessions_cmd(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("ebscrypt-kmsd %s\n", EBS_VERSION);
 		return 0;
 	}
 	return serve(argc, argv);

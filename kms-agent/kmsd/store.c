@@ -39,7 +39,11 @@ static const char schema[] =
 	" source TEXT NOT NULL, operation TEXT NOT NULL, key_id TEXT NOT NULL,"
 	" encryption_context TEXT NOT NULL, outcome TEXT NOT NULL,"
 	" error_type TEXT NOT NULL, http_status INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS audit_time ON audit(time);";
+	"CREATE INDEX IF NOT EXISTS audit_time ON audit(time);"
+	"CREATE TABLE IF NOT EXISTS audit_unauthenticated ("
+	" interval_start TEXT NOT NULL, source TEXT NOT NULL, count INTEGER NOT NULL,"
+	" last_time TEXT NOT NULL, last_error TEXT NOT NULL,"
+	" PRIMARY KEY (interval_start, source));";
 
 static int sq_err(sqlite3 *db, int rc, const char *what)
 {
@@ -508,6 +512,43 @@ int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, cons
 			break;
 	}
 	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(db, rc, "grants list");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_count_keys(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(db, "SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM materials)", &st);
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : sq_err(db, rc, "count keys");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_materials_each(sqlite3 *db, int (*fn)(void *arg, const char *key_id, uint32_t version,
+						const uint8_t *wrapped, size_t len), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(db, "SELECT key_id, version, wrapped FROM materials ORDER BY key_id, version", &st);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+			sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+		if (rc)
+			break;
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = sq_err(db, rc, "materials");
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -6,16 +6,19 @@
  * malformed requests that still pass (or deliberately fail) authentication.
  *
  *   kmsc [common] call OPERATION JSON
+ *   kmsc [common] repeat N OPERATION JSON      N calls on one client, the last reply;
+ *                                              "@N@" in JSON becomes the call's number
  *   kmsc [common] gdkwp KEY [k=v ...]          base64 blob on stdout
  *   kmsc [common] decrypt BLOB64 [k=v ...]     base64 plaintext on stdout
  *   kmsc [common] reencrypt BLOB64 DSTKEY [k=v ...]  (source context)
  *   kmsc [common] describe KEY                 "KEYID ARN STATE ENABLED"
  *   kmsc [common] raw TARGET BODY [--omit H] [--set H=V] [--after H=V]
  *        [--date AMZDATE] [--akid ID] [--no-auth] [--ctype CT] [--method M]
- *        [--after-body STR]
+ *        [--after-body STR] [--signed LIST] [--query Q] [--signed-query Q]
  *                                              "STATUS" line, then the body
  * common: --url URL [--unix PATH] [--ca FILE] [--creds FILE --profile NAME]
  *         [--region R] [--timeout-ms N] [--retries N] [--imds URL]
+ *         [--max-reply BYTES]
  * Secrets come from the AWS shared-credentials FILE, never argv; without
  * --creds, from the AWS credential chain (lib/awscreds.h), --profile
  * naming its profile. URL may list several endpoints (failover).
@@ -117,7 +120,7 @@ static size_t collect(char *d, size_t s, size_t n, void *arg)
 static int raw(const char *url, const char *unix_path, const char *region, int argc, char **argv)
 {
 	const char *target = argv[0], *body = argv[1], *date = NULL, *ctype = "application/x-amz-json-1.1";
-	const char *after_body = NULL;
+	const char *after_body = NULL, *signed_list = NULL, *query = NULL, *signed_query = NULL;
 	const char *method = "POST", *omit[8], *set[8], *after[8], *id = akid;
 	size_t nomit = 0, nset = 0, nafter = 0, i, j, nh = 0;
 	struct sigv4_header h[16];
@@ -146,6 +149,12 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 			method = argv[++k];
 		else if (!strcmp(argv[k], "--after-body") && k + 1 < argc)
 			after_body = argv[++k];
+		else if (!strcmp(argv[k], "--signed") && k + 1 < argc)
+			signed_list = argv[++k];
+		else if (!strcmp(argv[k], "--query") && k + 1 < argc)
+			query = argv[++k];
+		else if (!strcmp(argv[k], "--signed-query") && k + 1 < argc)
+			signed_query = argv[++k];
 		else if (!strcmp(argv[k], "--no-auth"))
 			noauth = 1;
 		else
@@ -203,7 +212,9 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 				break;
 			}
 	if (!noauth) {
+		/* --signed: a SignedHeaders list of the client's choosing (a captured request's). */
 		struct sigv4_request sr = { .method = method, .path = "/", .headers = h, .nheaders = nh,
+					    .signed_headers = signed_list, .query = signed_query,
 					    .body = body, .body_len = strlen(body) };
 		struct sigv4_scope sc = { date, region, "kms" };
 
@@ -247,6 +258,14 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 	if (!nh || strcasecmp(h[0].name, "Content-Type"))
 		hl = curl_slist_append(hl, "Content-Type:");
 	sb_init(&out);
+	/* --query goes on the URL after signing; --signed-query is signed and sent. */
+	if (query || signed_query) {
+		char *u;
+
+		if (asprintf(&u, "%s?%s", url, query ? query : signed_query) < 0)
+			return 2;
+		url = u;
+	}
 	c = curl_easy_init();
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	if (unix_path)
@@ -281,6 +300,7 @@ int main(int argc, char **argv)
 	struct kms_error err = { 0 };
 	struct kms_context_pair pairs[32];
 	long timeout = 10000;
+	size_t max_reply = 0;
 	int retries = 2, i, rc;
 
 	for (i = 1; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
@@ -304,6 +324,8 @@ int main(int argc, char **argv)
 			retries = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--imds"))
 			imds = argv[i + 1];
+		else if (!strcmp(argv[i], "--max-reply"))
+			max_reply = strtoul(argv[i + 1], NULL, 10);
 		else
 			return 2;
 	}
@@ -316,7 +338,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[0], "raw") && argc >= 3)
 		return raw(url, unix_path, region, argc - 1, argv + 1);
 	ep = (struct kms_endpoint){ .url = url, .unix_socket = unix_path, .ca_file = ca,
-				    .region = region, .timeout_ms = timeout, .max_retries = retries };
+				    .region = region, .timeout_ms = timeout, .max_retries = retries,
+				    .max_reply_bytes = max_reply };
 	if (creds) {
 		ep.access_key_id = akid;
 		ep.secret_access_key = secret;
@@ -330,13 +353,35 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kmsc: kms_client_new: %s\n", strerror(-rc));
 		return 2;
 	}
-	if (!strcmp(argv[0], "call") && argc == 3) {
-		struct json_object *req = json_tokener_parse(argv[2]), *resp = NULL;
+	if ((!strcmp(argv[0], "call") && argc == 3) || (!strcmp(argv[0], "repeat") && argc == 4)) {
+		int n = argc == 4 ? atoi(argv[1]) : 1, k;
+		struct json_object *req, *resp = NULL;
 
-		if (!req)
+		argv += argc - 3;
+		if (n < 1)
 			return 2;
-		rc = kms_call(c, argv[1], req, &resp, &err);
-		json_object_put(req);
+		for (rc = 0, k = 0; !rc && k < n; k++) {
+			struct strbuf text;
+			const char *p, *at;
+			char *t;
+
+			sb_init(&text);
+			for (p = argv[2]; (at = strstr(p, "@N@")); p = at + 3) {
+				sb_add(&text, p, (size_t)(at - p));
+				sb_addf(&text, "%d", k);
+			}
+			sb_adds(&text, p);
+			if (sb_finish(&text, &t))
+				return 2;
+			req = json_tokener_parse(t);
+			free(t);
+			if (!req)
+				return 2;
+			json_object_put(resp);
+			resp = NULL;
+			rc = kms_call(c, argv[1], req, &resp, &err);
+			json_object_put(req);
+		}
 		if (!rc) {
 			printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
 								      JSON_C_TO_STRING_NOSLASHESCAPE));

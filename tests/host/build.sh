@@ -66,7 +66,7 @@ t_install_userspace() {
 		"$work/root/opt/ebs/lib/systemd/system/ebscrypt-agent.service"
 	grep -qx "ExecStart=/opt/ebs/sbin/ebscrypt-kmsd --config $work/etc/ebscrypt/kmsd.conf --foreground" \
 		"$work/root/opt/ebs/lib/systemd/system/ebscrypt-kmsd.service"
-	grep -qx "ReadWritePaths=$work/var/lib/ebscrypt-kmsd $work/run" \
+	grep -qx "ReadWritePaths=$work/var/lib/ebscrypt-kmsd" \
 		"$work/root/opt/ebs/lib/systemd/system/ebscrypt-kmsd.service"
 }
 

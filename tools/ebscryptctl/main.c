@@ -11,6 +11,7 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "paths.h"
 #include "proto.h"
 
 static const char *const ctl_conf_keys[] = {
@@ -24,7 +25,8 @@ static int usage(FILE *f)
 	const struct ctl_cmd *cmd;
 
 	fprintf(f, "usage: ebscryptctl [--state-dir DIR] [--config FILE] [--agent-socket PATH] [--json]\n"
-		   "                   GROUP COMMAND [ARGS...]\n\n"
+		   "                   GROUP COMMAND [ARGS...]\n"
+		   "       ebscryptctl --version\n\n"
 		   "Encrypted block volumes with EBS semantics. Commands:\n\n");
 	for (cmd = ctl_commands; cmd->group; cmd++)
 		fprintf(f, "  %s %s %s\n", cmd->group, cmd->name, cmd->synopsis);
@@ -40,6 +42,7 @@ int main(int argc, char **argv)
 		{ "agent-socket", required_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl c = { .lock_fd = -1 };
@@ -51,13 +54,14 @@ int main(int argc, char **argv)
 	ebs_log_init("ebscryptctl", LOG_WARNING);
 	c.config_path = getenv("EBSCRYPT_CONFIG") ?: CTL_DEFAULT_CONFIG;
 	/* "+": stop at the group name; command options are the command's own. */
-	while ((o = getopt_long(argc, argv, "+S:C:A:jh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+S:C:A:jhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'S': sd_opt = optarg; break;
 		case 'C': c.config_path = optarg; break;
 		case 'A': sock_opt = optarg; break;
 		case 'j': c.json = 1; break;
 		case 'h': return usage(stdout);
+		case 'V': printf("ebscryptctl %s\n", EBS_VERSION); return 0;
 		default: return usage(stderr);
 		}
 	}
