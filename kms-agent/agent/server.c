@@ -145,6 +145,10 @@ static void handle(struct agent *a, int cfd)
 		json_object_object_add(rep, "pid", json_object_new_int(getpid()));
 		json_object_object_add(rep, "dumpable", json_object_new_int(prctl(PR_GET_DUMPABLE)));
 		json_object_object_add(rep, "kms_endpoint", json_object_new_string(a->ep.url));
+		json_object_object_add(rep, "kms_current_endpoint",
+				       json_object_new_string(kms_client_current_url(a->kms)));
+		json_object_object_add(rep, "kms_credentials",
+				       json_object_new_string(kms_client_credentials_source(a->kms)));
 	} else
 		reply_fail(rep, "InvalidRequest", "unknown operation \"%.64s\"", op);
 	pthread_mutex_unlock(&op_lock);

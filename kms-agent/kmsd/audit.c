@@ -137,7 +137,8 @@ int audit_record(struct kmsd *k, const struct kreq *req)
 	sqlite3_bind_text(st, 1, when, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, req->request_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, req->who ? req->who->arn : "-", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, req->who ? req->who->access_key_id : "-", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, req->who && req->access_key_id ? req->access_key_id : "-", -1,
+			  SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, req->source ? req->source : "-", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, req->op, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, req->audit_key[0] ? req->audit_key : "-", -1, SQLITE_STATIC);

@@ -101,9 +101,10 @@ static int read_secret(const char *path, char **secret, size_t *len, char *err, 
 
 static int check_principal(const struct principal *p, char *err, size_t errlen)
 {
-	if (!p->arn || !p->access_key_id || !p->secret) {
-		snprintf(err, errlen, "principal %s needs arn, access_key_id and secret_access_key_file",
-			 p->name);
+	/* Without a key of its own a principal acts only through temporary credentials. */
+	if (!p->arn || !p->access_key_id != !p->secret) {
+		snprintf(err, errlen, "principal %s needs arn, and access_key_id and "
+			 "secret_access_key_file together (or neither)", p->name);
 		return -EINVAL;
 	}
 	return 0;
@@ -292,13 +293,21 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 		rc = -EINVAL;
 	}
 	for (i = 0; !rc && i < cfg->nprincipals; i++)
-		for (j = i + 1; j < cfg->nprincipals; j++)
-			if (!strcmp(cfg->principals[i].access_key_id, cfg->principals[j].access_key_id)) {
+		for (j = i + 1; j < cfg->nprincipals; j++) {
+			if (!strcmp(cfg->principals[i].name, cfg->principals[j].name)) {
+				snprintf(err, errlen, "principal %s is configured twice",
+					 cfg->principals[i].name);
+				rc = -EINVAL;
+				break;
+			}
+			if (cfg->principals[i].access_key_id && cfg->principals[j].access_key_id &&
+			    !strcmp(cfg->principals[i].access_key_id, cfg->principals[j].access_key_id)) {
 				snprintf(err, errlen, "access key %s is configured twice",
 					 cfg->principals[i].access_key_id);
 				rc = -EINVAL;
 				break;
 			}
+		}
 	if (rc)
 		config_free(cfg);
 	return rc;
@@ -371,7 +380,17 @@ const struct principal *config_find_access_key(const struct kmsd_config *cfg, co
 	size_t i;
 
 	for (i = 0; i < cfg->nprincipals; i++)
-		if (!strcmp(cfg->principals[i].access_key_id, akid))
+		if (cfg->principals[i].access_key_id && !strcmp(cfg->principals[i].access_key_id, akid))
+			return &cfg->principals[i];
+	return NULL;
+}
+
+const struct principal *config_find_principal(const struct kmsd_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nprincipals; i++)
+		if (!strcmp(cfg->principals[i].name, name))
 			return &cfg->principals[i];
 	return NULL;
 }

@@ -7,6 +7,7 @@
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
  *   ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]
  *   ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR
+ *   ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE] [--state-dir DIR]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +34,8 @@ static void usage(FILE *f)
 		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
 		"       ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR\n"
 		"       ebscrypt-kmsd --version\n"
+		"       ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE]\n"
+		"                                       [--state-dir DIR]\n"
 		"\n"
 		"A key service speaking the AWS KMS JSON 1.1 protocol. See ebscrypt-kmsd(8).\n");
 }
@@ -320,6 +323,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "audit"))
 		return cmd_audit(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "credentials"))
+		return sessions_cmd(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return 0;

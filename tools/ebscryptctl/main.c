@@ -18,7 +18,7 @@
 static const char *const ctl_conf_keys[] = {
 	"kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_region", "kms_access_key_id",
 	"kms_secret_access_key", "kms_timeout_ms", "kms_max_retries", "agent_socket", "state_dir",
-	NULL
+	"kms_profile", "kms_imds_endpoint", NULL
 };
 
 static int usage(FILE *f)
