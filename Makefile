@@ -18,6 +18,7 @@
 TOP := $(CURDIR)
 export TOP
 include $(TOP)/mk/paths.mk
+include $(TOP)/mk/version.mk
 BUILD ?= $(TOP)/build
 
 # KDIR: the kernel build tree the module is compiled against. Defaults to
@@ -194,3 +195,8 @@ lint:
 clean:
 	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(TOP) clean)
 	rm -rf build build-asan build-fuzz tests/build
+
+# The tree's one version, for scripts that build the module from a copy.
+print-version:
+	@echo $(EBS_VERSION)
+.PHONY: print-version
