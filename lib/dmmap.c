@@ -43,6 +43,27 @@ int dm_setup(void)
 	return 0;
 }
 
+static int dm_control_missing(void)
+{
+	return access("/dev/mapper/control", F_OK) != 0;
+}
+
+/*
+ * Every task goes through here. libdevmapper creates a missing
+ * /dev/mapper/control itself, which hides a kernel without device-mapper
+ * (or a /dev without its node) until some later step fails obscurely:
+ * without the node, no task runs, and the caller's error (or the agent's
+ * preflight) says what is missing.
+ */
+static int task_run(struct dm_task *dmt)
+{
+	if (dm_control_missing()) {
+		errno = ENODEV;
+		return 0;
+	}
+	return dm_task_run(dmt);
+}
+
 /* Whether the task makes or changes a /dev node that udev handles: then wait for it. */
 enum udev_sync { NO_UDEV_SYNC, UDEV_SYNC };
 
@@ -53,16 +74,12 @@ static int run_task(struct dm_task *dmt, enum udev_sync sync)
 
 	if (sync == UDEV_SYNC && !dm_task_set_cookie(dmt, &cookie, 0))
 		return -EIO;
-	ok = dm_task_run(dmt);
+	ok = task_run(dmt);
 	if (sync == UDEV_SYNC)
 		dm_udev_wait(cookie);
 	return ok ? 0 : -EIO;
 }
 
-static int dm_control_missing(void)
-{
-	return access("/dev/mapper/control", F_OK) != 0;
-}
 
 int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 		      const char *target, const char *params, enum dm_access access)
@@ -99,7 +116,7 @@ static int info_task(const char *name, const char *uuid, struct dm_task **out,
 	if (!dmt)
 		return -ENOMEM;
 	if ((name && !dm_task_set_name(dmt, name)) || (uuid && !dm_task_set_uuid(dmt, uuid)) ||
-	    !dm_task_run(dmt) || !dm_task_get_info(dmt, &info)) {
+	    !task_run(dmt) || !dm_task_get_info(dmt, &info)) {
 		dm_task_destroy(dmt);
 		return -EIO;
 	}
@@ -168,7 +185,7 @@ int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, v
 
 	if (!dmt)
 		return -ENOMEM;
-	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
+	if (!task_run(dmt) || !(names = dm_task_get_names(dmt))) {
 		dm_task_destroy(dmt);
 		return -EIO;
 	}
@@ -245,7 +262,7 @@ static int one_target(int type, const char *uuid, char *target, size_t target_le
 
 	if (!dmt)
 		return -ENOMEM;
-	if (!dm_task_set_uuid(dmt, uuid) || !dm_task_run(dmt) || !dm_task_get_info(dmt, &info))
+	if (!dm_task_set_uuid(dmt, uuid) || !task_run(dmt) || !dm_task_get_info(dmt, &info))
 		goto out;
 	rc = -ENODEV;
 	if (!info.exists)
@@ -313,7 +330,7 @@ int dm_has_target(const char *target)
 	dmt = dm_task_create(DM_DEVICE_LIST_VERSIONS);
 	if (!dmt)
 		return -ENODEV;
-	if (!dm_task_run(dmt) || !(v = dm_task_get_versions(dmt))) {
+	if (!task_run(dmt) || !(v = dm_task_get_versions(dmt))) {
 		dm_task_destroy(dmt);
 		return -EIO;
 	}
