@@ -160,7 +160,14 @@ check-harness: all
 check-fresh:
 	tests/fresh-machine $(if $(REV),--rev $(REV)) both
 
-# Slower harness self-tests: the systemd guest booting its own kernel.
+# An agent with no static secret (instance metadata) failing over between
+# two kmsd instances while it attaches, in a test VM on a private network.
+check-failover: all
+	@for t in tests/failover/*.host.sh; do bash $$t || exit 1; done
+.PHONY: check-failover
+
+# Slower harness self-tests: the systemd guest (its first image build
+# downloads a Debian rootfs), and it booting its own kernel.
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
