@@ -49,19 +49,19 @@ static int dm_control_missing(void)
 }
 
 /*
- * Every task goes through here. libdevmapper creates a missing
- * /dev/mapper/control itself, which hides a kernel without device-mapper
- * (or a /dev without its node) until some later step fails obscurely:
- * without the node, no task runs, and the caller's error (or the agent's
- * preflight) says what is missing.
+ * Every task is made here. dm_task_create() checks the driver's version
+ * through /dev/mapper/control and creates a missing node first, which hides
+ * a kernel without device-mapper (or a /dev without its node) until some
+ * later step fails obscurely: without the node, no task is made, and the
+ * caller's error (or the agent's preflight) says what is missing.
  */
-static int task_run(struct dm_task *dmt)
+static struct dm_task *task_create(int type)
 {
 	if (dm_control_missing()) {
 		errno = ENODEV;
-		return 0;
+		return NULL;
 	}
-	return dm_task_run(dmt);
+	return dm_task_create(type);
 }
 
 /* Whether the task makes or changes a /dev node that udev handles: then wait for it. */
@@ -74,7 +74,7 @@ static int run_task(struct dm_task *dmt, enum udev_sync sync)
 
 	if (sync == UDEV_SYNC && !dm_task_set_cookie(dmt, &cookie, 0))
 		return -EIO;
-	ok = task_run(dmt);
+	ok = dm_task_run(dmt);
 	if (sync == UDEV_SYNC)
 		dm_udev_wait(cookie);
 	return ok ? 0 : -EIO;
@@ -86,7 +86,7 @@ int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 {
 	int read_only = access == DM_READ_ONLY;
 
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
+	struct dm_task *dmt = task_create(DM_DEVICE_CREATE);
 	int rc = -ENOMEM;
 
 	/* dm_task_create() opens the control node: without device-mapper, not a lack of memory. */
@@ -110,13 +110,13 @@ out:
 static int info_task(const char *name, const char *uuid, struct dm_task **out,
 		     struct dm_info *info_out)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
+	struct dm_task *dmt = task_create(DM_DEVICE_INFO);
 	struct dm_info info;
 
 	if (!dmt)
 		return -ENOMEM;
 	if ((name && !dm_task_set_name(dmt, name)) || (uuid && !dm_task_set_uuid(dmt, uuid)) ||
-	    !task_run(dmt) || !dm_task_get_info(dmt, &info)) {
+	    !dm_task_run(dmt) || !dm_task_get_info(dmt, &info)) {
 		dm_task_destroy(dmt);
 		return -EIO;
 	}
@@ -157,7 +157,7 @@ int dm_uuid_of(const char *name, char *uuid, size_t uuid_len)
 
 int dm_remove_uuid(const char *uuid)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
+	struct dm_task *dmt = task_create(DM_DEVICE_REMOVE);
 	int rc = -ENOMEM;
 
 	if (!dmt)
@@ -178,14 +178,14 @@ out:
 int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, void *arg),
 	    void *arg)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
+	struct dm_task *dmt = task_create(DM_DEVICE_LIST);
 	struct dm_names *names;
 	unsigned int next = 0;
 	size_t plen = strlen(prefix);
 
 	if (!dmt)
 		return -ENOMEM;
-	if (!task_run(dmt) || !(names = dm_task_get_names(dmt))) {
+	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
 		dm_task_destroy(dmt);
 		return -EIO;
 	}
@@ -207,7 +207,7 @@ int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, v
 /* Suspend flushes in-flight I/O and freezes a filesystem on top (lockfs). */
 static int suspend_or_resume(const char *uuid, int task)
 {
-	struct dm_task *dmt = dm_task_create(task);
+	struct dm_task *dmt = task_create(task);
 	int rc = -ENOMEM;
 
 	if (!dmt)
@@ -235,7 +235,7 @@ int dm_resume_uuid(const char *uuid)
 
 int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const char *params)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_RELOAD);
+	struct dm_task *dmt = task_create(DM_DEVICE_RELOAD);
 	int rc = -ENOMEM;
 
 	if (!dmt)
@@ -254,7 +254,7 @@ int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const
 static int one_target(int type, const char *uuid, char *target, size_t target_len, char *params,
 		      size_t params_len, uint64_t *sectors)
 {
-	struct dm_task *dmt = dm_task_create(type);
+	struct dm_task *dmt = task_create(type);
 	uint64_t start = 0, len = 0;
 	char *ttype = NULL, *tparams = NULL;
 	struct dm_info info;
@@ -262,7 +262,7 @@ static int one_target(int type, const char *uuid, char *target, size_t target_le
 
 	if (!dmt)
 		return -ENOMEM;
-	if (!dm_task_set_uuid(dmt, uuid) || !task_run(dmt) || !dm_task_get_info(dmt, &info))
+	if (!dm_task_set_uuid(dmt, uuid) || !dm_task_run(dmt) || !dm_task_get_info(dmt, &info))
 		goto out;
 	rc = -ENODEV;
 	if (!info.exists)
@@ -327,10 +327,10 @@ int dm_has_target(const char *target)
 
 	if (dm_control_missing())
 		return -ENODEV;
-	dmt = dm_task_create(DM_DEVICE_LIST_VERSIONS);
+	dmt = task_create(DM_DEVICE_LIST_VERSIONS);
 	if (!dmt)
 		return -ENODEV;
-	if (!task_run(dmt) || !(v = dm_task_get_versions(dmt))) {
+	if (!dm_task_run(dmt) || !(v = dm_task_get_versions(dmt))) {
 		dm_task_destroy(dmt);
 		return -EIO;
 	}
