@@ -7,6 +7,7 @@
 #   make demo            the whole EBS flow in the test VM
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
 #   make bench-kms       ebscrypt-kmsd throughput and p99 latency (docs/benchmarks-kms.md)
+#   make fuzz [FUZZ_TIME=s]  every libFuzzer target for FUZZ_TIME seconds each
 #   make install DESTDIR=... KVER=...
 #   make deb             the Debian packages (build/deb), checked by lintian
 #                        install-module + install-userspace; the latter
@@ -18,6 +19,7 @@
 TOP := $(CURDIR)
 export TOP
 include $(TOP)/mk/paths.mk
+include $(TOP)/mk/version.mk
 BUILD ?= $(TOP)/build
 
 # KDIR: the kernel build tree the module is compiled against. Defaults to
@@ -52,7 +54,7 @@ UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
 .PHONY: all module userspace install install-module install-userspace clean \
         check check-unit check-vm check-debug check-e2e prepare \
-        demo demo-kernel bench bench-smoke bench-snapshot bench-kms lint deps check-kernels kernels
+        demo demo-kernel bench bench-smoke bench-snapshot bench-kms lint deps check-kernels kernels fuzz
 
 all: module userspace
 
@@ -164,7 +166,14 @@ check-harness: all
 check-fresh:
 	tests/fresh-machine $(if $(REV),--rev $(REV)) both
 
-# Slower harness self-tests: the systemd guest booting its own kernel.
+# An agent with no static secret (instance metadata) failing over between
+# two kmsd instances while it attaches, in a test VM on a private network.
+check-failover: all
+	@for t in tests/failover/*.host.sh; do bash $$t || exit 1; done
+.PHONY: check-failover
+
+# Slower harness self-tests: the systemd guest (its first image build
+# downloads a Debian rootfs), and it booting its own kernel.
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
@@ -176,12 +185,21 @@ check-harness-heavy: all
 check-host: all
 	@for t in tests/realhost/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh check-host
 
 # The Debian packages ebscrypt and ebscrypt-dkms, into build/deb, lintian-clean.
 deb:
 	scripts/build-deb $(BUILD)/deb
 .PHONY: deb
+# Boot integration in a real Debian 12 guest with systemd: ebscrypttab and
+# fstab across reboots, the KMS down at boot, shutdown (tests/system/).
+check-system: all
+	@for t in tests/system/*.host.sh; do bash $$t || exit 1; done
+
+.PHONY: check-harness check-harness-heavy check-fresh check-host check-system
+
+# libFuzzer targets, each for FUZZ_TIME seconds (default 15; 600 for a long run).
+fuzz:
+	$(MAKE) -C tests fuzz
 
 lint:
 	scripts/lint-module
@@ -189,4 +207,9 @@ lint:
 
 clean:
 	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(TOP) clean)
-	rm -rf build build-asan tests/build
+	rm -rf build build-asan build-fuzz tests/build
+
+# The tree's one version, for scripts that build the module from a copy.
+print-version:
+	@echo $(EBS_VERSION)
+.PHONY: print-version

@@ -17,6 +17,7 @@ RUNSTATEDIR ?= /run
 UNITDIR ?= /lib/systemd/system
 UDEVDIR ?= /lib/udev
 SYSUSERSDIR ?= /usr/lib/sysusers.d
+GENERATORDIR ?= /lib/systemd/system-generators
 else
 SYSCONFDIR ?= $(PREFIX)/etc
 LOCALSTATEDIR ?= $(PREFIX)/var
@@ -24,6 +25,7 @@ RUNSTATEDIR ?= $(LOCALSTATEDIR)/run
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 UDEVDIR ?= $(PREFIX)/lib/udev
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 endif
 # Bash completion: loaded on demand by bash-completion, by command name.
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions

@@ -117,7 +117,7 @@ int audit_record(struct kmsd *k, const struct kreq *req)
 	a.time = when;
 	a.request_id = req->request_id;
 	a.principal = req->who ? req->who->arn : "-";
-	a.access_key_id = req->who ? req->who->access_key_id : "-";
+	a.access_key_id = req->who && req->access_key_id ? req->access_key_id : "-";
 	a.source = req->source ? req->source : "-";
 	a.operation = req->op;
 	a.key_id = req->audit_key[0] ? req->audit_key : "-";

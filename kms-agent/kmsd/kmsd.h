@@ -36,7 +36,7 @@ enum kmsd_role { ROLE_NONE = 0, ROLE_USER = 1, ROLE_ADMIN = 2 };
 struct principal {
 	char *name;
 	char *arn;
-	char *access_key_id;
+	char *access_key_id;     /* NULL: only temporary credentials (sessions.c) */
 	char *secret;            /* secmem */
 	size_t secret_len;
 	enum kmsd_role role;
@@ -71,6 +71,7 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen);
 void config_free(struct kmsd_config *cfg);
 const struct principal *config_find_access_key(const struct kmsd_config *cfg, const char *akid);
+const struct principal *config_find_principal(const struct kmsd_config *cfg, const char *name);
 /* Whether the listen address is loopback or a Unix socket (plain HTTP allowed). */
 int config_listen_is_local(const char *listen);
 
@@ -258,6 +259,7 @@ struct kreq {
 	const struct principal *who;
 	const char *access_key_id;
 	const char *source;
+	char session_access_key_id[32];  /* temporary credentials' key id, for access_key_id */
 	char request_id[37];
 	int status;
 	char err_type[64];
@@ -360,6 +362,35 @@ const char *http_header_get(const struct http_header_list *hl, const char *name)
 int auth_verify(struct kreq *req, const char *method, const char *path, const char *query,
 		const struct http_header_list *hl, const char *body, size_t body_len);
 
+/*
+ * sessions.c: temporary credentials for a principal, verified without any
+ * state but the root key. Lifetimes in seconds.
+ */
+#define SESSION_MIN_S 1
+#define SESSION_MAX_S 129600
+#define SESSION_DEFAULT_S 3600
+#define SESSION_SECRET_LEN 40
+struct session_creds {
+	char access_key_id[24];
+	char *secret;             /* secmem, SESSION_SECRET_LEN characters */
+	char *token;              /* base64 */
+	long long expiration;
+};
+struct session_claims {
+	char access_key_id[24];
+	char principal[256];
+	long long issued;
+	long long expiration;
+};
+int session_issue(const uint8_t *root_key, const char *principal, long long now,
+		  long long duration, struct session_creds *out);
+void session_creds_free(struct session_creds *c);
+/* -EINVAL: not a token this root key issued. secret: SESSION_SECRET_LEN + 1 bytes. */
+int session_open(const uint8_t *root_key, const char *token, struct session_claims *cl,
+		 char *secret);
+/* main.c's `credentials issue` command. */
+int sessions_cmd(int argc, char **argv);
+
 /* router.c */
 struct http_reply {
 	int status;
@@ -423,6 +454,12 @@ void tls_server_stop_accepting(struct tls_server *t);
 void tls_server_free(struct tls_server *t);
 
 /* init.c */
-int kmsd_init_state(const char *state_dir, const char *listen);
+/*
+ * Writes a ready-to-run config at config_path, with its secrets (and, for
+ * an address other than loopback, a TLS certificate and key) beside it,
+ * and creates state_dir; every path in the config is absolute or relative
+ * to the config's directory.
+ */
+int kmsd_init_state(const char *config_path, const char *state_dir, const char *listen);
 
 #endif

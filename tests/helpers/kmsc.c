@@ -16,9 +16,15 @@
  *        [--date AMZDATE] [--akid ID] [--no-auth] [--ctype CT] [--method M]
  *        [--after-body STR] [--signed LIST] [--query Q] [--signed-query Q]
  *                                              "STATUS" line, then the body
- * common: --url URL [--unix PATH] [--ca FILE] --creds FILE --profile NAME
- *         [--region R] [--timeout-ms N] [--retries N] [--max-reply BYTES]
- * Secrets come from the AWS shared-credentials FILE, never argv.
+ * common: --url URL [--unix PATH] [--ca FILE] [--creds FILE --profile NAME]
+ *         [--region R] [--timeout-ms N] [--retries N] [--imds URL]
+ *         [--max-reply BYTES]
+ * Secrets come from the AWS shared-credentials FILE, never argv; without
+ * --creds, from the AWS credential chain (lib/awscreds.h), --profile
+ * naming its profile. URL may list several endpoints (failover).
+ * `kmsc ... loop N MS BLOB64 [k=v ...]` decrypts BLOB64 N times, MS
+ * milliseconds apart, on one client (credentials refreshed as they expire), and
+ * prints one "ok ENDPOINT" or "ERROR ..." line per call.
  * Exit: 0 ok, 3 KMS error ("ERROR <type>" on stdout), 4 transport error.
  */
 #include <errno.h>
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -214,7 +221,7 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 		if (sigv4_authorization(&sr, &sc, id, secret, strlen(secret), &authz))
 			return 2;
 	}
-	/* --after changes a header once it is signed: the server must notice. */
+	/* --after changes (or adds) a header once it is signed: the server must notice. */
 	for (i = 0; i < nafter; i++) {
 		char *eq = strchr(after[i], '=');
 
@@ -223,7 +230,11 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 		*eq = '\0';
 		for (j = 0; j < nh; j++)
 			if (!strcasecmp(h[j].name, after[i]))
-				h[j].value = eq + 1;
+				break;
+		if (j == nh && nh < 16)
+			h[nh++] = (struct sigv4_header){ after[i], eq + 1 };
+		else if (j < nh)
+			h[j].value = eq + 1;
 	}
 	if (after_body)
 		body = after_body;
@@ -283,7 +294,7 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 int main(int argc, char **argv)
 {
 	const char *url = NULL, *unix_path = NULL, *ca = NULL, *creds = NULL, *profile = NULL;
-	const char *region = "us-east-1";
+	const char *region = "us-east-1", *imds = NULL;
 	struct kms_endpoint ep = { 0 };
 	struct kms_client *c = NULL;
 	struct kms_error err = { 0 };
@@ -311,20 +322,31 @@ int main(int argc, char **argv)
 			timeout = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--retries"))
 			retries = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--imds"))
+			imds = argv[i + 1];
 		else if (!strcmp(argv[i], "--max-reply"))
 			max_reply = strtoul(argv[i + 1], NULL, 10);
 		else
 			return 2;
 	}
-	if (!url || !creds || !profile || i >= argc || load_creds(creds, profile)) {
-		fprintf(stderr, "kmsc: need --url, --creds, --profile and an operation\n");
+	if (!url || i >= argc || (creds && (!profile || load_creds(creds, profile)))) {
+		fprintf(stderr, "kmsc: need --url, --creds with --profile (or neither) and an operation\n");
 		return 2;
 	}
 	argc -= i;
 	argv += i;
 	if (!strcmp(argv[0], "raw") && argc >= 3)
 		return raw(url, unix_path, region, argc - 1, argv + 1);
-	ep = (struct kms_endpoint){ url, unix_path, ca, region, akid, secret, timeout, retries, max_reply };
+	ep = (struct kms_endpoint){ .url = url, .unix_socket = unix_path, .ca_file = ca,
+				    .region = region, .timeout_ms = timeout, .max_retries = retries,
+				    .max_reply_bytes = max_reply };
+	if (creds) {
+		ep.access_key_id = akid;
+		ep.secret_access_key = secret;
+	} else {
+		ep.profile = profile;
+		ep.imds_endpoint = imds;
+	}
 	rc = kms_client_new(&ep, &c);
 	secmem_wipe(secret, sizeof(secret));
 	if (rc) {
@@ -379,6 +401,32 @@ int main(int argc, char **argv)
 			free(blob);
 			free(arn);
 		}
+	} else if (!strcmp(argv[0], "loop") && argc >= 4) {
+		struct kms_context ctx = parse_ctx(argc - 4, argv + 4, pairs);
+		uint8_t blob[8192], *plain = secmem_alloc(4096);
+		long n = atol(argv[1]), ms = atol(argv[2]), j, bad = 0;
+		size_t blen, plen;
+
+		if (!plain || n < 1 || n > 100000 || ms < 0 || ms > 60000 ||
+		    b64_decode(argv[3], strlen(argv[3]), blob, sizeof(blob), &blen))
+			return 2;
+		for (j = 0; j < n; j++) {
+			memset(&err, 0, sizeof(err));
+			rc = kms_decrypt(c, NULL, blob, blen, &ctx, plain, 4096, &plen, NULL, &err);
+			if (rc) {
+				printf("ERROR %s %s\n", rc == -EREMOTEIO ? err.type : strerror(-rc),
+				       err.message);
+				bad++;
+			} else {
+				printf("ok %s %s\n", kms_client_current_url(c), kms_client_credentials_source(c));
+			}
+			fflush(stdout);
+			if (j + 1 < n)
+				usleep((useconds_t)ms * 1000);
+		}
+		secmem_free(plain);
+		kms_client_free(c);
+		return bad ? 3 : 0;
 	} else if (!strcmp(argv[0], "decrypt") && argc >= 2) {
 		struct kms_context ctx = parse_ctx(argc - 2, argv + 2, pairs);
 		uint8_t blob[8192], *plain = secmem_alloc(4096);

@@ -96,12 +96,12 @@ t_layout_follows_prefix() {
 	mk -s units BUILD="$u" PREFIX=/opt/ebs
 	grep -qx 'ExecStart=/opt/ebs/sbin/ebscrypt-agent --foreground --config /opt/ebs/etc/ebscrypt/agent.conf' \
 		"$u/systemd/ebscrypt-agent.service"
-	grep -qx 'ReadWritePaths=/opt/ebs/var/lib/ebscrypt-kmsd /opt/ebs/var/run' "$u/systemd/ebscrypt-kmsd.service"
+	grep -qx 'ReadWritePaths=/opt/ebs/var/lib/ebscrypt-kmsd' "$u/systemd/ebscrypt-kmsd.service"
 	# The system layout by default.
 	mk -s units BUILD="$u"
 	grep -qx 'ExecStart=/usr/sbin/ebscrypt-agent --foreground --config /etc/ebscrypt/agent.conf' \
 		"$u/systemd/ebscrypt-agent.service"
-	grep -qx 'ReadWritePaths=/var/lib/ebscrypt-kmsd /run' "$u/systemd/ebscrypt-kmsd.service"
+	grep -qx 'ReadWritePaths=/var/lib/ebscrypt-kmsd' "$u/systemd/ebscrypt-kmsd.service"
 }
 
 t_unit_tests_not_relinked() {

@@ -37,7 +37,7 @@ t_groups() {
 
 t_commands() {
 	assert_eq "$(offers ebscryptctl volume "" | tr '\n' ' ')" \
-		"attach create delete describe detach list load-key table "
+		"attach create delete describe detach list load-key modify table "
 	assert_eq "$(offers ebscryptctl --json snapshot c | tr '\n' ' ')" "copy create "
 }
 
@@ -62,11 +62,15 @@ t_volume_ids() {
 }
 
 t_kmsd() {
-	assert_eq "$(offers ebscrypt-kmsd "" | tr '\n' ' ')" "audit backup init "
-	assert_eq "$(offers ebscrypt-kmsd init -- | tr '\n' ' ')" "--help --listen --state-dir "
+	assert_eq "$(offers ebscrypt-kmsd "" | tr '
+' ' ')" "audit backup credentials init "
+	assert_eq "$(offers ebscrypt-kmsd init -- | tr '
+' ' ')" "--config --help --listen --state-dir "
 	offers ebscrypt-kmsd --f | grep -qx -- --foreground
 	offers ebscrypt-kmsd audit -- | grep -qx -- --since
 	assert_eq "$(offers ebscrypt-kmsd backup -- | tr '\n' ' ')" "--config --help --state-dir "
+	assert_eq "$(offers ebscrypt-kmsd credentials "")" "issue"
+	offers ebscrypt-kmsd credentials issue -- | grep -qx -- --principal
 }
 
 t_agent() {

@@ -35,7 +35,7 @@ t_version_file() {
 	cp "$top/mk/version.mk" "$TAP_TMP/src/mk/"
 	echo 7.8.9 > "$TAP_TMP/src/VERSION"
 	printf 'include mk/version.mk\nall:\n\t@echo $(EBS_VERSION)\n' > "$TAP_TMP/src/Makefile"
-	assert_eq "$(make -s -C "$TAP_TMP/src" EBS_VERSION_TOP="$TAP_TMP/src")" 7.8.9
+	assert_eq "$(make -s --no-print-directory -C "$TAP_TMP/src" EBS_VERSION_TOP="$TAP_TMP/src")" 7.8.9
 	# Neither: the build stops, rather than making an unversioned module.
 	rm "$TAP_TMP/src/VERSION"
 	refute make -s -C "$TAP_TMP/src" EBS_VERSION_TOP="$TAP_TMP/src"

@@ -115,8 +115,11 @@ testnet_kmsd_start() {
 	kmsd=${KMSD:-$TESTNET_TOP/build/bin/ebscrypt-kmsd}
 	mkdir -p "$dir"
 	"$kmsd" init --state-dir "$dir/state" --listen "$TESTNET_HOST_IP:$port" > "$dir/init.log" || return 1
-	# Top-level settings go before the first [principal] section.
-	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"; cat "$dir/state/kmsd.conf"; } \
+	# Top-level settings go before the first [principal] section. init's own
+	# self-signed certificate (it writes one for an address off loopback)
+	# gives way to the test PKI's, which the clients trust.
+	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"
+	  grep -v -E '^tls_(cert|key) *=' "$dir/state/kmsd.conf"; } \
 		> "$dir/state/kmsd.conf.new" && mv "$dir/state/kmsd.conf.new" "$dir/state/kmsd.conf"
 	testnet_exec "$ns" "$kmsd" --state-dir "$dir/state" --foreground < /dev/null > /dev/null 2> "$dir/kmsd.log" &
 	echo $! > "$dir/kmsd.pid"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "exitcode.h"
 #include "log.h"
 #include "paths.h"
 #include "proto.h"
@@ -17,7 +18,7 @@
 static const char *const ctl_conf_keys[] = {
 	"kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_region", "kms_access_key_id",
 	"kms_secret_access_key", "kms_timeout_ms", "kms_max_retries", "agent_socket", "state_dir",
-	NULL
+	"kms_profile", "kms_imds_endpoint", NULL
 };
 
 static int usage(FILE *f)
@@ -69,7 +70,8 @@ int main(int argc, char **argv)
 		return usage(stderr);
 	cmd = ctl_find(argv[optind], argv[optind + 1]);
 	if (!cmd) {
-		fprintf(stderr, "ebscryptctl: unknown command \"%s %s\"\n", argv[optind], argv[optind + 1]);
+		fprintf(stderr, "%sebscryptctl: unknown command \"%s %s\"\n", ebs_log_prefix(LOG_ERR),
+			argv[optind], argv[optind + 1]);
 		return usage(stderr);
 	}
 	for (o = optind + 2; o < argc; o++)
@@ -79,7 +81,8 @@ int main(int argc, char **argv)
 		}
 	rc = ebs_conf_load(c.config_path, EBS_CONF_CREDENTIALS, ctl_conf_keys, &c.conf, why, sizeof(why));
 	if (rc && !(rc == -ENOENT && !getenv("EBSCRYPT_CONFIG") && !strcmp(c.config_path, CTL_DEFAULT_CONFIG)))
-		return ctl_finish(&c, ctl_err(&c, rc, "%s: %s", c.config_path, why));
+		return ctl_finish(&c, ctl_status(&c, EBS_EXIT_CONFIG,
+						 ctl_err(&c, rc, "%s: %s", c.config_path, why)));
 	c.state_dir = sd_opt ?: getenv("EBSCRYPT_STATE_DIR") ?: ebs_conf_get(&c.conf, "state_dir") ?:
 		      CTL_DEFAULT_STATE_DIR;
 	if (strlen(c.state_dir) > CTL_STATE_DIR_MAX) {
