@@ -20,8 +20,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
-
-#include <sqlite3.h>
+#include <unistd.h>
 
 #include "kmsd.h"
 #include "log.h"
@@ -44,31 +43,6 @@ static void iso_time(time_t t, char out[32])
 
 	gmtime_r(&t, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int sql_run(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c,
-		   const char *d)
-{
-	const char *args[] = { a, b, c, d };
-	sqlite3_stmt *st;
-	int rc, i;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		ebs_err("audit: %s", sqlite3_errmsg(db));
-		return -EIO;
-	}
-	for (i = 0; i < 4; i++)
-		if (args[i])
-			sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		rc = sqlite3_column_int(st, 0);
-	else if (rc == SQLITE_DONE)
-		rc = 0;
-	else
-		rc = -EIO;
-	sqlite3_finalize(st);
-	return rc;
 }
 
 static int audit_unauthenticated(struct kmsd *k, const struct kreq *req, const char *when)
@@ -143,86 +117,99 @@ static void put_escaped(const unsigned char *v)
 	}
 }
 
-static const char *const request_fields[] = {
-	"seq", "time", "request_id", "principal", "access_key_id", "source",
-	"operation", "key_id", "encryption_context", "outcome", "error_type",
-	"http_status",
-};
-
-static void print_request(sqlite3_stmt *st, int json)
+static void print_json(struct json_object *o)
 {
-	const unsigned char *err = sqlite3_column_text(st, 11);
-	int i;
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
 
+static void add_str(struct json_object *o, const char *name, const char *v)
+{
+	json_object_object_add(o, name, json_object_new_string(v));
+}
+
+static void print_request(const struct audit_rec *r, int json)
+{
 	if (json) {
 		struct json_object *o = json_object_new_object(), *ctx;
 
-		json_object_object_add(o, "record", json_object_new_string("request"));
-		for (i = 0; i < 12; i++) {
-			const char *v = (const char *)sqlite3_column_text(st, i + 1);
-
-			if (i == 0 || i == 11)
-				json_object_object_add(o, request_fields[i],
-					json_object_new_int64(sqlite3_column_int64(st, i + 1)));
-			else if (i == 8 && (ctx = json_tokener_parse(v ? v : "{}")))
-				json_object_object_add(o, request_fields[i], ctx);
-			else
-				json_object_object_add(o, request_fields[i], json_object_new_string(v ? v : ""));
-		}
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
+		add_str(o, "record", "request");
+		json_object_object_add(o, "seq", json_object_new_int64(r->seq));
+		add_str(o, "time", r->time);
+		add_str(o, "request_id", r->request_id);
+		add_str(o, "principal", r->principal);
+		add_str(o, "access_key_id", r->access_key_id);
+		add_str(o, "source", r->source);
+		add_str(o, "operation", r->operation);
+		add_str(o, "key_id", r->key_id);
+		ctx = json_tokener_parse(r->encryption_context);
+		if (ctx)
+			json_object_object_add(o, "encryption_context", ctx);
+		else
+			add_str(o, "encryption_context", r->encryption_context);
+		add_str(o, "outcome", r->outcome);
+		add_str(o, "error_type", r->error_type);
+		json_object_object_add(o, "http_status", json_object_new_int(r->http_status));
+		print_json(o);
 		return;
 	}
 	/* time request_id principal operation key=K context=C outcome [error] */
-	for (i = 2; i <= 10; i++) {
-		if (i == 5 || i == 6)
-			continue;
-		if (i > 2)
-			putchar(' ');
-		if (i == 8)
-			fputs("key=", stdout);
-		else if (i == 9)
-			fputs("context=", stdout);
-		put_escaped(sqlite3_column_text(st, i));
-	}
-	if (err && strcmp((const char *)err, "-")) {
+	put_escaped((const unsigned char *)r->time);
+	putchar(' ');
+	put_escaped((const unsigned char *)r->request_id);
+	putchar(' ');
+	put_escaped((const unsigned char *)r->principal);
+	putchar(' ');
+	put_escaped((const unsigned char *)r->operation);
+	fputs(" key=", stdout);
+	put_escaped((const unsigned char *)r->key_id);
+	fputs(" context=", stdout);
+	put_escaped((const unsigned char *)r->encryption_context);
+	putchar(' ');
+	put_escaped((const unsigned char *)r->outcome);
+	if (strcmp(r->error_type, "-")) {
 		putchar(' ');
-		put_escaped(err);
+		put_escaped((const unsigned char *)r->error_type);
 	}
 	putchar('\n');
 }
 
-static void print_unauthenticated(sqlite3_stmt *st, int json)
+static void print_unauthenticated(const struct audit_rec *r, int json)
 {
 	if (json) {
 		struct json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "record", json_object_new_string("unauthenticated"));
-		json_object_object_add(o, "interval_start",
-				       json_object_new_string((const char *)sqlite3_column_text(st, 2)));
+		add_str(o, "record", "unauthenticated");
+		add_str(o, "interval_start", r->time);
 		json_object_object_add(o, "interval_s", json_object_new_int(AUDIT_UNAUTH_INTERVAL_S));
-		json_object_object_add(o, "source",
-				       json_object_new_string((const char *)sqlite3_column_text(st, 6)));
-		json_object_object_add(o, "count", json_object_new_int64(sqlite3_column_int64(st, 13)));
-		json_object_object_add(o, "last_time",
-				       json_object_new_string((const char *)sqlite3_column_text(st, 14)));
-		json_object_object_add(o, "last_error",
-				       json_object_new_string((const char *)sqlite3_column_text(st, 11)));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
+		add_str(o, "source", r->source);
+		json_object_object_add(o, "count", json_object_new_int64(r->count));
+		add_str(o, "last_time", r->last_time);
+		add_str(o, "last_error", r->error_type);
+		print_json(o);
 		return;
 	}
 	/* time unauthenticated source=S count=N last=T error=E */
-	put_escaped(sqlite3_column_text(st, 2));
+	put_escaped((const unsigned char *)r->time);
 	fputs(" unauthenticated source=", stdout);
-	put_escaped(sqlite3_column_text(st, 6));
-	printf(" count=%lld last=", (long long)sqlite3_column_int64(st, 13));
-	put_escaped(sqlite3_column_text(st, 14));
+	put_escaped((const unsigned char *)r->source);
+	printf(" count=%lld last=", r->count);
+	put_escaped((const unsigned char *)r->last_time);
 	fputs(" error=", stdout);
-	put_escaped(sqlite3_column_text(st, 11));
+	put_escaped((const unsigned char *)r->error_type);
 	putchar('\n');
+}
+
+static int print_record(void *arg, const struct audit_rec *r)
+{
+	int json = *(int *)arg;
+
+	if (r->unauthenticated)
+		print_unauthenticated(r, json);
+	else
+		print_request(r, json);
+	return ferror(stdout) ? -EIO : 0;
 }
 
 static int valid_time(const char *t, const char *opt)
@@ -234,97 +221,84 @@ static int valid_time(const char *t, const char *opt)
 	return 1;
 }
 
-static int open_db(const char *state_dir, int flags, sqlite3 **db)
+/* The running service's store, as audit_query() documents; never creates one. */
+static int open_store(const char *config, const char *state_dir, struct store **db)
 {
-	char path[4096];
+	struct kmsd_config cfg;
+	char path[4096], err[512] = "";
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", state_dir, KMSD_DB_FILE);
-	if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
-		fprintf(stderr, "ebscrypt-kmsd: cannot open %s: %s\n", path, sqlite3_errmsg(*db));
-		sqlite3_close(*db);
-		*db = NULL;
-		return -ENOENT;
+	if (!config && state_dir) {
+		snprintf(path, sizeof(path), "%s/%s", state_dir, KMSD_DB_FILE);
+		if (access(path, F_OK) == 0)
+			return store_open_sqlite(path, 1, db);
+		snprintf(path, sizeof(path), "%s/kmsd.conf", state_dir);
+		if (access(path, F_OK)) {
+			fprintf(stderr, "ebscrypt-kmsd: %s has neither %s nor kmsd.conf\n", state_dir,
+				KMSD_DB_FILE);
+			return -ENOENT;
+		}
+		config = path;
 	}
-	sqlite3_busy_timeout(*db, 5000);
-	return 0;
+	if (!config)
+		config = KMSD_DEFAULT_CONFIG;
+	if (config_load(config, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "ebscrypt-kmsd: %s: %s\n", config, err);
+		return -EINVAL;
+	}
+	if (state_dir && (free(cfg.state_dir), !(cfg.state_dir = strdup(state_dir)))) {
+		config_free(&cfg);
+		return -ENOMEM;
+	}
+	if (!strcmp(cfg.store, "sqlite")) {
+		snprintf(path, sizeof(path), "%s/%s", cfg.state_dir, KMSD_DB_FILE);
+		rc = access(path, F_OK) ? -ENOENT : store_open_sqlite(path, 1, db);
+	} else {
+		/* One connection is all a command needs. */
+		cfg.threads = 1;
+		rc = store_open(&cfg, db);
+	}
+	if (rc == -ENOENT)
+		fprintf(stderr, "ebscrypt-kmsd: no store at %s\n", path);
+	config_free(&cfg);
+	return rc;
 }
 
-int audit_query(const char *state_dir, const char *since, const char *key, int json)
+int audit_query(const char *config, const char *state_dir, const char *since, const char *key,
+		int json)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st;
+	struct store *db = NULL;
 	int rc;
 
 	if (!valid_time(since, "--since"))
 		return -EINVAL;
-	if (open_db(state_dir, SQLITE_OPEN_READONLY, &db))
-		return -ENOENT;
-	/* A store from before the counts existed has no such table: an empty one stands in. */
-	rc = sqlite3_prepare_v2(db, "SELECT 0 AS kind, seq, time, request_id, principal, access_key_id,"
-				" source, operation, key_id, encryption_context, outcome, error_type,"
-				" http_status, 1, time FROM audit WHERE (?1 IS NULL OR time >= ?1)"
-				" AND (?2 IS NULL OR key_id = ?2 OR key_id LIKE '%/' || ?2)"
-				" UNION ALL SELECT 1, 0, interval_start, '-', '-', '-', source, '-', '-',"
-				" '{}', 'failure', last_error, 0, count, last_time"
-				" FROM audit_unauthenticated WHERE (?1 IS NULL OR interval_start >= ?1)"
-				" AND ?2 IS NULL"
-				" ORDER BY 3, 2", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, "SELECT 0 AS kind, seq, time, request_id, principal,"
-					" access_key_id, source, operation, key_id, encryption_context,"
-					" outcome, error_type, http_status, 1, time FROM audit"
-					" WHERE (?1 IS NULL OR time >= ?1)"
-					" AND (?2 IS NULL OR key_id = ?2 OR key_id LIKE '%/' || ?2)"
-					" ORDER BY seq", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		fprintf(stderr, "ebscrypt-kmsd: %s/%s: %s\n", state_dir, KMSD_DB_FILE, sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return -EIO;
-	}
-	if (since)
-		sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
-	if (key)
-		sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_int(st, 0))
-			print_unauthenticated(st, json);
-		else
-			print_request(st, json);
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	rc = open_store(config, state_dir, &db);
+	if (rc)
+		return rc;
+	rc = store_audit_each(db, since, key, print_record, &json);
+	store_close(db);
 	if (fflush(stdout))
 		return -EIO;
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return rc;
 }
 
-int audit_prune(const char *state_dir, const char *before)
+int audit_prune(const char *config, const char *state_dir, const char *before)
 {
-	sqlite3 *db = NULL;
+	struct store *db = NULL;
 	long long n = 0;
 	int rc;
 
 	if (!before || !valid_time(before, "--before"))
 		return -EINVAL;
-	if (open_db(state_dir, SQLITE_OPEN_READWRITE, &db))
-		return -ENOENT;
-	rc = sql_run(db, "DELETE FROM audit WHERE time < ?1", before, NULL, NULL, NULL);
-	n += sqlite3_changes(db);
-	if (!rc) {
-		rc = sql_run(db, "DELETE FROM audit_unauthenticated WHERE interval_start < ?1",
-			     before, NULL, NULL, NULL);
-		n += sqlite3_changes(db);
-	}
+	rc = open_store(config, state_dir, &db);
+	if (rc)
+		return rc;
+	rc = store_audit_prune(db, before, &n);
+	store_close(db);
 	if (rc) {
-		fprintf(stderr, "ebscrypt-kmsd: cannot prune the audit trail: %s\n", sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return -EIO;
+		fprintf(stderr, "ebscrypt-kmsd: cannot prune the audit trail: %s\n", strerror(-rc));
+		return rc;
 	}
-	/* Give the space back to the file system; if kmsd is busy, SQLite reuses it later. */
-	if (sqlite3_exec(db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
-		fprintf(stderr, "ebscrypt-kmsd: pruned, but could not compact %s/%s now: %s\n",
-			state_dir, KMSD_DB_FILE, sqlite3_errmsg(db));
-	sqlite3_close(db);
 	printf("pruned %lld audit record(s) from before %s\n", n, before);
 	return 0;
 }

@@ -214,6 +214,35 @@ struct audit_unauth {
 	int max_sources;
 };
 int store_audit_unauth_put(struct store *db, const struct audit_unauth *u);
+/* An audit record as `audit` and `audit export` read it back. */
+struct audit_rec {
+	int unauthenticated;     /* a count of unauthenticated failures, not a request */
+	long long seq;
+	const char *time;        /* a count's: the start of its interval */
+	const char *request_id;
+	const char *principal;
+	const char *access_key_id;
+	const char *source;
+	const char *operation;
+	const char *key_id;
+	const char *encryption_context;
+	const char *outcome;
+	const char *error_type;  /* a count's: the last failure's */
+	int http_status;
+	long long count;         /* a count's */
+	const char *last_time;   /* a count's */
+};
+/*
+ * Calls fn on the records from since on (NULL: all), of the key key (its id
+ * or ARN; NULL: every key, and the counts), in time order; stops at fn's
+ * first non-zero return. One consistent snapshot, read in a transaction of
+ * its own (never call it between store_begin() and commit) that does not
+ * hold up the requests being served meanwhile.
+ */
+int store_audit_each(struct store *db, const char *since, const char *key,
+		     int (*fn)(void *arg, const struct audit_rec *r), void *arg);
+/* Deletes both kinds of records from before before, in a transaction of its own; *n: how many. */
+int store_audit_prune(struct store *db, const char *before, long long *n);
 /* An online, consistent copy of a SQLite store into a new file dest. */
 int store_backup_sqlite(const char *src, const char *dest);
 
@@ -343,9 +372,16 @@ int grant_has_op(const struct kms_grant *g, const char *op);
 
 /* audit.c */
 int audit_record(struct kmsd *k, const struct kreq *req);
-int audit_query(const char *state_dir, const char *since, const char *key, int json);
+/*
+ * The store the audit commands read: config's when config is given (its
+ * state_dir replaced by state_dir when that is given too); else, with
+ * state_dir, state_dir/kmsd.db when it exists, or else the store of
+ * state_dir/kmsd.conf; else that of the default config.
+ */
+int audit_query(const char *config, const char *state_dir, const char *since, const char *key,
+		int json);
 /* Deletes the records (both kinds) older than before (ISO 8601 UTC); prints how many. */
-int audit_prune(const char *state_dir, const char *before);
+int audit_prune(const char *config, const char *state_dir, const char *before);
 /* Unauthenticated failures: one row per source per interval, at most this many sources. */
 #define AUDIT_UNAUTH_INTERVAL_S 60
 #define AUDIT_UNAUTH_MAX_SOURCES 64

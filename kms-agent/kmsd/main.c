@@ -4,9 +4,9 @@
  *
  *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--pidfile FILE] [--verbose]
  *   ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]
- *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
- *   ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]
- *   ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR
+ *   ebscrypt-kmsd audit [--config FILE | --state-dir DIR] [--since ISO8601] [--key KEYID] [--json]
+ *   ebscrypt-kmsd audit export --json [--config FILE | --state-dir DIR] [--since ISO8601] [--key KEYID]
+ *   ebscrypt-kmsd audit prune --before ISO8601 [--config FILE | --state-dir DIR]
  *   ebscrypt-kmsd backup [--config FILE | --state-dir DIR] DEST
  *   ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE] [--state-dir DIR]
  */
@@ -31,9 +31,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--pidfile FILE] [--verbose]\n"
 		"       ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]\n"
-		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
-		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
-		"       ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR\n"
+		"       ebscrypt-kmsd audit [--config FILE | --state-dir DIR] [--since ISO8601] [--key KEYID] [--json]\n"
+		"       ebscrypt-kmsd audit export --json [--config FILE | --state-dir DIR] [--since ISO8601]\n"
+		"                                  [--key KEYID]\n"
+		"       ebscrypt-kmsd audit prune --before ISO8601 [--config FILE | --state-dir DIR]\n"
 		"       ebscrypt-kmsd backup [--config FILE | --state-dir DIR] DEST\n"
 		"       ebscrypt-kmsd --version\n"
 		"       ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE]\n"
@@ -99,6 +100,7 @@ static int cmd_audit(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "before", required_argument, NULL, 'b' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "since", required_argument, NULL, 's' },
 		{ "key", required_argument, NULL, 'k' },
@@ -106,7 +108,8 @@ static int cmd_audit(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *since = NULL, *key = NULL, *before = NULL, *sub = NULL;
+	const char *cfg_path = NULL, *dir = NULL, *since = NULL, *key = NULL, *before = NULL;
+	const char *sub = NULL;
 	int c, json = 0;
 
 	if (argc > 1 && (!strcmp(argv[1], "export") || !strcmp(argv[1], "prune"))) {
@@ -118,6 +121,9 @@ static int cmd_audit(int argc, char **argv)
 		switch (c) {
 		case 'b':
 			before = optarg;
+			break;
+		case 'c':
+			cfg_path = optarg;
 			break;
 		case 'd':
 			dir = optarg;
@@ -139,7 +145,7 @@ static int cmd_audit(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || optind != argc || (before && (!sub || strcmp(sub, "prune")))) {
+	if (optind != argc || (before && (!sub || strcmp(sub, "prune")))) {
 		usage(stderr);
 		return 2;
 	}
@@ -148,13 +154,13 @@ static int cmd_audit(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		return audit_prune(dir, before) ? 1 : 0;
+		return audit_prune(cfg_path, dir, before) ? 1 : 0;
 	}
 	if (sub && !json) {
 		fprintf(stderr, "ebscrypt-kmsd: audit export writes JSON lines: give --json\n");
 		return 2;
 	}
-	return audit_query(dir, since, key, json) ? 1 : 0;
+	return audit_query(cfg_path, dir, since, key, json) ? 1 : 0;
 }
 
 /*

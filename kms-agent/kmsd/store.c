@@ -152,6 +152,18 @@ int store_audit_unauth_put(struct store *db, const struct audit_unauth *u)
 	return db->ops->audit_unauth_put(db, u);
 }
 
+int store_audit_each(struct store *db, const char *since, const char *key,
+		     int (*fn)(void *arg, const struct audit_rec *r), void *arg)
+{
+	return db->ops->audit_each(db, since, key, fn, arg);
+}
+
+int store_audit_prune(struct store *db, const char *before, long long *n)
+{
+	*n = 0;
+	return db->ops->audit_prune(db, before, n);
+}
+
 int store_count_keys(struct store *db)
 {
 	int rc = store_begin(db);

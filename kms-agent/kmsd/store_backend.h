@@ -39,6 +39,10 @@ struct store_ops {
 			   int (*fn)(void *arg, const struct kms_grant *g), void *arg);
 	int (*audit_put)(struct store *s, const struct audit_row *a);
 	int (*audit_unauth_put)(struct store *s, const struct audit_unauth *u);
+	/* These two run a transaction of their own. */
+	int (*audit_each)(struct store *s, const char *since, const char *key,
+			  int (*fn)(void *arg, const struct audit_rec *r), void *arg);
+	int (*audit_prune)(struct store *s, const char *before, long long *n);
 	int (*count_keys)(struct store *s);
 	int (*materials_each)(struct store *s, int (*fn)(void *arg, const char *key_id,
 							  uint32_t version, const uint8_t *wrapped,

@@ -719,6 +719,97 @@ static int pg_audit_unauth_put(struct store *s, const struct audit_unauth *u)
 		      4, vals, NULL);
 }
 
+/*
+ * Row by row (libpq's single-row mode), so an export of any length never
+ * sits whole in memory. The comparisons are bytewise, as SQLite's are,
+ * whatever the database's collation.
+ */
+static int pg_audit_each(struct store *s, const char *since, const char *key,
+			 int (*fn)(void *arg, const struct audit_rec *r), void *arg)
+{
+	const char *vals[] = { since, key };
+	int rc, stop = 0;
+	PGresult *r;
+
+	rc = pg_begin(s);
+	if (rc)
+		return rc;
+	if (!PQsendQueryParams(cur->c, "SELECT 0, seq, time COLLATE \"C\", request_id, principal,"
+			       " access_key_id, source, operation, key_id, encryption_context, outcome,"
+			       " error_type, http_status, 1::bigint, time FROM audit"
+			       " WHERE ($1::text IS NULL OR time COLLATE \"C\" >= $1)"
+			       " AND ($2::text IS NULL OR key_id = $2 OR key_id LIKE '%/' || $2)"
+			       " UNION ALL SELECT 1, 0, interval_start, '-', '-', '-', source, '-', '-',"
+			       " '{}', 'failure', last_error, 0, count, last_time"
+			       " FROM audit_unauthenticated"
+			       " WHERE ($1::text IS NULL OR interval_start >= $1) AND $2::text IS NULL"
+			       " ORDER BY 3, 2", 2, NULL, vals, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(cur->c)) {
+		ebs_err("postgresql: %s", PQerrorMessage(cur->c));
+		pg_rollback(s);
+		return -EIO;
+	}
+	while ((r = PQgetResult(cur->c))) {
+		ExecStatusType st = PQresultStatus(r);
+
+		if (st == PGRES_SINGLE_TUPLE && !stop && !rc) {
+			struct audit_rec a = {
+				.unauthenticated = atoi(PQgetvalue(r, 0, 0)),
+				.seq = val_ll(r, 0, 1),
+				.time = PQgetvalue(r, 0, 2),
+				.request_id = PQgetvalue(r, 0, 3),
+				.principal = PQgetvalue(r, 0, 4),
+				.access_key_id = PQgetvalue(r, 0, 5),
+				.source = PQgetvalue(r, 0, 6),
+				.operation = PQgetvalue(r, 0, 7),
+				.key_id = PQgetvalue(r, 0, 8),
+				.encryption_context = PQgetvalue(r, 0, 9),
+				.outcome = PQgetvalue(r, 0, 10),
+				.error_type = PQgetvalue(r, 0, 11),
+				.http_status = atoi(PQgetvalue(r, 0, 12)),
+				.count = val_ll(r, 0, 13),
+				.last_time = PQgetvalue(r, 0, 14),
+			};
+
+			stop = fn(arg, &a);
+		} else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !rc) {
+			ebs_err("postgresql: %s", PQresultErrorMessage(r));
+			rc = -EIO;
+		}
+		PQclear(r);
+	}
+	pg_rollback(s);
+	return rc ? rc : stop;
+}
+
+/* A lost race with the requests being audited meanwhile: the whole prune once more. */
+static int pg_audit_prune(struct store *s, const char *before, long long *n)
+{
+	long requests = 0, counts = 0;
+	int rc, attempt;
+
+	for (attempt = 0; attempt < 10; attempt++) {
+		rc = pg_begin(s);
+		if (rc)
+			return rc;
+		rc = pq_changed("DELETE FROM audit WHERE time COLLATE \"C\" < $1", 1, &before,
+				&requests);
+		if (!rc)
+			rc = pq_changed("DELETE FROM audit_unauthenticated WHERE interval_start < $1", 1,
+					&before, &counts);
+		if (rc)
+			pg_rollback(s);
+		else
+			rc = pg_commit(s);
+		if (rc != -EAGAIN)
+			break;
+	}
+	/* The space is PostgreSQL's autovacuum's to reclaim, as for any deleted row. */
+	if (!rc)
+		*n = requests + counts;
+	return rc;
+}
+
 static int pg_count_keys(struct store *s)
 {
 	PGresult *r;
@@ -784,6 +875,8 @@ static const struct store_ops pg_ops = {
 	.grants_list = pg_grants_list,
 	.audit_put = pg_audit_put,
 	.audit_unauth_put = pg_audit_unauth_put,
+	.audit_each = pg_audit_each,
+	.audit_prune = pg_audit_prune,
 	.count_keys = pg_count_keys,
 	.materials_each = pg_materials_each,
 };

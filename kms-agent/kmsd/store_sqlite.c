@@ -757,6 +757,97 @@ static int sq_audit_unauth_put(struct store *s, const struct audit_unauth *u)
 	return rc < 0 ? rc : 0;
 }
 
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	return v ? (const char *)v : "";
+}
+
+/*
+ * Outside any transaction of the service's: in WAL mode one SELECT reads
+ * one snapshot and does not block the writer, however long the export.
+ */
+static int sq_audit_each(struct store *s, const char *since, const char *key,
+			 int (*fn)(void *arg, const struct audit_rec *r), void *arg)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st;
+	int rc, stop = 0;
+
+	pthread_mutex_lock(&q->turn);
+	rc = prep(q->db, "SELECT 0, seq, time, request_id, principal, access_key_id, source,"
+		  " operation, key_id, encryption_context, outcome, error_type, http_status, 1, time"
+		  " FROM audit WHERE (?1 IS NULL OR time >= ?1)"
+		  " AND (?2 IS NULL OR key_id = ?2 OR key_id LIKE '%/' || ?2)"
+		  " UNION ALL SELECT 1, 0, interval_start, '-', '-', '-', source, '-', '-', '{}',"
+		  " 'failure', last_error, 0, count, last_time FROM audit_unauthenticated"
+		  " WHERE (?1 IS NULL OR interval_start >= ?1) AND ?2 IS NULL"
+		  " ORDER BY 3, 2", &st);
+	if (rc) {
+		pthread_mutex_unlock(&q->turn);
+		return rc;
+	}
+	if (since)
+		sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+	if (key)
+		sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_rec r = {
+			.unauthenticated = sqlite3_column_int(st, 0),
+			.seq = sqlite3_column_int64(st, 1),
+			.time = col_text(st, 2),
+			.request_id = col_text(st, 3),
+			.principal = col_text(st, 4),
+			.access_key_id = col_text(st, 5),
+			.source = col_text(st, 6),
+			.operation = col_text(st, 7),
+			.key_id = col_text(st, 8),
+			.encryption_context = col_text(st, 9),
+			.outcome = col_text(st, 10),
+			.error_type = col_text(st, 11),
+			.http_status = sqlite3_column_int(st, 12),
+			.count = sqlite3_column_int64(st, 13),
+			.last_time = col_text(st, 14),
+		};
+
+		stop = fn(arg, &r);
+	}
+	if (!stop && rc != SQLITE_DONE)
+		stop = sq_err(q->db, rc, "audit");
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&q->turn);
+	return stop;
+}
+
+static int sq_audit_prune(struct store *s, const char *before, long long *n)
+{
+	struct sq_store *q = SQ(s);
+	int rc;
+
+	pthread_mutex_lock(&q->turn);
+	rc = exec(q->db, "BEGIN IMMEDIATE");
+	if (!rc) {
+		rc = sq_run(q->db, "DELETE FROM audit WHERE time < ?1", 1, &before);
+		*n += sqlite3_changes(q->db);
+		if (!rc)
+			rc = sq_run(q->db, "DELETE FROM audit_unauthenticated WHERE interval_start < ?1",
+				    1, &before);
+		*n += sqlite3_changes(q->db);
+		if (!rc)
+			rc = exec(q->db, "COMMIT");
+		if (rc)
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	/* Give the space back to the file system; if kmsd is busy, SQLite reuses it later. */
+	if (!rc && sqlite3_exec(q->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+		ebs_warn("pruned, but cannot compact the database now: %s", sqlite3_errmsg(q->db));
+	pthread_mutex_unlock(&q->turn);
+	if (rc)
+		*n = 0;
+	return rc;
+}
+
 static int sq_count_keys(struct store *s)
 {
 	return sq_run(sq_db(s), "SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM materials)",
@@ -812,6 +903,8 @@ static const struct store_ops sq_ops = {
 	.grants_list = sq_grants_list,
 	.audit_put = sq_audit_put,
 	.audit_unauth_put = sq_audit_unauth_put,
+	.audit_each = sq_audit_each,
+	.audit_prune = sq_audit_prune,
 	.count_keys = sq_count_keys,
 	.materials_each = sq_materials_each,
 };

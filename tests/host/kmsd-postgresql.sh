@@ -7,6 +7,9 @@
 # which one instance is killed with -9 and PostgreSQL crashes and restarts,
 # loses no acknowledged operation: every key, grant and rotation answered
 # is there, every data key answered decrypts, and each has its audit record.
+# A volume's key flow (data key, grant to a host, decrypt under the grant,
+# retire) runs across both instances, and the audit commands read, export
+# and prune the shared audit trail.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
@@ -160,6 +163,70 @@ t_unauthenticated_counted() {
 	assert_eq "$((after - before))" 3 "anonymous requests counted over both instances"
 }
 
+# A volume's life as the agent and ebscryptctl drive it, each call on the
+# other instance than the one before (the HA deployment: any instance
+# answers for any key): a data key bound to the volume's context, a grant
+# for the host principal limited to that context, the host's Decrypt under
+# the grant, a refusal for any other context, and the grant retired.
+t_volume_flow() {
+	local k ctx other blob blob2 g gid dk
+	k=$(inst A new_key volume)
+	ctx='{"ebscrypt:volume-id":"vol-0123456789abcdef0"}'
+	other='{"ebscrypt:volume-id":"vol-0fedcba9876543210"}'
+	blob=$(inst B call GenerateDataKeyWithoutPlaintext "{\"KeyId\":\"$k\",\"KeySpec\":\"AES_256\",\"EncryptionContext\":$ctx}" | jq -er .CiphertextBlob)
+	blob2=$(inst A call GenerateDataKeyWithoutPlaintext "{\"KeyId\":\"$k\",\"KeySpec\":\"AES_256\",\"EncryptionContext\":$other}" | jq -er .CiphertextBlob)
+	refute -m '^ERROR AccessDeniedException$' inst A call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":$ctx}"
+	g=$(inst B call CreateGrant "{\"KeyId\":\"$k\",\"GranteePrincipal\":\"$OUTSIDER\",\"Operations\":[\"Decrypt\"],\"Constraints\":{\"EncryptionContextSubset\":$ctx}}")
+	gid=$(jq -er .GrantId <<<"$g")
+	dk=$(inst A call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":$ctx}") || return 1
+	assert_eq "$(jq -r .Plaintext <<<"$dk" | base64 -d | wc -c)" 32 "data key bytes"
+	assert_eq "$(jq -r .KeyId <<<"$dk")" "arn:aws:kms:us-east-1:111122223333:key/$k"
+	inst B call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":$ctx}" >/dev/null
+	refute -m '^ERROR AccessDeniedException$' inst B call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob2\",\"EncryptionContext\":$other}"
+	refute -m '^ERROR AccessDeniedException$' inst A call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":$other}"
+	inst A call RetireGrant "{\"KeyId\":\"$k\",\"GrantId\":\"$gid\"}" >/dev/null
+	assert_eq "$(inst B call ListGrants "{\"KeyId\":\"$k\"}" | jq '.Grants | length')" 0
+	refute -m '^ERROR AccessDeniedException$' inst B call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":$ctx}"
+	echo "$k" >"$TAP_TMP/volume.key"
+}
+
+# The audit commands on the PostgreSQL store, found through the config
+# (--config, or --state-dir holding kmsd.conf and no kmsd.db).
+t_audit_export_pg() {
+	local k out n
+	k=$(cat "$TAP_TMP/volume.key")
+	out=$("$KMSD" audit export --json --config "$TAP_TMP/A/kmsd.conf" --key "$k") || return 1
+	n=$(pg_psql "SELECT count(*) FROM audit WHERE key_id = '$k' OR key_id LIKE '%/$k'")
+	assert_eq "$(wc -l <<<"$out")" "$n" "records of the volume's key"
+	jq -e . <<<"$out" >/dev/null
+	# The host's decryptions under the grant, with their context as an object; and the refusals.
+	assert_eq "$(jq -c 'select(.operation == "Decrypt" and .outcome == "success") | .encryption_context' <<<"$out" | sort -u)" \
+		'{"ebscrypt:volume-id":"vol-0123456789abcdef0"}'
+	assert_eq "$(jq -r 'select(.operation == "Decrypt" and .outcome == "success") | .principal' <<<"$out" | sort -u)" "$OUTSIDER"
+	assert_eq "$(jq -r 'select(.operation == "Decrypt" and .outcome == "failure") | .error_type' <<<"$out" | sort -u)" AccessDeniedException
+	"$KMSD" audit export --json --state-dir "$TAP_TMP/B" | grep -q '"record":"unauthenticated"'
+	"$KMSD" audit --state-dir "$TAP_TMP/B" --key "$k" | grep -q " RetireGrant key=.*$k context={} success$"
+}
+
+t_audit_prune_pg() {
+	local cut older n after
+	cut=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	sleep 1.1
+	inst B call ListKeys '{"Limit":1}' >/dev/null
+	older=$(pg_psql "SELECT (SELECT count(*) FROM audit WHERE time COLLATE \"C\" < '$cut') + (SELECT count(*) FROM audit_unauthenticated WHERE interval_start < '$cut')")
+	[ "$older" -gt 0 ] || { echo "nothing to prune"; return 1; }
+	refute "$KMSD" audit prune --before yesterday --config "$TAP_TMP/A/kmsd.conf"
+	out=$("$KMSD" audit prune --before "$cut" --config "$TAP_TMP/A/kmsd.conf") || return 1
+	assert_eq "$out" "pruned $older audit record(s) from before $cut"
+	assert_eq "$(pg_psql "SELECT count(*) FROM audit WHERE time COLLATE \"C\" < '$cut'")" 0
+	# What came after the cut stays, and both instances go on recording.
+	n=$(pg_psql "SELECT count(*) FROM audit")
+	[ "$n" -ge 1 ] || { echo "the records after the cut went too"; return 1; }
+	inst A call ListKeys '{"Limit":1}' >/dev/null
+	after=$("$KMSD" audit export --json --config "$TAP_TMP/B/kmsd.conf" | grep -c '"record":"request"')
+	assert_eq "$after" "$((n + 1))"
+}
+
 burst_worker() {
 	local w=$1 keys=$2 end=$(($(date +%s) + BURST_SECONDS)) i=0 n=$((BURST_OPS / 4)) who r k blob
 	local ctx
@@ -252,6 +319,9 @@ test_that "concurrent CreateAlias of one name through both instances creates it 
 test_that "concurrent CreateGrant through both instances creates every grant once" t_concurrent_grants
 test_that "a key policy put through one instance is read through the other" t_policy_shared
 test_that "requests failing authentication on either instance are counted in the shared store" t_unauthenticated_counted
+test_that "a volume's data key, grant, decrypt under it and retirement work across both instances" t_volume_flow
+test_that "audit export and audit reading the PostgreSQL store show the volume's records" t_audit_export_pg
+test_that "audit prune --before removes older records from the PostgreSQL store, and only those" t_audit_prune_pg
 test_that "a burst over both instances with kill -9 and a PostgreSQL crash loses no acknowledged operation" t_burst_crashes
 inst A kmsd_stop; stop_a=$?
 inst B kmsd_stop; stop_b=$?
