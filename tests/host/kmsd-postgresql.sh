@@ -9,7 +9,8 @@
 # is there, every data key answered decrypts, and each has its audit record.
 # A volume's key flow (data key, grant to a host, decrypt under the grant,
 # retire) runs across both instances, and the audit commands read, export
-# and prune the shared audit trail.
+# and prune the shared audit trail; temporary credentials work across the
+# instances; a pg_dump restores into a database a new instance serves.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
@@ -19,6 +20,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cleanup() {
 	inst A kmsd_kill9
 	inst B kmsd_kill9
+	inst C kmsd_kill9
 	pg_stop
 	rm -rf "$TAP_TMP"
 }
@@ -37,6 +39,18 @@ inst() {
 }
 
 OUTSIDER=arn:aws:iam::111122223333:user/outsider
+
+# with_session JSON A|B ARGS...: kmsc against that instance with the
+# temporary credentials JSON (credential_process output) in the environment.
+with_session() {
+	local j=$1 n=$2
+	shift 2
+	env -u AWS_PROFILE AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_CONFIG_FILE=/nonexistent \
+		AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID="$(jq -r .AccessKeyId <<<"$j")" \
+		AWS_SECRET_ACCESS_KEY="$(jq -r .SecretAccessKey <<<"$j")" \
+		AWS_SESSION_TOKEN="$(jq -r .SessionToken <<<"$j")" \
+		"$KMSC" --url "$(inst "$n" kmsd_url)" --retries 0 --timeout-ms 5000 "$@"
+}
 BURST_OPS=${KMSD_PG_BURST_OPS:-80}
 BURST_SECONDS=${KMSD_PG_BURST_SECONDS:-40}
 
@@ -188,6 +202,22 @@ t_volume_flow() {
 	assert_eq "$(inst B call ListGrants "{\"KeyId\":\"$k\"}" | jq '.Grants | length')" 0
 	refute -m '^ERROR AccessDeniedException$' inst B call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":$ctx}"
 	echo "$k" >"$TAP_TMP/volume.key"
+	echo "$blob" >"$TAP_TMP/volume.blob"
+}
+
+# Temporary credentials are stateless (derived from the root key the
+# instances share): minted with one instance's config, they act on the
+# other, are audited in the shared trail, and are refused there once expired.
+t_session_across_instances() {
+	local k j akid expired
+	k=$(cat "$TAP_TMP/volume.key")
+	j=$("$KMSD" credentials issue --config "$TAP_TMP/A/kmsd.conf" --principal admin --duration 600) || return 1
+	akid=$(jq -r .AccessKeyId <<<"$j")
+	assert_eq "$(with_session "$j" B call DescribeKey "{\"KeyId\":\"$k\"}" | jq -r .KeyMetadata.KeyId)" "$k"
+	assert_eq "$(pg_psql "SELECT count(*) FROM audit WHERE access_key_id = '$akid' AND operation = 'DescribeKey' AND outcome = 'success'")" 1
+	expired=$("$KMSD" credentials issue --config "$TAP_TMP/B/kmsd.conf" --principal admin --duration 1)
+	sleep 1.5
+	refute -m '^ERROR ExpiredTokenException$' with_session "$expired" A call DescribeKey "{\"KeyId\":\"$k\"}"
 }
 
 # The audit commands on the PostgreSQL store, found through the config
@@ -225,6 +255,29 @@ t_audit_prune_pg() {
 	inst A call ListKeys '{"Limit":1}' >/dev/null
 	after=$("$KMSD" audit export --json --config "$TAP_TMP/B/kmsd.conf" | grep -c '"record":"request"')
 	assert_eq "$after" "$((n + 1))"
+}
+
+# The documented PostgreSQL backup: pg_dump while the instances serve,
+# pg_restore into a new database, and an instance with the same root key on
+# it decrypts the volume's data key from before the dump, and knows nothing
+# made after it.
+t_pg_dump_restore() {
+	local k blob later
+	k=$(cat "$TAP_TMP/volume.key")
+	blob=$(cat "$TAP_TMP/volume.blob")
+	"$PG_BIN/pg_dump" -h "$PG_DIR" -U "$PG_USER" --format=custom --file="$TAP_TMP/kms.dump" kms || return 1
+	later=$(inst A new_key after-dump)
+	pg_as "$PG_BIN/createdb" -h "$PG_DIR" -U "$PG_USER" kms_restored || return 1
+	"$PG_BIN/pg_restore" -h "$PG_DIR" -U "$PG_USER" --dbname=kms_restored --exit-on-error "$TAP_TMP/kms.dump" || return 1
+	cp -a "$TAP_TMP/A" "$TAP_TMP/C"
+	mkdir -p "$TAP_TMP/run.C"
+	sed -i -e "s|^state_dir = .*|state_dir = $TAP_TMP/C|" \
+		-e "s|^pg_conninfo = .*|pg_conninfo = host=$PG_DIR dbname=kms_restored user=$PG_USER|" "$TAP_TMP/C/kmsd.conf"
+	inst C kmsd_start 0 || return 1
+	inst C call Decrypt "{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":{\"ebscrypt:volume-id\":\"vol-0123456789abcdef0\"}}" |
+		jq -e '.Plaintext | length == 44' >/dev/null
+	refute -m '^ERROR NotFoundException$' inst C call DescribeKey "{\"KeyId\":\"$later\"}"
+	inst C kmsd_stop
 }
 
 burst_worker() {
@@ -320,9 +373,11 @@ test_that "concurrent CreateGrant through both instances creates every grant onc
 test_that "a key policy put through one instance is read through the other" t_policy_shared
 test_that "requests failing authentication on either instance are counted in the shared store" t_unauthenticated_counted
 test_that "a volume's data key, grant, decrypt under it and retirement work across both instances" t_volume_flow
+test_that "temporary credentials minted for one instance act on the other and expire there" t_session_across_instances
 test_that "audit export and audit reading the PostgreSQL store show the volume's records" t_audit_export_pg
 test_that "audit prune --before removes older records from the PostgreSQL store, and only those" t_audit_prune_pg
 test_that "a burst over both instances with kill -9 and a PostgreSQL crash loses no acknowledged operation" t_burst_crashes
+test_that "a pg_dump taken while serving restores into a database an instance with the root key serves" t_pg_dump_restore
 inst A kmsd_stop; stop_a=$?
 inst B kmsd_stop; stop_b=$?
 test_that "both instances stop cleanly on SIGTERM" test "$stop_a$stop_b" = 00
