@@ -91,6 +91,10 @@ t_export_json_lines() {
 	jq -e -s 'map(select(.record == "unauthenticated")) | map(.count) | add >= 2080' <<<"$out" >/dev/null
 	jq -e -s "map(select(.record == \"request\" and .operation == \"CreateKey\")) | length == 1" <<<"$out" >/dev/null
 	refute -m 'JSON' "$KMSD" audit export --state-dir "$STATE"
+	# The store found through the service's config reads the same.
+	assert_eq "$("$KMSD" audit export --json --config "$STATE/kmsd.conf" | wc -l)" "$(wc -l <<<"$out")"
+	refute -m 'neither' "$KMSD" audit --state-dir "$TAP_TMP/nothing-here"
+	[ ! -e "$TAP_TMP/nothing-here/kmsd.db" ]
 }
 
 t_prune() {
