@@ -16,7 +16,7 @@ FUZZ_BUILD   := $(TOP)/build-fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined
 FUZZ_INC     := -I$(TOP)/kms-agent/kmsd -I$(TOP)/kms-agent/agent -I$(TOP)/tests/fuzz
-FUZZ_LIBS    := -lmicrohttpd -lcurl -ljson-c -lsqlite3 -ldevmapper -lkeyutils -lblkid -lssl -lcrypto -lpthread
+FUZZ_LIBS    := -lmicrohttpd -lcurl -ljson-c -lsqlite3 -lpq -ldevmapper -lkeyutils -lblkid -lssl -lcrypto -lpthread
 
 FUZZ_SRCS    := $(wildcard $(TOP)/tests/fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(FUZZ_SRCS:$(TOP)/tests/fuzz/fuzz_%.c=%)
@@ -33,6 +33,9 @@ FUZZ_AR_AGENT := $(FUZZ_BUILD)/libagent.a
 $(FUZZ_BUILD)/%.o: $(TOP)/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(EBS_CPPFLAGS) $(FUZZ_INC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+# libpq's header lives in its own directory (as in kms-agent/Makefile).
+$(FUZZ_BUILD)/kms-agent/kmsd/store_pg.o: EBS_CPPFLAGS += $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 
 $(FUZZ_AR_LIB): $(call fuzz_objs,lib)
 $(FUZZ_AR_KMSD): $(call fuzz_objs,kms-agent/kmsd)
