@@ -476,9 +476,20 @@ int http_start(struct kmsd *k, struct http_server **out)
 	pthread_mutex_init(&s->watch_lock, NULL);
 	pthread_cond_init(&s->watch_cond, NULL);
 	if (cfg->tls_cert) {
+		/*
+		 * The handshake is the first part of the first request, so the
+		 * request deadline bounds it too.
+		 */
+		struct tls_limits lim = {
+			.max_conns = cfg->max_connections,
+			.max_per_source = cfg->max_connections_per_source,
+			.handshake_timeout_s = cfg->connection_timeout < cfg->request_timeout ?
+					       cfg->connection_timeout : cfg->request_timeout,
+			.idle_timeout_s = cfg->connection_timeout,
+		};
+
 		/* Before binding: a bad certificate or key must not leave a port open. */
-		rc = tls_server_new(cfg->tls_cert, cfg->tls_key, cfg->max_connections,
-				    cfg->connection_timeout, &s->tls);
+		rc = tls_server_new(cfg->tls_cert, cfg->tls_key, &lim, &s->tls);
 		if (rc) {
 			http_stop(s);
 			return rc;
@@ -491,13 +502,17 @@ int http_start(struct kmsd *k, struct http_server **out)
 		http_stop(s);
 		return rc;
 	}
+	/*
+	 * With TLS, tls.c counts connections per source from accept to close,
+	 * the handshake included; a second count here would only see a subset
+	 * of the same connections.
+	 */
 	if (s->tls)
 		s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 			MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
 			MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 			MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-			MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_source,
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 			MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 			MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,

@@ -9,7 +9,8 @@
  * fields and errors), router.c (protocol and dispatch), keys.c (key
  * references, material, rotation), page.c (List* paging), ops_*.c (one
  * file per family of operations), http.c (libmicrohttpd), tls.c (HTTPS
- * with OpenSSL in front of it), init.c (bootstrap), main.c.
+ * with OpenSSL in front of it), source_cap.c (connections per client
+ * address), init.c (bootstrap), main.c.
  */
 #ifndef EBSCRYPT_KMSD_H
 #define EBSCRYPT_KMSD_H
@@ -474,15 +475,33 @@ struct http_server;
 int http_start(struct kmsd *k, struct http_server **out);
 void http_stop(struct http_server *s);
 
-/* tls.c: HTTPS termination. All -errno, errors logged here. */
+/* source_cap.c: connections open per client address; callers serialise. */
 struct sockaddr;
+struct source_cap;
+int source_cap_new(unsigned int max_per_source, struct source_cap **out);
+/*
+ * Counts a connection from sa: 0, or -EBUSY when sa already has
+ * max_per_source open, -ENOMEM (not counted either way). *open: how many
+ * sa had open before. Addresses that are not IP are never refused.
+ */
+int source_cap_take(struct source_cap *sc, const struct sockaddr *sa, unsigned int *open);
+void source_cap_put(struct source_cap *sc, const struct sockaddr *sa);
+void source_cap_free(struct source_cap *sc);
+
+/* tls.c: HTTPS termination. All -errno, errors logged here. */
 struct tls_server;
+struct tls_limits {
+	unsigned int max_conns;          /* all clients together, handshaking or not */
+	unsigned int max_per_source;     /* from one client address */
+	unsigned int handshake_timeout_s; /* from accept to the end of the handshake */
+	unsigned int idle_timeout_s;     /* a client that does not read its replies */
+};
 /* Takes ownership of fd (the plaintext end) in every case; 0 when accepted. */
 typedef int (*tls_handover_fn)(void *arg, int fd, const struct sockaddr *peer,
 			       unsigned int peer_len);
 /* Loads and checks the certificate and key (a mismatch is refused). */
-int tls_server_new(const char *cert, const char *key, unsigned int max_conns,
-		   unsigned int timeout_s, struct tls_server **out);
+int tls_server_new(const char *cert, const char *key, const struct tls_limits *lim,
+		   struct tls_server **out);
 int tls_server_start(struct tls_server *t, int listen_fd, tls_handover_fn handover, void *arg);
 /* Stops the listener and aborts handshakes; established connections go on. */
 void tls_server_stop_accepting(struct tls_server *t);

@@ -15,14 +15,21 @@
  *
  * Limits stay meaningful:
  *  - connections, handshaking or not, are capped at max_connections (so
- *    are the threads); one over the cap is accepted and closed at once, as
- *    MHD does at its own cap;
- *  - a handshake must finish within connection_timeout_s, so a client that
- *    stalls in it holds one slot for that long and blocks nobody else;
- *  - after the handshake MHD applies the idle timeout, the body limit and
- *    its connection cap to its end of the pair, and when MHD closes its end
- *    the TLS connection is closed; a client that stops reading replies is
- *    dropped here after connection_timeout_s;
+ *    are the threads), and those from one client address at
+ *    max_connections_per_source; one over either cap is accepted and closed
+ *    at once, as MHD does at its own caps. Both are counted here, from
+ *    accept to close, so a client cannot hold every slot with handshakes it
+ *    never finishes; MHD's own per-address count is off behind us (it would
+ *    count a subset of the same connections);
+ *  - a handshake must finish within a fixed time of the accept (the shorter
+ *    of connection_timeout_s and request_timeout_s), however steadily the
+ *    client dribbles its ClientHello, so a client that stalls in it holds
+ *    its slot for that long and blocks nobody else;
+ *  - after the handshake MHD applies the idle timeout, the request
+ *    deadline, the body limit and its connection cap to its end of the
+ *    pair, and when MHD closes its end the TLS connection is closed; a
+ *    client that stops reading replies is dropped here after
+ *    connection_timeout_s;
  *  - each direction has one fixed buffer, and nothing more is read from a
  *    side while the buffer toward the other is full.
  */
@@ -61,6 +68,7 @@ struct tls_server {
 	SSL_CTX *ctx;
 	unsigned int max_conns;
 	long long timeout_ms;
+	long long handshake_ms;
 	int listen_fd;
 	int stop[2];            /* pipe, readable once stopping: wakes every waiter */
 	pthread_t listener;
@@ -70,7 +78,8 @@ struct tls_server {
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
 	unsigned int nconns;
-	time_t last_cap_log;
+	struct source_cap *sources;  /* under lock */
+	time_t last_cap_log, last_source_log;
 };
 
 struct tls_conn {
@@ -78,6 +87,7 @@ struct tls_conn {
 	int fd;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
+	long long accepted_ms;
 };
 
 struct pumpbuf {
@@ -115,22 +125,35 @@ static short tls_wanted_events(int ssl_error)
 	return 0;
 }
 
-static void peer_name(const struct tls_conn *c, char *out, size_t len)
+/* The address alone; its port too unless port is NULL. */
+static void addr_name(const struct sockaddr_storage *peer, char *out, size_t len, unsigned int *port)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
-	unsigned int port = 0;
 
-	if (c->peer.ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)&c->peer;
+	if (port)
+		*port = 0;
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)peer;
 
 		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
-		port = ntohs(s->sin_port);
-	} else if (c->peer.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&c->peer;
+		if (port)
+			*port = ntohs(s->sin_port);
+	} else if (peer->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)peer;
 
 		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
-		port = ntohs(s->sin6_port);
+		if (port)
+			*port = ntohs(s->sin6_port);
 	}
+	snprintf(out, len, "%s", a);
+}
+
+static void peer_name(const struct tls_conn *c, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	unsigned int port;
+
+	addr_name(&c->peer, a, sizeof(a), &port);
 	snprintf(out, len, "%s port %u", a, port);
 }
 
@@ -229,8 +252,8 @@ static int make_ctx(struct tls_server *t, const char *cert, const char *key)
 	return load_key(ctx, cert, key);
 }
 
-int tls_server_new(const char *cert, const char *key, unsigned int max_conns,
-		   unsigned int timeout_s, struct tls_server **out)
+int tls_server_new(const char *cert, const char *key, const struct tls_limits *lim,
+		   struct tls_server **out)
 {
 	struct tls_server *t = calloc(1, sizeof(*t));
 	int rc;
@@ -241,11 +264,16 @@ int tls_server_new(const char *cert, const char *key, unsigned int max_conns,
 	}
 	t->listen_fd = -1;
 	t->stop[0] = t->stop[1] = -1;
-	t->max_conns = max_conns ? max_conns : 1;
-	t->timeout_ms = (long long)(timeout_s ? timeout_s : 1) * 1000;
+	t->max_conns = lim->max_conns ? lim->max_conns : 1;
+	t->timeout_ms = (long long)(lim->idle_timeout_s ? lim->idle_timeout_s : 1) * 1000;
+	t->handshake_ms = (long long)(lim->handshake_timeout_s ? lim->handshake_timeout_s : 1) * 1000;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->drained, NULL);
-	rc = make_ctx(t, cert, key);
+	rc = source_cap_new(lim->max_per_source, &t->sources);
+	if (rc)
+		ebs_err("cannot allocate the per-source connection count");
+	else
+		rc = make_ctx(t, cert, key);
 	if (!rc && pipe2(t->stop, O_CLOEXEC | O_NONBLOCK)) {
 		rc = -errno;
 		ebs_err("cannot create a pipe: %s", strerror(-rc));
@@ -321,7 +349,8 @@ static void refuse_plain_http(int fd)
 
 static int handshake(struct tls_server *t, SSL *ssl, const struct tls_conn *c)
 {
-	long long deadline = now_ms() + t->timeout_ms;
+	/* From the accept, not from the last byte: dribbling does not extend it. */
+	long long deadline = c->accepted_ms + t->handshake_ms;
 	char who[INET6_ADDRSTRLEN + 16], why[256];
 
 	for (;;) {
@@ -483,28 +512,51 @@ out:
 	free(down);
 }
 
-static void conn_release(struct tls_server *t)
+static void conn_release(struct tls_server *t, const struct sockaddr_storage *peer)
 {
 	pthread_mutex_lock(&t->lock);
+	source_cap_put(t->sources, (const struct sockaddr *)peer);
 	if (!--t->nconns)
 		pthread_cond_broadcast(&t->drained);
 	pthread_mutex_unlock(&t->lock);
 }
 
-static int conn_admit(struct tls_server *t)
+/*
+ * Counts a new connection against both caps, or refuses it. The warnings
+ * are rate-limited: a flood must not become a flood of log lines.
+ */
+static int conn_admit(struct tls_server *t, const struct sockaddr_storage *peer)
 {
-	int ok;
+	char a[INET6_ADDRSTRLEN];
+	unsigned int open;
+	int rc;
 
 	pthread_mutex_lock(&t->lock);
-	ok = t->nconns < t->max_conns;
-	if (ok) {
-		t->nconns++;
-	} else if (time(NULL) - t->last_cap_log >= 10) {
-		t->last_cap_log = time(NULL);
-		ebs_warn("%u connections open (max_connections): refusing new ones", t->nconns);
+	if (t->nconns >= t->max_conns) {
+		if (time(NULL) - t->last_cap_log >= 10) {
+			t->last_cap_log = time(NULL);
+			ebs_warn("%u connections open (max_connections): refusing new ones", t->nconns);
+		}
+		pthread_mutex_unlock(&t->lock);
+		return 0;
 	}
+	rc = source_cap_take(t->sources, (const struct sockaddr *)peer, &open);
+	if (rc) {
+		if (time(NULL) - t->last_source_log >= 10) {
+			t->last_source_log = time(NULL);
+			addr_name(peer, a, sizeof(a), NULL);
+			if (rc == -EBUSY)
+				ebs_warn("%u connections from %s open (max_connections_per_source): "
+					 "refusing more from it", open, a);
+			else
+				ebs_warn("cannot count a connection from %s: out of memory", a);
+		}
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
+	t->nconns++;
 	pthread_mutex_unlock(&t->lock);
-	return ok;
+	return 1;
 }
 
 static void *conn_main(void *arg)
@@ -536,8 +588,8 @@ out:
 	if (pair[1] >= 0)
 		close(pair[1]);
 	close(c->fd);
+	conn_release(t, &c->peer);
 	free(c);
-	conn_release(t);
 	return NULL;
 }
 
@@ -576,26 +628,27 @@ static void *listener_main(void *arg)
 			}
 			continue;
 		}
-		if (!conn_admit(t)) {
+		if (!conn_admit(t, &ss)) {
 			close(fd);
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
-			conn_release(t);
+			conn_release(t, &ss);
 			continue;
 		}
 		c->t = t;
 		c->fd = fd;
 		memcpy(&c->peer, &ss, sizeof(ss));
 		c->peer_len = sl;
+		c->accepted_ms = now_ms();
 		rc = pthread_create(&th, &attr, conn_main, c);
 		if (rc) {
 			ebs_warn("cannot start a connection thread: %s", strerror(rc));
 			close(fd);
 			free(c);
-			conn_release(t);
+			conn_release(t, &ss);
 		}
 	}
 	pthread_attr_destroy(&attr);
@@ -652,6 +705,7 @@ void tls_server_free(struct tls_server *t)
 	if (t->stop[1] >= 0)
 		close(t->stop[1]);
 	SSL_CTX_free(t->ctx);
+	source_cap_free(t->sources);
 	pthread_cond_destroy(&t->drained);
 	pthread_mutex_destroy(&t->lock);
 	free(t);

@@ -67,3 +67,18 @@ async_cipher() {
 cleanup_maps() {
 	dmsetup remove_all > /dev/null 2>&1 || true
 }
+
+# Every xts(aes) implementation the kernel registered passed its self-tests
+# (a guest booted with --crypto-selftests: the harness skips them otherwise).
+xts_drivers_passed_selftests() {
+	local n
+	refute grep -q cryptomgr.notests /proc/cmdline
+	modprobe aesni_intel
+	modprobe xts
+	# Every xts(aes) implementation registered, by name and verdict.
+	awk '/^name/ {n = $3} /^driver/ {d = $3} /^selftest/ && n == "xts(aes)" {print d, $3}' /proc/crypto |
+		tee /tmp/xts-selftests
+	n=$(grep -c . /tmp/xts-selftests)
+	[ "$n" -ge 1 ]
+	refute grep -v ' passed$' /tmp/xts-selftests
+}

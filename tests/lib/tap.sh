@@ -19,17 +19,20 @@ tap_plan() { echo "1..$1"; }
 tap_diag() { sed 's/^/# /'; }
 
 test_that() {
-	local name="$1" rc
+	local name="$1" rc t0=${EPOCHREALTIME/./} us
 	shift
 	TAP_N=$((TAP_N + 1))
 	( set -e; "$@" ) > "${TAP_TMP:-/tmp}/tap.$$.out" 2>&1
 	rc=$?
+	# Where a suite's time goes, for keeping make check within its budget.
+	us=$((${EPOCHREALTIME/./} - t0))
 	if [ "$rc" -eq 0 ]; then
 		echo "ok $TAP_N - $name"
+		printf '#   took %d.%01ds\n' $((us / 1000000)) $((us / 100000 % 10))
 	else
 		echo "not ok $TAP_N - $name"
 		tap_diag < "${TAP_TMP:-/tmp}/tap.$$.out"
-		echo "# exit status $rc"
+		echo "# exit status $rc, after ${us}us"
 		TAP_FAILED=$((TAP_FAILED + 1))
 	fi
 	rm -f "${TAP_TMP:-/tmp}/tap.$$.out"

@@ -5,7 +5,7 @@
 # built for this kernel loads, dm-crypt reads what ebscrypt wrote and the
 # reverse, and fio verification holds over mixed random I/O. (6.1 runs the
 # whole kernel suite instead; `make check-kernels` runs it everywhere.)
-# vm-args: --disk 96M
+# vm-args: --disk 96M --crypto-selftests
 . /tests/kernel/lib.sh
 
 echo "# guest kernel $(uname -r) ($(cat /etc/ebscrypt-kernel 2>/dev/null))"
@@ -44,6 +44,7 @@ fio_verify() {
 }
 
 test_that "the module built for this kernel loads and registers the target" module_loads
+test_that "every XTS-AES driver the kernel registered passed its self-tests" xts_drivers_passed_selftests
 test_that "dm-crypt reads what ebscrypt wrote, and ebscrypt what dm-crypt wrote" crosscheck
 test_that "fio crc32c verification holds over mixed random I/O" fio_verify
 cleanup_maps
