@@ -40,7 +40,8 @@ struct kms_url {
 
 struct kms_client {
 	pthread_mutex_t lock;
-	CURL *curl;
+	CURL *curl;        /* this attempt's transfer; a new one for each */
+	CURLSH *share;     /* the connections the transfers keep alive */
 	struct kms_url eps[KMS_MAX_ENDPOINTS];
 	size_t neps;
 	size_t cur;            /* the endpoint that last answered */
@@ -225,8 +226,11 @@ int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 	if (rc)
 		goto fail;
 	rc = -ENOMEM;
-	c->curl = curl_easy_init();
-	if (!c->curl)
+	c->share = curl_share_init();
+	if (!c->share ||
+	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK)
 		goto fail;
 	*out = c;
 	return 0;
@@ -241,8 +245,11 @@ void kms_client_free(struct kms_client *c)
 
 	if (!c)
 		return;
+	/* The share goes last: libcurl refuses to free one still in use. */
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	if (c->share)
+		curl_share_cleanup(c->share);
 	aws_cred_provider_free(c->creds);
 	for (i = 0; i < c->neps; i++) {
 		free(c->eps[i].url);
@@ -416,7 +423,25 @@ static enum outcome kms_attempt(struct kms_client *c, const struct kms_url *e, c
 	if (holds == REPLY_PLAINTEXT)
 		sb_init_locked(&reply->sb);
 	reply->max = c->max_reply;
-	curl_easy_reset(c->curl);
+	/*
+	 * A new handle for every transfer, its connections kept alive in the
+	 * share: libcurl before 8.1 (Debian 12 has 7.88) keeps a pointer to
+	 * the previous transfer's last response header in a reused handle,
+	 * curl_easy_reset or not, and unfolds a reply whose first header line
+	 * is a continuation into that freed header.
+	 */
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		for (struct curl_slist *i = hl; i; i = i->next)
+			secmem_wipe(i->data, strlen(i->data));
+		curl_slist_free_all(hl);
+		*rc = -ENOMEM;
+		set_err(err, 0, "", "out of memory for the request");
+		return OUT_STOP;
+	}
+	curl_easy_setopt(c->curl, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(c->curl, CURLOPT_URL, e->url);
 	if (c->unix_socket)
 		curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
