@@ -8,11 +8,13 @@
  * the heap; the Plaintext is base64-decoded straight into the caller's
  * buffer and the reply is wiped.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,8 @@ struct kms_client {
 	char *url;
 	char *unix_socket;
 	char *ca_file;
+	char *client_cert;
+	char *client_key;
 	char *region;
 	char *access_key_id;
 	char *secret;          /* secmem */
@@ -109,6 +113,31 @@ static void set_err(struct kms_error *err, int status, const char *type, const c
 	va_end(ap);
 }
 
+int kms_url_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char h[64];
+	size_t n;
+
+	if (!host)
+		return 0;
+	n = strlen(host);
+	/* curl hands IPv6 literals back in brackets. */
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= sizeof(h))
+			return 0;
+		memcpy(h, host + 1, n - 2);
+		h[n - 2] = '\0';
+		return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	if (!strcasecmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 {
 	struct kms_client *c;
@@ -137,12 +166,15 @@ int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 	c->url = xstrdup(ep->url);
 	c->unix_socket = xstrdup(ep->unix_socket);
 	c->ca_file = xstrdup(ep->ca_file);
+	c->client_cert = xstrdup(ep->client_cert);
+	c->client_key = xstrdup(ep->client_key);
 	c->region = xstrdup(ep->region);
 	c->access_key_id = xstrdup(ep->access_key_id);
 	c->timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 10000;
 	c->max_retries = ep->max_retries >= 0 ? ep->max_retries : 0;
 	if (!c->url || !c->region || !c->access_key_id ||
-	    (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file))
+	    (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file) ||
+	    (ep->client_cert && !c->client_cert) || (ep->client_key && !c->client_key))
 		goto fail;
 
 	u = curl_url();
@@ -156,6 +188,14 @@ int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 		goto fail;
 	}
 	if (strcmp(scheme, "http") && strcmp(scheme, "https")) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (!strcmp(scheme, "http") && !c->unix_socket && !kms_url_host_is_loopback(host)) {
+		rc = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	if ((!ep->client_cert) != (!ep->client_key)) {
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -200,6 +240,8 @@ void kms_client_free(struct kms_client *c)
 	free(c->url);
 	free(c->unix_socket);
 	free(c->ca_file);
+	free(c->client_cert);
+	free(c->client_key);
 	free(c->region);
 	free(c->access_key_id);
 	free(c->host);
@@ -351,6 +393,10 @@ static int kms_post(struct kms_client *c, const char *op, const char *body,
 			curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
 		if (c->ca_file)
 			curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+		if (c->client_cert) {
+			curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->client_cert);
+			curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->client_key);
+		}
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");

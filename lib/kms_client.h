@@ -31,6 +31,8 @@ struct kms_endpoint {
 	const char *secret_access_key; /* copied into locked memory by kms_client_new() */
 	long timeout_ms;          /* overall deadline per call, retries included */
 	int max_retries;          /* retries for throttling/5xx/transport errors */
+	const char *client_cert;  /* optional: PEM certificate for mutual TLS */
+	const char *client_key;   /* optional: its unencrypted PEM private key */
 };
 
 struct kms_error {
@@ -57,7 +59,14 @@ struct kms_key_info {
 	int enabled;
 };
 
+/*
+ * -EPROTONOSUPPORT: plain http:// to a host that is not loopback (SigV4
+ * keeps the secret off the wire, but not the Decrypt reply's plaintext);
+ * use https://, or HTTP over a Unix socket.
+ */
 int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out);
+/* Whether a URL's host is a loopback name or address (the only place plain HTTP may go). */
+int kms_url_host_is_loopback(const char *host);
 void kms_client_free(struct kms_client *c);
 
 /* GenerateDataKeyWithoutPlaintext, KeySpec AES_256 unless nbytes != 0. */

@@ -198,6 +198,8 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 		return set_str(&cfg->tls_cert, v);
 	if (!strcmp(k, "tls_key"))
 		return set_str(&cfg->tls_key, v);
+	if (!strcmp(k, "tls_client_ca"))
+		return set_str(&cfg->tls_client_ca, v);
 	if (!strcmp(k, "max_body_bytes")) {
 		rc = parse_uint(v, 1024, 16 * 1024 * 1024, &n);
 		cfg->max_body = n;
@@ -260,6 +262,10 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 	rc = ebs_conf_scan(text, strlen(text), EBS_CONF_SECTIONS, parse_line, &ps, err, errlen);
 	if (!rc && ps.cur)
 		rc = check_principal(ps.cur, err, errlen);
+	if (!rc && cfg->tls_client_ca && !cfg->tls_cert) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "tls_client_ca needs tls_cert and tls_key");
+	}
 	if (!rc && (!cfg->tls_cert) != (!cfg->tls_key)) {
 		snprintf(err, errlen, "tls_cert and tls_key go together");
 		rc = -EINVAL;
@@ -325,6 +331,7 @@ void config_free(struct kmsd_config *cfg)
 	free(cfg->account_id);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
+	free(cfg->tls_client_ca);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

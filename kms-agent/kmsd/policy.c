@@ -29,9 +29,13 @@ static const char *const grant_ops[] = {
 	"GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant", "RetireGrant", NULL,
 };
 
-/* Read-only administrative views that AWS-managed keys still allow. */
+/*
+ * What AWS-managed keys still allow the account's principals beyond use:
+ * read-only views, and (as the aws/ebs key policy does for EBS) creating
+ * and revoking grants, which is how a volume is authorized for a host.
+ */
 static const char *const managed_view_ops[] = {
-	"GetKeyRotationStatus", "ListGrants", NULL,
+	"GetKeyRotationStatus", "ListGrants", "CreateGrant", "RevokeGrant", NULL,
 };
 
 static int in_set(const char *const *set, const char *op)

@@ -46,6 +46,7 @@ static const struct {
 	{ "ListGrants", op_list_grants },
 	{ "RetireGrant", op_retire_grant },
 	{ "RevokeGrant", op_revoke_grant },
+	{ "ListRetirableGrants", op_list_retirable_grants },
 };
 
 static void reply_error(struct kreq *req, struct http_reply *rep)

@@ -14,7 +14,7 @@
  *        [--date AMZDATE] [--akid ID] [--no-auth] [--ctype CT] [--method M]
  *        [--after-body STR]
  *                                              "STATUS" line, then the body
- * common: --url URL [--unix PATH] [--ca FILE] --creds FILE --profile NAME
+ * common: --url URL [--unix PATH] [--ca FILE] [--cert FILE --key FILE] --creds FILE --profile NAME
  *         [--region R] [--timeout-ms N] [--retries N]
  * Secrets come from the AWS shared-credentials FILE, never argv.
  * Exit: 0 ok, 3 KMS error ("ERROR <type>" on stdout), 4 transport error.
@@ -265,6 +265,7 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 int main(int argc, char **argv)
 {
 	const char *url = NULL, *unix_path = NULL, *ca = NULL, *creds = NULL, *profile = NULL;
+	const char *cert = NULL, *key = NULL;
 	const char *region = "us-east-1";
 	struct kms_endpoint ep = { 0 };
 	struct kms_client *c = NULL;
@@ -282,6 +283,10 @@ int main(int argc, char **argv)
 			unix_path = argv[i + 1];
 		else if (!strcmp(argv[i], "--ca"))
 			ca = argv[i + 1];
+		else if (!strcmp(argv[i], "--cert"))
+			cert = argv[i + 1];
+		else if (!strcmp(argv[i], "--key"))
+			key = argv[i + 1];
 		else if (!strcmp(argv[i], "--creds"))
 			creds = argv[i + 1];
 		else if (!strcmp(argv[i], "--profile"))
@@ -303,7 +308,7 @@ int main(int argc, char **argv)
 	argv += i;
 	if (!strcmp(argv[0], "raw") && argc >= 3)
 		return raw(url, unix_path, region, argc - 1, argv + 1);
-	ep = (struct kms_endpoint){ url, unix_path, ca, region, akid, secret, timeout, retries };
+	ep = (struct kms_endpoint){ url, unix_path, ca, region, akid, secret, timeout, retries, cert, key };
 	rc = kms_client_new(&ep, &c);
 	secmem_wipe(secret, sizeof(secret));
 	if (rc) {
