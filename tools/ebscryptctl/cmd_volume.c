@@ -204,12 +204,13 @@ int cmd_volume_describe(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (!vol)
 		return ctl_err(c, -EINVAL, "which volume? (vol-...)");
-	if ((rc = state_load_volume(c, vol, &rec)))
-		return ctl_err(c, rc, "no volume %s in %s", vol, c->state_dir);
+	if ((rc = volume_find(c, vol, &rec)))
+		return rc;
 	att = ctl_attachments(c);
 	if (!att)
 		ctl_warn(c, "ebscrypt-agent not reachable at %s: attachment state unknown", c->agent_socket);
 	o = volume_describe(rec, att);
+	attach_describe(c, o);
 	if (c->json) {
 		print_json(o);
 	} else {
@@ -307,8 +308,8 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 	if (optind != argc - 1)
 		return ctl_err(c, -EINVAL, "usage: ebscryptctl volume attach VOL [--name NAME]");
 	vol = argv[optind];
-	if ((rc = state_load_volume(c, vol, &rec)))
-		return ctl_err(c, rc, "no volume %s in %s", vol, c->state_dir);
+	if ((rc = volume_find(c, vol, &rec)))
+		return rc;
 	volume_backing_path(rec, path, sizeof(path));
 	/* Held through the attach: no snapshot starts on a half-built stack. */
 	if ((rc = repair_volume(c, vol, &lock_fd)))
