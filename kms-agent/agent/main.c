@@ -90,10 +90,28 @@ int main(int argc, char **argv)
 	}
 	dm_setup();
 	signal(SIGPIPE, SIG_IGN);
+	if (!foreground) {
+		kms_client_free(a.kms);
+		a.kms = NULL;
+	}
 	if (!foreground && daemon(0, 1)) {
 		ebs_err("cannot daemonize: %m");
 		agent_free(&a);
 		return 1;
+	}
+	/*
+	 * The client's copy of the secret is in locked memory that fork wipes
+	 * (MADV_WIPEONFORK) and does not lock in the child: the one made above
+	 * refused a bad endpoint while the caller still sees the status, and
+	 * the daemon makes its own.
+	 */
+	if (!foreground) {
+		rc = kms_client_new(&a.ep, &a.kms);
+		if (rc) {
+			ebs_err("cannot set up the KMS client for %s: %s", a.ep.url, strerror(-rc));
+			agent_free(&a);
+			return 1;
+		}
 	}
 	rc = agent_serve(&a);
 	agent_free(&a);

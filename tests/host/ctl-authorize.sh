@@ -41,9 +41,10 @@ printf 'socket = %s/agent.sock\nkms_endpoint = %s\nkms_access_key_id = %s\nkms_s
 	"$TAP_TMP" "$(kmsd_url)" "$(creds admin aws_access_key_id)" "$(creds admin aws_secret_access_key)" >"$TAP_TMP/agent.conf"
 [ "$(id -u)" -eq 0 ] || echo "group = $(id -gn)" >>"$TAP_TMP/agent.conf"
 chmod 600 "$TAP_TMP/agent.conf"
-"$AGENT" --foreground --config "$TAP_TMP/agent.conf" >"$TAP_TMP/agent.log" 2>&1 &
-apid=$!
+# Detached, as the man page starts it.
+"$AGENT" --config "$TAP_TMP/agent.conf" >"$TAP_TMP/agent.log" 2>&1
 for _ in $(seq 1 100); do [ -S "$TAP_TMP/agent.sock" ] && break; sleep 0.05; done
+apid=$(pgrep -f -n "^$AGENT --config $TAP_TMP/agent.conf")
 
 # One catalog for all (as if shared), each with its own KMS credentials.
 ctl() {
