@@ -146,6 +146,11 @@ bench-smoke: all
 bench-snapshot: all
 	tests/bench/run-snapshot $(if $(BEFORE),--before $(BEFORE)) $(SIZE)
 
+# Volumes moving between three hosts (graceful, crash, refused hosts, key
+# states), in full; make check runs its graceful move (e2e/fleet-move).
+check-fleet: all
+	bash tests/fleet/fleet.host.sh
+
 # The harness's own tests: guests on private networks, the systemd guest.
 check-harness: all
 	tests/run-vm-suite harness/
@@ -159,7 +164,7 @@ check-fresh:
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh
+.PHONY: check-harness check-harness-heavy check-fresh check-fleet
 
 lint:
 	scripts/lint-module

@@ -23,7 +23,10 @@
 #                                ebscrypt-kmsd with a fresh state in DIR,
 #                                serving HTTPS on $TESTNET_HOST_IP:PORT
 #                                (default 8443) inside NS; credentials in
-#                                DIR/state/credentials; stop: testnet_kmsd_stop
+#                                DIR/state/credentials; stop: testnet_kmsd_stop.
+#                                DIR/top.conf (settings) and DIR/principals.conf
+#                                ([principal] sections), when present, are
+#                                added to the config that init writes
 #   testnet_nbd_start NS DIR NAME=FILE...
 #                                nbd-server on $TESTNET_HOST_IP:10809 in NS,
 #                                exporting each FILE under NAME; guests use
@@ -116,7 +119,8 @@ testnet_kmsd_start() {
 	mkdir -p "$dir"
 	"$kmsd" init --state-dir "$dir/state" --listen "$TESTNET_HOST_IP:$port" > "$dir/init.log" || return 1
 	# Top-level settings go before the first [principal] section.
-	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"; cat "$dir/state/kmsd.conf"; } \
+	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"; cat "$dir/top.conf" 2>/dev/null
+	  cat "$dir/state/kmsd.conf"; cat "$dir/principals.conf" 2>/dev/null || :; } \
 		> "$dir/state/kmsd.conf.new" && mv "$dir/state/kmsd.conf.new" "$dir/state/kmsd.conf"
 	testnet_exec "$ns" "$kmsd" --state-dir "$dir/state" --foreground < /dev/null > /dev/null 2> "$dir/kmsd.log" &
 	echo $! > "$dir/kmsd.pid"
