@@ -65,7 +65,8 @@ client_cert() {
 kms_setup() {
 	local h
 	mkdir -p "$KMS/state"
-	printf 'tls_client_ca = %s\n' "$PKI/ca.crt" >"$KMS/top.conf"
+	# TLS handshakes of TCG guests on a loaded machine take seconds.
+	printf 'tls_client_ca = %s\nconnection_timeout_s = 120\n' "$PKI/ca.crt" >"$KMS/top.conf"
 	: >"$KMS/principals.conf"
 	for h in $HOSTS; do
 		tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 >"$KMS/state/host-$h.secret"
@@ -123,8 +124,8 @@ host_files() {
 	kms_client_key = /etc/ebscrypt/host.key
 	kms_access_key_id = $(akid "$h")
 	kms_secret_access_key = $(cat "$KMS/state/host-$h.secret")
-	kms_timeout_ms = 8000
-	kms_max_retries = 1
+	kms_timeout_ms = 60000
+	kms_max_retries = 3
 	EOF
 	cp "$d/agent.conf" "$d/ebscryptctl.conf"
 }

@@ -118,9 +118,11 @@ testnet_kmsd_start() {
 	kmsd=${KMSD:-$TESTNET_TOP/build/bin/ebscrypt-kmsd}
 	mkdir -p "$dir"
 	"$kmsd" init --state-dir "$dir/state" --listen "$TESTNET_HOST_IP:$port" > "$dir/init.log" || return 1
-	# Top-level settings go before the first [principal] section.
-	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"; cat "$dir/top.conf" 2>/dev/null
-	  cat "$dir/state/kmsd.conf"; cat "$dir/principals.conf" 2>/dev/null || :; } \
+	# Top-level settings go before the first [principal] section; top.conf's
+	# come after init's, so they override them.
+	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"
+	  awk -v top="$dir/top.conf" '/^\[principal/ && !done { while ((getline l < top) > 0) print l; done = 1 } { print }' \
+		"$dir/state/kmsd.conf"; cat "$dir/principals.conf" 2>/dev/null || :; } \
 		> "$dir/state/kmsd.conf.new" && mv "$dir/state/kmsd.conf.new" "$dir/state/kmsd.conf"
 	testnet_exec "$ns" "$kmsd" --state-dir "$dir/state" --foreground < /dev/null > /dev/null 2> "$dir/kmsd.log" &
 	echo $! > "$dir/kmsd.pid"
