@@ -156,7 +156,7 @@ setup() {
 	for h in $HOSTS; do host_files "$h" || return 1; done
 	for h in $HOSTS; do
 		"$G" start "$work/$h" --netns "$NS" --net "tap$h,ip=${IP[$h]}/24" --hostname "$h" \
-			--mem 512 --cpus 1 --timeout 2400 &
+			--mem 768 --cpus 1 --timeout 2400 &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || rc=1; done
