@@ -6,14 +6,18 @@
 TC_PASS=0
 TC_FAIL=0
 TC_SKIP=0
+TC_TIMES=""
 
 # Usage: tap_run NAME command [args...]
 tap_run() {
-	local name="$1" out rc pass fail skip
+	local name="$1" out rc pass fail skip t0
 	shift
 	out=$(mktemp)
+	t0=$SECONDS
 	"$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
+	# CI's budget is spent here: each producer's wall time, in the summary.
+	TC_TIMES="$TC_TIMES $name=$((SECONDS - t0))s"
 	skip=$(grep -cE '^ok .*# (SKIP|skip)' "$out")
 	pass=$(( $(grep -c '^ok ' "$out") - skip ))
 	fail=$(grep -c '^not ok ' "$out")
@@ -29,6 +33,7 @@ tap_run() {
 }
 
 tap_summary() {
+	echo "# wall time:$TC_TIMES"
 	echo "$TC_PASS passed, $TC_FAIL failed, $TC_SKIP skipped"
 	# Nothing run is not a pass.
 	[ "$TC_FAIL" -eq 0 ] && [ "$TC_PASS" -gt 0 ]
