@@ -32,6 +32,7 @@ declare -A IP=([a]=192.0.2.10 [b]=192.0.2.11 [c]=192.0.2.12)
 VOL_SIZE=24M
 # Several guests boot at once under TCG on a shared machine.
 export EBSCRYPT_GUEST_READY_S=${EBSCRYPT_GUEST_READY_S:-900}
+export EBSCRYPT_VM_BOOT_STALL=${EBSCRYPT_VM_BOOT_STALL:-600} EBSCRYPT_VM_BOOT_TIMEOUT=${EBSCRYPT_VM_BOOT_TIMEOUT:-1200}
 
 cleanup() {
 	local h
@@ -156,7 +157,7 @@ setup() {
 	for h in $HOSTS; do host_files "$h" || return 1; done
 	for h in $HOSTS; do
 		"$G" start "$work/$h" --netns "$NS" --net "tap$h,ip=${IP[$h]}/24" --hostname "$h" \
-			--mem 768 --cpus 1 --timeout 2400 &
+			--mem 768 --timeout 2400 &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || rc=1; done
