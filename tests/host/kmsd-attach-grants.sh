@@ -82,6 +82,9 @@ t_retire_and_revoke() {
 	blob=$(blob_for "$VOL")
 	gid=$(cat "$TAP_TMP/gid")
 	call --profile outsider RetireGrant "{\"KeyId\":\"$EBS_KEY\",\"GrantId\":\"$gid\"}" >/dev/null
+	"$KMSD" audit --state-dir "$STATE" --json </dev/null | tail -1 >"$TAP_TMP/last"
+	cat "$TAP_TMP/last"
+	jq -e --arg p "$OUTSIDER" '.principal == $p and .operation == "RetireGrant" and .outcome == "success"' "$TAP_TMP/last" >/dev/null
 	refute -m '^ERROR AccessDeniedException$' call --profile outsider Decrypt \
 		"{\"CiphertextBlob\":\"$blob\",\"EncryptionContext\":{\"aws:ebs:id\":\"$VOL\"}}"
 	# The operator revokes on the managed key too.
