@@ -6,7 +6,9 @@
 #   make check           every test (unit, KMS over HTTP, kernel selftests in QEMU)
 #   make demo            the whole EBS flow in the test VM
 #   make bench           fio benchmarks in the test VM (ratios vs dm-crypt)
+#   make fuzz [FUZZ_TIME=s]  every libFuzzer target for FUZZ_TIME seconds each
 #   make install DESTDIR=... KVER=...
+#   make deb             the Debian packages (build/deb), checked by lintian
 #                        install-module + install-userspace; the latter
 #                        needs no kernel headers
 #
@@ -45,12 +47,12 @@ KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/g
 # scripts/install-deps.sh; the build's own tests replace it.
 INSTALL_DEPS ?= scripts/install-deps.sh
 
-USER_DIRS := lib kms-agent tools
+USER_DIRS := lib kms-agent tools udev
 UNITS := $(patsubst systemd/%.in,$(BUILD)/systemd/%,$(wildcard systemd/*.in))
 
 .PHONY: all module userspace install install-module install-userspace clean \
         check check-unit check-vm check-debug check-e2e prepare \
-        demo demo-kernel bench bench-smoke bench-snapshot lint deps check-kernels kernels
+        demo demo-kernel bench bench-smoke bench-snapshot lint deps check-kernels kernels fuzz
 
 all: module userspace
 
@@ -88,6 +90,8 @@ install-userspace: userspace
 	@if [ -d man ]; then for m in man/*.[0-9]; do [ -e "$$m" ] || continue; \
 		s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done; fi
 	@for u in $(UNITS); do install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+	@for c in completion/*; do install -D -m 0644 $$c $(DESTDIR)$(BASHCOMPDIR)/$${c##*/}; done
+	install -D -m 0644 systemd/ebscrypt.sysusers $(DESTDIR)$(SYSUSERSDIR)/ebscrypt.conf
 
 deps:
 	$(INSTALL_DEPS)
@@ -164,7 +168,29 @@ check-fresh:
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh check-fleet
+# The packages on real Debian hosts (systemd guests): the real-host guide
+# step by step with DKMS, reboot and purge, and a kernel upgrade (6.1 to
+# 6.12 from bookworm-backports, DKMS, a reboot). Minutes each, so not in
+# make check, which has the packages' host-side tests (tests/host/).
+# REALHOST_DEBS=DIR reuses packages scripts/build-deb made there.
+check-host: all
+	@for t in tests/realhost/*.host.sh; do bash $$t || exit 1; done
+
+
+# The Debian packages ebscrypt and ebscrypt-dkms, into build/deb, lintian-clean.
+deb:
+	scripts/build-deb $(BUILD)/deb
+.PHONY: deb
+# Boot integration in a real Debian 12 guest with systemd: ebscrypttab and
+# fstab across reboots, the KMS down at boot, shutdown (tests/system/).
+check-system: all
+	@for t in tests/system/*.host.sh; do bash $$t || exit 1; done
+
+.PHONY: check-harness check-harness-heavy check-fresh check-fleet check-host check-system
+
+# libFuzzer targets, each for FUZZ_TIME seconds (default 15; 600 for a long run).
+fuzz:
+	$(MAKE) -C tests fuzz
 
 lint:
 	scripts/lint-module
@@ -172,4 +198,4 @@ lint:
 
 clean:
 	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(TOP) clean)
-	rm -rf build build-asan tests/build
+	rm -rf build build-asan build-fuzz tests/build

@@ -1466,3 +1466,4 @@ module_exit(ebscrypt_exit);
 MODULE_AUTHOR("The ebscrypt authors");
 MODULE_DESCRIPTION(DM_NAME " target for EBS-style AES-256-XTS volume encryption");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(DM_EBSCRYPT_VERSION);

@@ -59,6 +59,11 @@ static int run_task(struct dm_task *dmt, enum udev_sync sync)
 	return ok ? 0 : -EIO;
 }
 
+static int dm_control_missing(void)
+{
+	return access("/dev/mapper/control", F_OK) != 0;
+}
+
 int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 		      const char *target, const char *params, enum dm_access access)
 {
@@ -67,8 +72,9 @@ int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
 	int rc = -ENOMEM;
 
+	/* dm_task_create() opens the control node: without device-mapper, not a lack of memory. */
 	if (!dmt)
-		return -ENOMEM;
+		return dm_control_missing() ? -ENODEV : -ENOMEM;
 	if ((read_only && !dm_task_set_ro(dmt)) ||
 	    !dm_task_set_name(dmt, name) || !dm_task_set_uuid(dmt, uuid) ||
 	    !dm_task_add_target(dmt, 0, sectors, target, params))
@@ -294,4 +300,29 @@ int dm_devno_uuid(const char *uuid, char *devno, size_t len)
 	snprintf(devno, len, "%u:%u", info.major, info.minor);
 	dm_task_destroy(dmt);
 	return 0;
+}
+
+int dm_has_target(const char *target)
+{
+	struct dm_versions *v, *last;
+	struct dm_task *dmt;
+	int found = 0;
+
+	if (dm_control_missing())
+		return -ENODEV;
+	dmt = dm_task_create(DM_DEVICE_LIST_VERSIONS);
+	if (!dmt)
+		return -ENODEV;
+	if (!dm_task_run(dmt) || !(v = dm_task_get_versions(dmt))) {
+		dm_task_destroy(dmt);
+		return -EIO;
+	}
+	do {
+		last = v;
+		if (!strcmp(v->name, target))
+			found = 1;
+		v = (struct dm_versions *)((char *)v + v->next);
+	} while (last != v);
+	dm_task_destroy(dmt);
+	return found;
 }

@@ -24,6 +24,8 @@
 #define DM_UUID_CAPTURE "EBSSNAP-"
 
 int dm_setup(void);
+/* 1 when the kernel has the target, 0 when not, -ENODEV without device-mapper. */
+int dm_has_target(const char *target);
 enum dm_access { DM_READ_WRITE, DM_READ_ONLY };
 int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 		      const char *target, const char *params, enum dm_access access);

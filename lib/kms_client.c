@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "awscreds.h"
 #include "base64.h"
 #include "kms_client.h"
 #include "secjson.h"
@@ -33,27 +34,33 @@
 #define KMS_MAX_REPLY (1u << 20)
 #define KMS_SERVICE "kms"
 
+struct kms_url {
+	char *url;
+	char *host;            /* Host header value, as signed */
+	char *path;
+};
+
 struct kms_client {
 	pthread_mutex_t lock;
 	CURL *curl;
-	char *url;
+	struct kms_url eps[KMS_MAX_ENDPOINTS];
+	size_t neps;
+	size_t cur;            /* the endpoint that last answered */
 	char *unix_socket;
 	char *ca_file;
 	char *client_cert;
 	char *client_key;
 	char *region;
-	char *access_key_id;
-	char *secret;          /* secmem */
-	size_t secret_len;
-	char *host;            /* Host header value, as signed */
-	char *path;
+	struct aws_cred_provider *creds;
 	long timeout_ms;
 	int max_retries;
+	size_t max_reply;
 };
 
 /* A reply as curl receives it; locked (sb_init_locked) when it may hold a plaintext. */
 struct rbuf {
 	struct strbuf sb;
+	size_t max;
 	int overflow;
 };
 
@@ -74,7 +81,7 @@ static size_t rbuf_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct rbuf *b = arg;
 	size_t n = size * nmemb;
 
-	if (b->sb.len + n + 1 > KMS_MAX_REPLY) {
+	if (b->sb.len + n + 1 > b->max) {
 		b->overflow = 1;
 		return 0;
 	}
@@ -138,116 +145,165 @@ int kms_url_host_is_loopback(const char *host)
 	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
+/* One endpoint URL: its Host header and path, which are signed. */
+static int parse_url(const char *url, int plain_ok, struct kms_url *e)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	CURLU *u = curl_url();
+	int rc = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) ||
+	    (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		goto out;
+	rc = -EPROTONOSUPPORT;
+	if (!strcmp(scheme, "http") && !plain_ok && !kms_url_host_is_loopback(host))
+		goto out;
+	rc = -ENOMEM;
+	/* The Host header is signed, so we set it ourselves rather than let curl pick. */
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port) {
+		if (asprintf(&e->host, "%s:%s", host, port) < 0)
+			e->host = NULL;
+	} else {
+		e->host = strdup(host);
+	}
+	e->path = strdup(path && *path ? path : "/");
+	e->url = strdup(url);
+	if (e->host && e->path && e->url) {
+		rc = 0;
+	} else {
+		free(e->host);
+		free(e->path);
+		free(e->url);
+		memset(e, 0, sizeof(*e));
+	}
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Splits "https://a/ https://b/" (white space or commas) into c->eps. */
+static int parse_urls(struct kms_client *c, const char *list, int plain_ok)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n;
+		char *one;
+		int rc;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (!n)
+			break;
+		if (c->neps == KMS_MAX_ENDPOINTS)
+			return -E2BIG;
+		one = strndup(p, n);
+		if (!one)
+			return -ENOMEM;
+		rc = parse_url(one, plain_ok, &c->eps[c->neps]);
+		free(one);
+		if (rc)
+			return rc;
+		c->neps++;
+		p += n;
+	}
+	return c->neps ? 0 : -EINVAL;
+}
+
 int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 {
+	struct aws_chain_config chain;
 	struct kms_client *c;
-	CURLU *u = NULL;
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
 	int rc = -ENOMEM;
 
-	if (!ep || !ep->url || !ep->region || !ep->access_key_id || !ep->secret_access_key)
+	if (!ep || !ep->url || !ep->region || (!ep->access_key_id) != (!ep->secret_access_key))
+		return -EINVAL;
+	if (ep->secret_access_key &&
+	    (!*ep->secret_access_key || strlen(ep->secret_access_key) > 256))
 		return -EINVAL;
 	pthread_once(&curl_once, curl_init_once);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
-	c->secret_len = strlen(ep->secret_access_key);
-	if (!c->secret_len || c->secret_len > 256) {
-		rc = -EINVAL;
-		goto fail;
-	}
-	c->secret = secmem_alloc(c->secret_len + 1);
-	if (!c->secret) {
-		rc = -errno;
-		goto fail;
-	}
-	memcpy(c->secret, ep->secret_access_key, c->secret_len);
-	c->url = xstrdup(ep->url);
 	c->unix_socket = xstrdup(ep->unix_socket);
 	c->ca_file = xstrdup(ep->ca_file);
 	c->client_cert = xstrdup(ep->client_cert);
 	c->client_key = xstrdup(ep->client_key);
 	c->region = xstrdup(ep->region);
-	c->access_key_id = xstrdup(ep->access_key_id);
 	c->timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 10000;
 	c->max_retries = ep->max_retries >= 0 ? ep->max_retries : 0;
-	if (!c->url || !c->region || !c->access_key_id ||
-	    (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file) ||
+	c->max_reply = ep->max_reply_bytes ? ep->max_reply_bytes : KMS_MAX_REPLY;
+	if (!c->region || (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file) ||
 	    (ep->client_cert && !c->client_cert) || (ep->client_key && !c->client_key))
 		goto fail;
-
-	u = curl_url();
-	if (!u)
+	rc = parse_urls(c, ep->url, c->unix_socket != NULL);
+	if (rc)
 		goto fail;
-	if (curl_url_set(u, CURLUPART_URL, ep->url, 0) ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0)) {
-		rc = -EINVAL;
+	rc = -EINVAL;
+	if ((!ep->client_cert) != (!ep->client_key))
 		goto fail;
-	}
-	if (strcmp(scheme, "http") && strcmp(scheme, "https")) {
-		rc = -EINVAL;
+	memset(&chain, 0, sizeof(chain));
+	chain.access_key_id = ep->access_key_id;
+	chain.secret_access_key = ep->secret_access_key;
+	chain.session_token = ep->session_token;
+	chain.profile = ep->profile;
+	chain.imds_endpoint = ep->imds_endpoint;
+	chain.timeout_ms = c->timeout_ms < 5000 ? c->timeout_ms : 5000;
+	rc = aws_cred_provider_new(&chain, &c->creds);
+	if (rc)
 		goto fail;
-	}
-	if (!strcmp(scheme, "http") && !c->unix_socket && !kms_url_host_is_loopback(host)) {
-		rc = -EPROTONOSUPPORT;
-		goto fail;
-	}
-	if ((!ep->client_cert) != (!ep->client_key)) {
-		rc = -EINVAL;
-		goto fail;
-	}
-	/* The Host header is signed, so we set it ourselves rather than let curl pick. */
-	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port) {
-		if (asprintf(&c->host, "%s:%s", host, port) < 0)
-			c->host = NULL;
-	} else {
-		c->host = strdup(host);
-	}
-	c->path = strdup(path && *path ? path : "/");
-	if (!c->host || !c->path)
-		goto fail;
+	rc = -ENOMEM;
 	c->curl = curl_easy_init();
 	if (!c->curl)
 		goto fail;
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
 	*out = c;
 	return 0;
 fail:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	if (u)
-		curl_url_cleanup(u);
 	kms_client_free(c);
 	return rc;
 }
 
 void kms_client_free(struct kms_client *c)
 {
+	size_t i;
+
 	if (!c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
-	secmem_free(c->secret);
-	free(c->url);
+	aws_cred_provider_free(c->creds);
+	for (i = 0; i < c->neps; i++) {
+		free(c->eps[i].url);
+		free(c->eps[i].host);
+		free(c->eps[i].path);
+	}
 	free(c->unix_socket);
 	free(c->ca_file);
 	free(c->client_cert);
 	free(c->client_key);
 	free(c->region);
-	free(c->access_key_id);
-	free(c->host);
-	free(c->path);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+const char *kms_client_current_url(const struct kms_client *c)
+{
+	return c->eps[c->cur].url;
+}
+
+const char *kms_client_credentials_source(const struct kms_client *c)
+{
+	return aws_cred_provider_source(c->creds);
 }
 
 static int map_curl_error(CURLcode cc)
@@ -319,128 +375,205 @@ static int parse_error_reply(long status, const char *body, struct kms_error *er
 }
 
 /*
- * One KMS call with retries. On success *reply holds the body (locked when
- * it holds a plaintext) and the caller releases it with rbuf_release().
+ * One KMS call with retries and failover. On success *reply holds the body
+ * (locked when it holds a plaintext) and the caller releases it with
+ * rbuf_release().
+ *
+ * Rounds: each round tries the endpoints in turn, starting at the one that
+ * last answered, moving on at once after a transport error or a 5xx reply;
+ * a round that ends without an answer, or a throttled reply, is retried
+ * after a backoff, max_retries times, never past the deadline. With more
+ * than one endpoint an attempt gets at most half of what is left, so a
+ * hung instance leaves time for another.
  */
 enum reply_holds { REPLY_PUBLIC, REPLY_PLAINTEXT };
+
+enum outcome { OUT_DONE, OUT_STOP, OUT_FAILOVER, OUT_RETRY, OUT_AGAIN };
+
+static enum outcome kms_attempt(struct kms_client *c, const struct kms_url *e, const char *op,
+				const char *body, enum reply_holds holds, long long left,
+				const struct aws_credentials *cr, struct rbuf *reply,
+				struct kms_error *err, int *rc)
+{
+	struct curl_slist *hl = NULL;
+	char amz[17], target[96], *authz = NULL, *line = NULL;
+	struct sigv4_header h[5];
+	struct sigv4_request sr;
+	struct sigv4_scope sc;
+	long long attempt_ms = left, connect_ms;
+	long status = 0;
+	size_t nh = 4;
+	CURLcode cc;
+
+	if (c->neps > 1 && left > 2000)
+		attempt_ms = left / 2;
+	connect_ms = c->neps > 1 ? 2000 : 5000;
+	if (connect_ms > attempt_ms)
+		connect_ms = attempt_ms;
+	snprintf(target, sizeof(target), "TrentService.%s", op);
+	sigv4_amz_date((long long)time(NULL), amz);
+	h[0] = (struct sigv4_header){ "Content-Type", "application/x-amz-json-1.1" };
+	h[1] = (struct sigv4_header){ "Host", e->host };
+	h[2] = (struct sigv4_header){ "X-Amz-Date", amz };
+	h[3] = (struct sigv4_header){ "X-Amz-Target", target };
+	if (cr->session_token)
+		h[nh++] = (struct sigv4_header){ "X-Amz-Security-Token", cr->session_token };
+	sr = (struct sigv4_request){ .method = "POST", .path = e->path, .headers = h,
+				     .nheaders = nh, .body = body, .body_len = strlen(body) };
+	sc = (struct sigv4_scope){ amz, c->region, KMS_SERVICE };
+	*rc = sigv4_authorization(&sr, &sc, cr->access_key_id, cr->secret, cr->secret_len, &authz);
+	if (*rc) {
+		set_err(err, 0, "", "cannot sign the request");
+		return OUT_STOP;
+	}
+	hl = curl_slist_append(hl, "Content-Type: application/x-amz-json-1.1");
+	if (asprintf(&line, "Host: %s", e->host) >= 0) {
+		hl = curl_slist_append(hl, line);
+		free(line);
+	}
+	if (asprintf(&line, "X-Amz-Date: %s", amz) >= 0) {
+		hl = curl_slist_append(hl, line);
+		free(line);
+	}
+	if (asprintf(&line, "X-Amz-Target: %s", target) >= 0) {
+		hl = curl_slist_append(hl, line);
+		free(line);
+	}
+	if (cr->session_token && asprintf(&line, "X-Amz-Security-Token: %s", cr->session_token) >= 0) {
+		hl = curl_slist_append(hl, line);
+		secmem_wipe(line, strlen(line));
+		free(line);
+	}
+	if (asprintf(&line, "Authorization: %s", authz) >= 0) {
+		hl = curl_slist_append(hl, line);
+		free(line);
+	}
+	free(authz);
+	hl = curl_slist_append(hl, "Expect:");
+
+	rbuf_release(reply);
+	memset(reply, 0, sizeof(*reply));
+	if (holds == REPLY_PLAINTEXT)
+		sb_init_locked(&reply->sb);
+	reply->max = c->max_reply;
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, e->url);
+	if (c->unix_socket)
+		curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+	if (c->ca_file)
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+	if (c->client_cert) {
+		curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->client_cert);
+		curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->client_key);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)attempt_ms);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, rbuf_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, reply);
+	cc = curl_easy_perform(c->curl);
+	/* The header list held the session token. */
+	for (struct curl_slist *i = hl; i; i = i->next)
+		secmem_wipe(i->data, strlen(i->data));
+	curl_slist_free_all(hl);
+	if (cc != CURLE_OK) {
+		if (reply->overflow) {
+			*rc = -EPROTO;
+			set_err(err, 0, "", "reply larger than the %zu bytes allowed", c->max_reply);
+			return OUT_STOP;
+		}
+		if (reply->sb.oom) {
+			*rc = -ENOMEM;
+			set_err(err, 0, "", "out of locked memory for the reply");
+			return OUT_STOP;
+		}
+		*rc = map_curl_error(cc);
+		set_err(err, 0, "", "%s: %s", e->url, curl_easy_strerror(cc));
+		/* Any other instance may answer; alone, only what may pass is retried. */
+		if (c->neps > 1 && cc != CURLE_OUT_OF_MEMORY)
+			return OUT_FAILOVER;
+		return curl_retryable(cc) ? OUT_RETRY : OUT_STOP;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 200) {
+		*rc = 0;
+		if (!reply->sb.buf) {
+			*rc = -EPROTO;
+			set_err(err, 200, "", "empty reply");
+		}
+		return OUT_DONE;
+	}
+	*rc = -EREMOTEIO;
+	if (!parse_error_reply(status, reply->sb.buf, err)) {
+		/* Credentials that expired between the check and the service: fetch new ones, once. */
+		if (cr->session_token && !strcmp(err->type, "ExpiredTokenException"))
+			return OUT_AGAIN;
+		return OUT_STOP;
+	}
+	return status >= 500 ? OUT_FAILOVER : OUT_RETRY;
+}
 
 static int kms_post(struct kms_client *c, const char *op, const char *body,
 		    enum reply_holds holds, struct rbuf *reply, struct kms_error *err)
 {
 	long long deadline = now_ms() + c->timeout_ms;
-	int attempt, rc = -EIO;
+	size_t ep, tried = 0;
+	int round = 0, rc = -ETIMEDOUT, sent = 0, again = 0;
 
 	memset(reply, 0, sizeof(*reply));
 	pthread_mutex_lock(&c->lock);
-	for (attempt = 0; attempt <= c->max_retries; attempt++) {
-		struct curl_slist *hl = NULL;
-		char amz[17], target[96], *authz = NULL, *line = NULL;
-		struct sigv4_header h[4];
-		struct sigv4_request sr;
-		struct sigv4_scope sc;
+	ep = c->cur;
+	for (;;) {
+		struct aws_credentials cr;
 		long long left = deadline - now_ms();
-		long status = 0;
-		CURLcode cc;
-		int retry = 0;
+		char why[400];
+		enum outcome o;
 
 		if (left <= 0) {
-			if (attempt == 0)
+			if (!sent)
 				set_err(err, 0, "", "deadline passed before the request was sent");
-			rc = rc == -EIO && attempt == 0 ? -ETIMEDOUT : rc;
 			break;
 		}
-		snprintf(target, sizeof(target), "TrentService.%s", op);
-		sigv4_amz_date((long long)time(NULL), amz);
-		h[0] = (struct sigv4_header){ "Content-Type", "application/x-amz-json-1.1" };
-		h[1] = (struct sigv4_header){ "Host", c->host };
-		h[2] = (struct sigv4_header){ "X-Amz-Date", amz };
-		h[3] = (struct sigv4_header){ "X-Amz-Target", target };
-		sr = (struct sigv4_request){ .method = "POST", .path = c->path, .headers = h,
-					     .nheaders = 4, .body = body, .body_len = strlen(body) };
-		sc = (struct sigv4_scope){ amz, c->region, KMS_SERVICE };
-		rc = sigv4_authorization(&sr, &sc, c->access_key_id, c->secret, c->secret_len, &authz);
+		rc = aws_cred_provider_get(c->creds, (long long)time(NULL), &cr, why, sizeof(why));
 		if (rc) {
-			set_err(err, 0, "", "cannot sign the request");
+			set_err(err, 0, "", "no usable AWS credentials: %s", why[0] ? why : strerror(-rc));
 			break;
 		}
-		hl = curl_slist_append(hl, "Content-Type: application/x-amz-json-1.1");
-		if (asprintf(&line, "Host: %s", c->host) >= 0) {
-			hl = curl_slist_append(hl, line);
-			free(line);
+		o = kms_attempt(c, &c->eps[ep], op, body, holds, left, &cr, reply, err, &rc);
+		aws_credentials_clear(&cr);
+		sent = 1;
+		if (o == OUT_DONE) {
+			c->cur = ep;
+			break;
 		}
-		if (asprintf(&line, "X-Amz-Date: %s", amz) >= 0) {
-			hl = curl_slist_append(hl, line);
-			free(line);
-		}
-		if (asprintf(&line, "X-Amz-Target: %s", target) >= 0) {
-			hl = curl_slist_append(hl, line);
-			free(line);
-		}
-		if (asprintf(&line, "Authorization: %s", authz) >= 0) {
-			hl = curl_slist_append(hl, line);
-			free(line);
-		}
-		free(authz);
-		hl = curl_slist_append(hl, "Expect:");
-
-		rbuf_release(reply);
-		memset(reply, 0, sizeof(*reply));
-		if (holds == REPLY_PLAINTEXT)
-			sb_init_locked(&reply->sb);
-		curl_easy_reset(c->curl);
-		curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
-		if (c->unix_socket)
-			curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
-		if (c->ca_file)
-			curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
-		if (c->client_cert) {
-			curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->client_cert);
-			curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->client_key);
-		}
-		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hl);
-		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)left);
-		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(left < 5000 ? left : 5000));
-		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, rbuf_write);
-		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, reply);
-		cc = curl_easy_perform(c->curl);
-		curl_slist_free_all(hl);
-		if (cc != CURLE_OK) {
-			if (reply->overflow) {
-				rc = -EPROTO;
-				set_err(err, 0, "", "reply larger than %u bytes", KMS_MAX_REPLY);
-			} else if (reply->sb.oom) {
-				rc = -ENOMEM;
-				set_err(err, 0, "", "out of locked memory for the reply");
-			} else {
-				rc = map_curl_error(cc);
-				set_err(err, 0, "", "%s: %s", c->url, curl_easy_strerror(cc));
-				retry = curl_retryable(cc);
-			}
-		} else {
-			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-			if (status == 200) {
-				rc = 0;
-				if (!reply->sb.buf) {
-					rc = -EPROTO;
-					set_err(err, 200, "", "empty reply");
-				}
+		if (o == OUT_STOP)
+			break;
+		if (o == OUT_AGAIN) {
+			if (again++)
 				break;
-			}
-			rc = -EREMOTEIO;
-			retry = parse_error_reply(status, reply->sb.buf, err);
+			aws_cred_provider_invalidate(c->creds);
+			continue;
 		}
-		if (!retry || attempt == c->max_retries)
+		if (o == OUT_FAILOVER && ++tried < c->neps) {
+			ep = (ep + 1) % c->neps;
+			continue;
+		}
+		/* The round is over (or throttled): back off, then start it again. */
+		if (o == OUT_FAILOVER)
+			ep = (ep + 1) % c->neps;
+		tried = 0;
+		if (round++ >= c->max_retries)
 			break;
 		{
 			/* Exponential backoff with jitter, never past the deadline. */
-			long long base = 100LL << (attempt < 5 ? attempt : 5);
+			long long base = 100LL << (round - 1 < 5 ? round - 1 : 5);
 			unsigned int r = 0;
 			long long wait;
 

@@ -22,6 +22,15 @@
 struct json_object;
 struct kms_client;
 
+/*
+ * url may list several endpoints (of one service, sharing one key store),
+ * separated by white space or commas: a call goes to the one that last
+ * answered and fails over to the next, within the call's deadline, on a
+ * transport error or a 5xx reply, never on a refusal (a 4xx KMS error).
+ * Credentials: access_key_id and secret_access_key (and session_token)
+ * when given, else the AWS credential chain (awscreds.h) with profile and
+ * imds_endpoint.
+ */
 struct kms_endpoint {
 	const char *url;          /* "http://127.0.0.1:8700/" or "https://kms.eu-west-1.amazonaws.com/" */
 	const char *unix_socket;  /* optional: HTTP over this Unix socket instead of TCP */
@@ -29,11 +38,17 @@ struct kms_endpoint {
 	const char *region;       /* SigV4 region, e.g. "us-east-1" */
 	const char *access_key_id;
 	const char *secret_access_key; /* copied into locked memory by kms_client_new() */
+	const char *session_token;     /* optional, with the two above */
+	const char *profile;           /* the chain's profile (else AWS_PROFILE or "default") */
+	const char *imds_endpoint;     /* the chain's instance metadata service */
 	long timeout_ms;          /* overall deadline per call, retries included */
 	int max_retries;          /* retries for throttling/5xx/transport errors */
 	const char *client_cert;  /* optional: PEM certificate for mutual TLS */
 	const char *client_key;   /* optional: its unencrypted PEM private key */
+	size_t max_reply_bytes;   /* largest reply taken (0: 1 MiB); a larger one is -EPROTO */
 };
+
+#define KMS_MAX_ENDPOINTS 16
 
 struct kms_error {
 	int http_status;          /* 0 for transport errors */
@@ -68,6 +83,10 @@ int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out);
 /* Whether a URL's host is a loopback name or address (the only place plain HTTP may go). */
 int kms_url_host_is_loopback(const char *host);
 void kms_client_free(struct kms_client *c);
+/* The URL the last call used (or will try first). */
+const char *kms_client_current_url(const struct kms_client *c);
+/* Where the credentials came from ("config", "instance metadata (...)", ...). */
+const char *kms_client_credentials_source(const struct kms_client *c);
 
 /* GenerateDataKeyWithoutPlaintext, KeySpec AES_256 unless nbytes != 0. */
 int kms_generate_data_key_without_plaintext(struct kms_client *c,

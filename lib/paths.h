@@ -17,5 +17,9 @@
 #ifndef EBS_LOCALSTATEDIR
 #define EBS_LOCALSTATEDIR "/var"
 #endif
+/* The release (debian/changelog's newest entry), for --version. */
+#ifndef EBS_VERSION
+#define EBS_VERSION "unknown"
+#endif
 
 #endif

@@ -148,19 +148,67 @@ static const char *js_ws(const char *p, const char *end)
 	return p;
 }
 
-/* p at the opening quote; returns one past the closing quote or NULL. */
+/*
+ * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0.
+ */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (*p < 0x80)
+		return 1;
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (*p == 0xe0)
+		lo = 0xa0;
+	else if (*p == 0xed)
+		hi = 0x9f;
+	else if (*p == 0xf0)
+		lo = 0x90;
+	else if (*p == 0xf4)
+		hi = 0x8f;
+	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * p at the opening quote; returns one past the closing quote or NULL. A
+ * string must be valid UTF-8 and must not hold U+0000: json-c cuts object
+ * keys at a NUL ({"vol\u0000zz":"A"} would read as {"vol":"A"}) and the
+ * service handles every string as a C string.
+ */
 static const char *js_string(const char *p, const char *end)
 {
+	size_t n;
+
 	if (p >= end || *p != '"')
 		return NULL;
-	for (p++; p < end; p++) {
+	for (p++; p < end; p += n) {
+		n = 1;
 		if (*p == '\\') {
-			p++;
+			if (end - p >= 6 && p[1] == 'u' && !memcmp(p + 2, "0000", 4))
+				return NULL;
+			n = 2;
 			continue;
 		}
 		if (*p == '"')
 			return p + 1;
 		if ((unsigned char)*p < 0x20)
+			return NULL;
+		n = utf8_len((const unsigned char *)p, (const unsigned char *)end);
+		if (!n)
 			return NULL;
 	}
 	return NULL;

@@ -14,6 +14,8 @@
 
 #define SECMEM_MAGIC 0x45425353454d454dull /* "EBSSEMEM" */
 
+static size_t secmem_count;
+
 /*
  * Secrets live in whole pages of their own, so madvise/mlock cover them
  * only. The first bytes of the mapping record its size; the caller's
@@ -62,7 +64,9 @@ void *secmem_alloc(size_t len)
 		errno = err;
 		return NULL;
 	}
+	/* A fork()ed child (a helper, or a daemon detaching too late) sees zeroes. */
 	madvise(h, span, MADV_WIPEONFORK);
+	__atomic_add_fetch(&secmem_count, 1, __ATOMIC_RELAXED);
 	h->magic = SECMEM_MAGIC;
 	h->span = span;
 	h->len = len;
@@ -92,6 +96,12 @@ void secmem_free(void *p)
 	OPENSSL_cleanse(h, span);
 	munlock(h, span);
 	munmap(h, span);
+	__atomic_sub_fetch(&secmem_count, 1, __ATOMIC_RELAXED);
+}
+
+size_t secmem_live(void)
+{
+	return __atomic_load_n(&secmem_count, __ATOMIC_RELAXED);
 }
 
 int secmem_harden_process(void)

@@ -16,6 +16,8 @@ void *secmem_alloc(size_t len);
 void secmem_free(void *p);
 /* The size secmem_alloc() was asked for; 0 for NULL. */
 size_t secmem_size(const void *p);
+/* How many allocations are alive (a fork would see them wiped). */
+size_t secmem_live(void);
 /* Wipes in a way the compiler cannot elide. */
 void secmem_wipe(void *p, size_t len);
 /*

@@ -108,8 +108,12 @@ int sb_finish(struct strbuf *sb, char **out)
 		sb_wipe_free(sb);
 		return -ENOMEM;
 	}
-	if (!sb->buf && sb_grow(sb, 0))
-		return -ENOMEM;
+	if (!sb->buf) {
+		if (sb_grow(sb, 0))
+			return -ENOMEM;
+		/* Nothing was ever added: the new buffer is still uninitialised. */
+		sb->buf[0] = '\0';
+	}
 	*out = sb->buf;
 	sb_init(sb);
 	sb->locked = locked;

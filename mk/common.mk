@@ -14,13 +14,14 @@ ifndef TOP
 TOP      := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 endif
 include $(TOP)/mk/paths.mk
+include $(TOP)/mk/version.mk
 BUILD    ?= $(TOP)/build
 PKG_CONFIG ?= pkg-config
 
 CFLAGS   ?= -O2 -g
 EBS_CPPFLAGS := -D_GNU_SOURCE -I$(TOP)/lib \
                 -DEBS_SYSCONFDIR='"$(SYSCONFDIR)"' -DEBS_RUNSTATEDIR='"$(RUNSTATEDIR)"' \
-                -DEBS_LOCALSTATEDIR='"$(LOCALSTATEDIR)"'
+                -DEBS_LOCALSTATEDIR='"$(LOCALSTATEDIR)"' -DEBS_VERSION='"$(EBS_VERSION)"'
 EBS_CFLAGS   := -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 \
                 -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
                 -fstack-protector-strong -fno-common

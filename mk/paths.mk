@@ -15,10 +15,18 @@ SYSCONFDIR ?= /etc
 LOCALSTATEDIR ?= /var
 RUNSTATEDIR ?= /run
 UNITDIR ?= /lib/systemd/system
+UDEVDIR ?= /lib/udev
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+GENERATORDIR ?= /lib/systemd/system-generators
 else
 SYSCONFDIR ?= $(PREFIX)/etc
 LOCALSTATEDIR ?= $(PREFIX)/var
 RUNSTATEDIR ?= $(LOCALSTATEDIR)/run
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+UDEVDIR ?= $(PREFIX)/lib/udev
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 endif
+# Bash completion: loaded on demand by bash-completion, by command name.
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=

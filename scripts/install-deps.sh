@@ -11,14 +11,16 @@ linux-headers-amd64 linux-image-amd64 kmod cpio xz-utils
 qemu-system-x86 busybox-static
 cryptsetup-bin dmsetup keyutils fio e2fsprogs util-linux
 libdevmapper-dev libkeyutils-dev libssl-dev libcurl4-openssl-dev
-libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev
+libjson-c-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev libblkid-dev
 sqlite3 curl jq openssl bc xxd python3 gnuplot-nox sparse
-iproute2 nbd-server nbd-client qemu-utils mmdebstrap
+xfsprogs dosfstools fdisk clang libclang-rt-14-dev
+iproute2 nbd-server nbd-client qemu-utils mmdebstrap bash-completion
+debhelper dh-dkms dkms lintian fakeroot dpkg-dev
 dwarves debian-archive-keyring"
 
-# Optional extras: awscli/botocore for the SDK cross-check of the KMS,
-# clang for the header fuzzer. Missing ones only skip those tests.
-OPT_PKGS="clang libclang-rt-14-dev awscli python3-botocore linux-source-6.1 flex bison libelf-dev"
+# Optional extras: awscli/botocore for the SDK cross-check of the KMS.
+# Missing ones only skip those tests. (clang, for the fuzz targets, is required.)
+OPT_PKGS="awscli python3-botocore linux-source-6.1 flex bison libelf-dev"
 
 missing=""
 for p in $PKGS $OPT_PKGS; do

@@ -39,24 +39,17 @@ static int valid_dm_name(const char *s)
 }
 
 /* Opens the volume's backing file or block device and reads its header. */
-int agent_open_volume(const char *path, const char *volume_id, struct ebs_header *h,
-		      int *fd_out, struct stat *st, enum dm_access access, struct json_object *rep)
+int agent_open_volume(const struct agent *a, const char *path, uid_t peer, enum agent_path_kind kind,
+		      const char *volume_id, struct ebs_header *h, int *fd_out, struct stat *st,
+		      enum dm_access access, struct json_object *rep)
 {
 	struct ebs_header_read_info info;
 	uint64_t size = 0, need;
 	int fd, rc;
 
-	fd = open(path, (access == DM_READ_ONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		reply_fail(rep, "DeviceError", "cannot open %s: %s", path, strerror(-rc));
+	rc = agent_open_volume_path(a, path, peer, kind, access == DM_READ_ONLY ? O_RDONLY : O_RDWR, &fd, st, rep);
+	if (rc)
 		return rc;
-	}
-	if (fstat(fd, st) || !(S_ISREG(st->st_mode) || S_ISBLK(st->st_mode))) {
-		reply_fail(rep, "DeviceError", "%s is not a file or block device", path);
-		close(fd);
-		return -EINVAL;
-	}
 	if (S_ISREG(st->st_mode))
 		size = st->st_size;
 	else if (ioctl(fd, BLKGETSIZE64, &size))
@@ -130,7 +123,7 @@ static int backing_device(int fd, const struct stat *st, enum dm_access access, 
  * key need not be unwrapped again. Fills devno with the base's "maj:min".
  */
 static int create_base(const char *name, const char *vol, dev_t dev, const struct ebs_header *h,
-		       char *devno, size_t devno_len, struct json_object *rep)
+		       enum dm_access access, char *devno, size_t devno_len, struct json_object *rep)
 {
 	char bname[160], buuid[160], params[64];
 	int rc;
@@ -138,8 +131,7 @@ static int create_base(const char *name, const char *vol, dev_t dev, const struc
 	snprintf(bname, sizeof(bname), "%s-base", name);
 	snprintf(buuid, sizeof(buuid), DM_UUID_BASE "%s", vol);
 	snprintf(params, sizeof(params), "%u:%u 0", major(dev), minor(dev));
-	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params,
-			       DM_READ_WRITE);
+	rc = dm_create_mapping(bname, buuid, h->data_offset + h->data_sectors, "linear", params, access);
 	if (!rc)
 		rc = dm_devno_uuid(buuid, devno, devno_len);
 	if (rc) {
@@ -165,13 +157,16 @@ static int base_free(const char *name, const char *vol, struct json_object *rep)
 	return 0;
 }
 
-void op_attach(struct agent *a, struct json_object *req, struct json_object *rep)
+void op_attach(struct agent *a, struct json_object *req, struct json_object *rep, uid_t peer_uid)
 {
 	const char *vol = req_str(req, "volume_id"), *path = req_str(req, "path");
 	const char *name = req_str(req, "name"), *purpose = req_str(req, "purpose");
 	/* A copy source (a snapshot image) is mapped read-only under its own uuid. */
 	int copy = purpose && !strcmp(purpose, "copy-source");
-	enum dm_access access = copy ? DM_READ_ONLY : DM_READ_WRITE;
+	struct json_object *ro;
+	/* ebscrypttab's "ro": the whole stack read-only, so nothing can write through. */
+	int read_only = copy || (json_object_object_get_ex(req, "read_only", &ro) && json_object_get_boolean(ro));
+	enum dm_access access = read_only ? DM_READ_ONLY : DM_READ_WRITE;
 	char uuid[160], existing[128], desc[96], params[512], rnd_hex[17];
 	struct ebs_header *h = NULL;
 	_cleanup_secmem_ uint8_t *dek = NULL;
@@ -220,9 +215,12 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 		reply_fail(rep, "NoMemory", "out of memory");
 		return;
 	}
-	if (agent_open_volume(path, vol, h, &fd, &st, access, rep))
+	if (agent_open_volume(a, path, peer_uid, AGENT_PATH_BLOCK_OR_FILE, vol, h, &fd, &st, access, rep))
 		goto out;
 
+	/* After the header (a device that is no volume says so first), before any KMS call. */
+	if (agent_preflight(ebs_header_encrypted(h) ? "ebscrypt" : "linear", rep))
+		goto out;
 	if (ebs_header_encrypted(h)) {
 		dek = secmem_alloc(EBS_HDR_KEY_BYTES);
 		if (!dek) {
@@ -251,7 +249,7 @@ void op_attach(struct agent *a, struct json_object *req, struct json_object *rep
 	/* A read-only copy source is never snapshotted: it needs no base. */
 	if (copy)
 		snprintf(devno, sizeof(devno), "%u:%u", major(dev), minor(dev));
-	else if (create_base(name, vol, dev, h, devno, sizeof(devno), rep))
+	else if (create_base(name, vol, dev, h, access, devno, sizeof(devno), rep))
 		goto out;
 	based = !copy;
 	if (ebs_header_encrypted(h))

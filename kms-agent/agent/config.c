@@ -15,7 +15,7 @@
 static const char *const agent_keys[] = {
 	"socket", "group", "kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_client_cert", "kms_client_key", "kms_region",
 	"kms_access_key_id", "kms_secret_access_key", "kms_timeout_ms", "kms_max_retries",
-	"log_level", NULL
+	"kms_profile", "kms_imds_endpoint", "log_level", "volume_file_dirs", NULL
 };
 
 int agent_load_config(struct agent *a, const char *path, const char *socket_override)
@@ -61,12 +61,19 @@ int agent_load_config(struct agent *a, const char *path, const char *socket_over
 	a->ep.region = ebs_conf_get(&a->conf, "kms_region");
 	a->ep.access_key_id = ebs_conf_get(&a->conf, "kms_access_key_id");
 	a->ep.secret_access_key = ebs_conf_get(&a->conf, "kms_secret_access_key");
+	a->ep.profile = ebs_conf_get(&a->conf, "kms_profile");
+	a->ep.imds_endpoint = ebs_conf_get(&a->conf, "kms_imds_endpoint");
 	a->ep.timeout_ms = timeout;
 	a->ep.max_retries = (int)retries;
 	if (!a->ep.region)
 		a->ep.region = "us-east-1";
-	if (!a->ep.url || !a->ep.access_key_id || !a->ep.secret_access_key) {
-		ebs_err("config %s: kms_endpoint, kms_access_key_id and kms_secret_access_key are required", path);
+	if (!a->ep.url) {
+		ebs_err("config %s: kms_endpoint is required", path);
+		return -EINVAL;
+	}
+	/* Without these the AWS credential chain finds the host's credentials. */
+	if (!a->ep.access_key_id != !a->ep.secret_access_key) {
+		ebs_err("config %s: kms_access_key_id and kms_secret_access_key go together", path);
 		return -EINVAL;
 	}
 	if ((!a->ep.client_cert) != (!a->ep.client_key)) {

@@ -51,6 +51,11 @@ static void kms_fail(struct agent *a, const char *arn, int rc, const struct kms_
 		}
 		return;
 	}
+	if (rc == -ENOKEY || rc == -EKEYEXPIRED) {
+		reply_fail(rep, "KMSNoCredentials", "no usable KMS credentials for this host: %s",
+			   err->message);
+		return;
+	}
 	if (rc == -EPROTO || rc == -EBADMSG) {
 		reply_fail(rep, "KMSMalformedResponse", "malformed response from KMS at %s: %s",
 			   a->ep.url, err->message[0] ? err->message : strerror(-rc));

@@ -71,14 +71,7 @@ void op_load_key(struct agent *a, struct json_object *req, struct json_object *r
 		reply_fail(rep, "InvalidRequest", "keyring %d is not a keyring owned by uid %u", ring, peer_uid);
 		goto out;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) || !S_ISBLK(st.st_mode)) {
-		reply_fail(rep, "DeviceError", "%s is not a block device (attach the file to a loop device first)", path);
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	if (agent_open_volume(path, vol, h, &fd, &st, DM_READ_ONLY, rep))
+	if (agent_open_volume(a, path, peer_uid, AGENT_PATH_BLOCK_ONLY, vol, h, &fd, &st, DM_READ_ONLY, rep))
 		goto out;
 	if (!ebs_header_encrypted(h)) {
 		reply_fail(rep, "NotEncrypted", "volume %s is not encrypted: it has no key to load", vol);

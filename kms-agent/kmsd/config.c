@@ -101,9 +101,10 @@ static int read_secret(const char *path, char **secret, size_t *len, char *err, 
 
 static int check_principal(const struct principal *p, char *err, size_t errlen)
 {
-	if (!p->arn || !p->access_key_id || !p->secret) {
-		snprintf(err, errlen, "principal %s needs arn, access_key_id and secret_access_key_file",
-			 p->name);
+	/* Without a key of its own a principal acts only through temporary credentials. */
+	if (!p->arn || !p->access_key_id != !p->secret) {
+		snprintf(err, errlen, "principal %s needs arn, and access_key_id and "
+			 "secret_access_key_file together (or neither)", p->name);
 		return -EINVAL;
 	}
 	return 0;
@@ -194,6 +195,8 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 		return set_str(&cfg->region, v);
 	if (!strcmp(k, "account_id"))
 		return strlen(v) == 12 && strspn(v, "0123456789") == 12 ? set_str(&cfg->account_id, v) : -EINVAL;
+	if (!strcmp(k, "service_host_name"))
+		return *v && strcspn(v, " \t/:@") == strlen(v) ? set_str(&cfg->service_host_name, v) : -EINVAL;
 	if (!strcmp(k, "tls_cert"))
 		return set_str(&cfg->tls_cert, v);
 	if (!strcmp(k, "tls_key"))
@@ -212,6 +215,12 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 	} else if (!strcmp(k, "connection_timeout_s")) {
 		rc = parse_uint(v, 1, 3600, &n);
 		cfg->connection_timeout = (unsigned int)n;
+	} else if (!strcmp(k, "request_timeout_s")) {
+		rc = parse_uint(v, 1, 3600, &n);
+		cfg->request_timeout = (unsigned int)n;
+	} else if (!strcmp(k, "max_connections_per_source")) {
+		rc = parse_uint(v, 1, 65536, &n);
+		cfg->max_connections_per_source = (unsigned int)n;
 	} else if (!strcmp(k, "max_clock_skew_s")) {
 		rc = parse_uint(v, 1, 3600, &n);
 		cfg->max_skew = (unsigned int)n;
@@ -219,6 +228,11 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 		rc = -EINVAL;
 	}
 	return rc;
+}
+
+static int is_path_setting(const char *k)
+{
+	return !strcmp(k, "tls_cert") || !strcmp(k, "tls_key") || !strcmp(k, "state_dir");
 }
 
 static int parse_line(void *arg, const struct ebs_conf_line *l, char *err, size_t errlen)
@@ -233,7 +247,19 @@ static int parse_line(void *arg, const struct ebs_conf_line *l, char *err, size_
 		return -EINVAL;
 	}
 	/* Settings before the first [principal] are the service's; a later one wins. */
-	rc = ps->cur ? principal_setting(ps, l, err, errlen) : service_setting(ps->cfg, l->key, l->value);
+	if (ps->cur) {
+		rc = principal_setting(ps, l, err, errlen);
+	} else if (is_path_setting(l->key) && l->value[0] != '/' && ps->base_dir) {
+		/* Relative to the config file, as the secret files are; never to the cwd. */
+		char path[4096];
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", ps->base_dir, l->value) >= sizeof(path))
+			rc = -ENAMETOOLONG;
+		else
+			rc = service_setting(ps->cfg, l->key, path);
+	} else {
+		rc = service_setting(ps->cfg, l->key, l->value);
+	}
 	if (rc && !*err)
 		snprintf(err, errlen, "line %zu: invalid %s '%s'", l->lineno, l->key,
 			 rc == -ENOMEM ? "(out of memory)" : l->value);
@@ -254,6 +280,8 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 	cfg->max_connections = 128;
 	cfg->threads = 4;
 	cfg->connection_timeout = 10;
+	cfg->request_timeout = 30;
+	cfg->max_connections_per_source = 32;
 	cfg->max_skew = 15 * 60;
 	if (set_str(&cfg->listen, "127.0.0.1:8700") || set_str(&cfg->region, "us-east-1") ||
 	    set_str(&cfg->account_id, "111122223333") ||
@@ -271,13 +299,21 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 		rc = -EINVAL;
 	}
 	for (i = 0; !rc && i < cfg->nprincipals; i++)
-		for (j = i + 1; j < cfg->nprincipals; j++)
-			if (!strcmp(cfg->principals[i].access_key_id, cfg->principals[j].access_key_id)) {
+		for (j = i + 1; j < cfg->nprincipals; j++) {
+			if (!strcmp(cfg->principals[i].name, cfg->principals[j].name)) {
+				snprintf(err, errlen, "principal %s is configured twice",
+					 cfg->principals[i].name);
+				rc = -EINVAL;
+				break;
+			}
+			if (cfg->principals[i].access_key_id && cfg->principals[j].access_key_id &&
+			    !strcmp(cfg->principals[i].access_key_id, cfg->principals[j].access_key_id)) {
 				snprintf(err, errlen, "access key %s is configured twice",
 					 cfg->principals[i].access_key_id);
 				rc = -EINVAL;
 				break;
 			}
+		}
 	if (rc)
 		config_free(cfg);
 	return rc;
@@ -286,7 +322,7 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen)
 {
 	_cleanup_file_ struct ebs_file f = { 0 };
-	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *dir = NULL, *abs_dir = NULL;
 	char *slash;
 	int rc;
 
@@ -309,7 +345,17 @@ int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t err
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	return config_parse(f.data, slash ? dir : ".", cfg, err, errlen);
+	/*
+	 * Absolute, so that relative paths in the file mean the same after the
+	 * daemon detaches (and changes to /) as while it reads the file.
+	 */
+	abs_dir = realpath(slash ? (*dir ? dir : "/") : ".", NULL);
+	if (!abs_dir) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot resolve the directory of %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	return config_parse(f.data, abs_dir, cfg, err, errlen);
 }
 
 void config_free(struct kmsd_config *cfg)
@@ -332,6 +378,7 @@ void config_free(struct kmsd_config *cfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->tls_client_ca);
+	free(cfg->service_host_name);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -340,7 +387,17 @@ const struct principal *config_find_access_key(const struct kmsd_config *cfg, co
 	size_t i;
 
 	for (i = 0; i < cfg->nprincipals; i++)
-		if (!strcmp(cfg->principals[i].access_key_id, akid))
+		if (cfg->principals[i].access_key_id && !strcmp(cfg->principals[i].access_key_id, akid))
+			return &cfg->principals[i];
+	return NULL;
+}
+
+const struct principal *config_find_principal(const struct kmsd_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nprincipals; i++)
+		if (!strcmp(cfg->principals[i].name, name))
 			return &cfg->principals[i];
 	return NULL;
 }

@@ -137,6 +137,70 @@ int crypto_load_root_key(const char *state_dir, uint8_t **root_key)
 	return 0;
 }
 
+struct material_check {
+	const uint8_t *root_key;
+	char key_id[64];
+	uint32_t version;
+	long n;
+};
+
+static int check_material(void *arg, const char *key_id, uint32_t version,
+			  const uint8_t *wrapped, size_t len)
+{
+	struct material_check *mc = arg;
+	uint8_t *m = secmem_alloc(KMS_MATERIAL_LEN);
+	int rc;
+
+	if (!m)
+		return -ENOMEM;
+	rc = crypto_unwrap_material(mc->root_key, key_id, version, wrapped, len, m);
+	secmem_free(m);
+	if (rc) {
+		snprintf(mc->key_id, sizeof(mc->key_id), "%s", key_id ? key_id : "?");
+		mc->version = version;
+		return -EKEYREJECTED;
+	}
+	mc->n++;
+	return 0;
+}
+
+int crypto_open_root_key(const char *state_dir, sqlite3 *db, uint8_t **root_key)
+{
+	struct material_check mc = { 0 };
+	char path[4096], db_path[4096];
+	struct stat st;
+	int n, rc;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, KMSD_ROOT_KEY_FILE);
+	snprintf(db_path, sizeof(db_path), "%s/%s", state_dir, KMSD_DB_FILE);
+	n = store_count_keys(db);
+	if (n < 0)
+		return n;
+	/* A new root key would open none of the keys there: only an empty store gets one. */
+	if (n > 0 && lstat(path, &st) && errno == ENOENT) {
+		ebs_err("%s holds keys but the root key %s is missing: restore it from the backup "
+			"made with the store; refusing to start", db_path, path);
+		return -ENOKEY;
+	}
+	rc = crypto_load_root_key(state_dir, root_key);
+	if (rc)
+		return rc;
+	mc.root_key = *root_key;
+	rc = store_materials_each(db, check_material, &mc);
+	if (rc == -EKEYREJECTED) {
+		ebs_err("the root key %s cannot open the material of key %s (version %u) in %s: "
+			"it is not the root key this store was made with; refusing to start",
+			path, mc.key_id, mc.version, db_path);
+	}
+	if (rc) {
+		crypto_free_root_key(*root_key);
+		*root_key = NULL;
+		return rc;
+	}
+	ebs_debug("root key %s opens all %ld key material version(s) in %s", path, mc.n, db_path);
+	return 0;
+}
+
 void crypto_free_root_key(uint8_t *root_key)
 {
 	secmem_free(root_key);

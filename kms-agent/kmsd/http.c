@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * HTTP/1.1 front end on libmicrohttpd: a thread pool polling with
- * epoll, a connection limit, an idle timeout per connection (slow clients
- * that stop sending are dropped; one that trickles bytes holds one
- * connection slot at most until it finishes, and slots are bounded), and
- * a bounded request body (refused from Content-Length before reading it).
+ * epoll, a connection limit, a cap on connections per source address, an
+ * idle timeout per connection (slow clients that stop sending are
+ * dropped), a deadline for each whole request (headers and body: a client
+ * that trickles a byte every few seconds is dropped too, by the reaper
+ * thread below), and a bounded request body (refused from Content-Length
+ * before reading it).
+ *
+ * The router sees the request target as the client sent it, query string
+ * included (MHD's own url argument has the query cut off), so the query
+ * is part of the canonical request the signature is checked over.
  *
  * HTTPS is terminated with OpenSSL by tls.c, which hands MHD the plaintext
  * end of a socketpair per connection (MHD_add_connection); MHD's own TLS
@@ -22,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -32,6 +39,15 @@
 #include "secmem.h"
 #include "strbuf.h"
 
+/* A connection the reaper watches: since when it has been sending its request. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	int fd;
+	long long since_ms;
+	int answering;           /* the request is complete: no deadline until it is answered */
+	int dropped;
+};
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct kmsd *k;
@@ -40,12 +56,138 @@ struct http_server {
 	struct tls_server *tls;
 	pthread_mutex_t handover_lock;
 	int accepting;           /* d may take connections from tls */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	struct conn_watch *watched;
+	pthread_t reaper;
+	int reaper_running, stopping;
 };
 
 struct conn {
+	char *uri;               /* the request target as sent, query included */
+	int started;
 	struct strbuf body;
 	int too_large;
 };
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	struct conn_watch *w = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w = calloc(1, sizeof(*w));
+		if (!w || !ci)
+			return free(w);  /* unwatched: the idle timeout still applies */
+		w->fd = ci->connect_fd;
+		w->since_ms = mono_ms();
+		pthread_mutex_lock(&s->watch_lock);
+		w->next = s->watched;
+		if (w->next)
+			w->next->prev = w;
+		s->watched = w;
+		pthread_mutex_unlock(&s->watch_lock);
+		*socket_context = w;
+		return;
+	}
+	if (!w)
+		return;
+	/* MHD closes the socket after this returns: the reaper never sees a reused fd. */
+	pthread_mutex_lock(&s->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->watched = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&s->watch_lock);
+	free(w);
+	*socket_context = NULL;
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The request is read: the time spent answering it is not the client's. */
+static void watch_answering(struct http_server *s, struct MHD_Connection *c, int answering)
+{
+	struct conn_watch *w = watch_of(c);
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->watch_lock);
+	w->answering = answering;
+	w->since_ms = mono_ms();
+	pthread_mutex_unlock(&s->watch_lock);
+}
+
+/*
+ * Drops connections whose request has taken longer than the deadline to
+ * arrive. shutdown() rather than close(): MHD owns the descriptor, sees
+ * the end of the stream on its next read and cleans up as for any client
+ * that went away.
+ */
+static void *reaper_main(void *arg)
+{
+	struct http_server *s = arg;
+	long long limit_ms = (long long)s->k->cfg->request_timeout * 1000;
+	struct conn_watch *w;
+	struct timespec ts;
+	long long now;
+
+	pthread_mutex_lock(&s->watch_lock);
+	while (!s->stopping) {
+		now = mono_ms();
+		for (w = s->watched; w; w = w->next) {
+			if (w->answering || w->dropped || now - w->since_ms < limit_ms)
+				continue;
+			w->dropped = 1;
+			shutdown(w->fd, SHUT_RDWR);
+			ebs_debug("dropped a connection whose request took over %u s",
+				  s->k->cfg->request_timeout);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->watch_cond, &s->watch_lock, &ts);
+	}
+	pthread_mutex_unlock(&s->watch_lock);
+	return NULL;
+}
+
+/* MHD calls this once the request line is in; what it returns becomes *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct conn *cc = calloc(1, sizeof(*cc));
+
+	if (!cc)
+		return NULL;
+	cc->uri = strdup(uri ? uri : "");
+	if (!cc->uri) {
+		free(cc);
+		return NULL;
+	}
+	sb_init(&cc->body);
+	return cc;
+}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -128,7 +270,7 @@ static enum MHD_Result respond(struct http_server *s, struct MHD_Connection *c,
 	hl.h = acc.h;
 	hl.n = acc.n;
 	source_of(c, source, sizeof(source));
-	router_handle(s->k, method, url, &hl, cc->body.buf ? cc->body.buf : "", cc->body.len,
+	router_handle(s->k, method, cc->uri, &hl, cc->body.buf ? cc->body.buf : "", cc->body.len,
 		      cc->too_large, source, &rep);
 	free(acc.h);
 	sb_wipe_free(&cc->body);
@@ -156,14 +298,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct http_server *s = cls;
 	struct conn *cc = *con_cls;
 
-	if (!cc) {
+	if (!cc)
+		return MHD_NO;  /* on_uri() ran out of memory */
+	if (!cc->started) {
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 
-		cc = calloc(1, sizeof(*cc));
-		if (!cc)
-			return MHD_NO;
-		sb_init(&cc->body);
-		*con_cls = cc;
+		cc->started = 1;
 		if (cl) {
 			char *end;
 			unsigned long long n;
@@ -174,8 +314,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				cc->too_large = 1;
 		}
 		/* Refuse an oversize body before a byte of it is read. */
-		if (cc->too_large)
+		if (cc->too_large) {
+			watch_answering(s, c, 1);
 			return respond(s, c, url, method, cc);
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -191,17 +333,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	watch_answering(s, c, 1);
 	return respond(s, c, url, method, cc);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *s = cls;
 	struct conn *cc = *con_cls;
 
+	/* The next request on this connection has its own deadline, from now. */
+	watch_answering(s, c, 0);
 	if (!cc)
 		return;
 	sb_wipe_free(&cc->body);
+	free(cc->uri);
 	free(cc);
 	*con_cls = NULL;
 }
@@ -326,6 +473,8 @@ int http_start(struct kmsd *k, struct http_server **out)
 	s->k = k;
 	s->fd = -1;
 	pthread_mutex_init(&s->handover_lock, NULL);
+	pthread_mutex_init(&s->watch_lock, NULL);
+	pthread_cond_init(&s->watch_cond, NULL);
 	if (cfg->tls_cert) {
 		/* Before binding: a bad certificate or key must not leave a port open. */
 		rc = tls_server_new(cfg->tls_cert, cfg->tls_key, cfg->max_connections,
@@ -350,7 +499,10 @@ int http_start(struct kmsd *k, struct http_server **out)
 			MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 			MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_source,
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 			MHD_OPTION_END);
 	else
@@ -360,7 +512,10 @@ int http_start(struct kmsd *k, struct http_server **out)
 			MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 			MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_source,
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 			MHD_OPTION_END);
 	if (!s->d) {
@@ -368,6 +523,13 @@ int http_start(struct kmsd *k, struct http_server **out)
 		http_stop(s);
 		return -EIO;
 	}
+	rc = pthread_create(&s->reaper, NULL, reaper_main, s);
+	if (rc) {
+		ebs_err("cannot start the request deadline thread: %s", strerror(rc));
+		http_stop(s);
+		return -rc;
+	}
+	s->reaper_running = 1;
 	if (s->tls) {
 		s->accepting = 1;
 		rc = tls_server_start(s->tls, s->fd, add_connection, s);
@@ -384,6 +546,13 @@ void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	if (s->reaper_running) {
+		pthread_mutex_lock(&s->watch_lock);
+		s->stopping = 1;
+		pthread_cond_signal(&s->watch_cond);
+		pthread_mutex_unlock(&s->watch_lock);
+		pthread_join(s->reaper, NULL);
+	}
 	if (s->tls) {
 		/* No new TLS clients; those in handshake are dropped. */
 		tls_server_stop_accepting(s->tls);
@@ -412,5 +581,7 @@ void http_stop(struct http_server *s)
 		free(s->unix_path);
 	}
 	pthread_mutex_destroy(&s->handover_lock);
+	pthread_mutex_destroy(&s->watch_lock);
+	pthread_cond_destroy(&s->watch_cond);
 	free(s);
 }

@@ -35,7 +35,7 @@ enum kmsd_role { ROLE_NONE = 0, ROLE_USER = 1, ROLE_ADMIN = 2 };
 struct principal {
 	char *name;
 	char *arn;
-	char *access_key_id;
+	char *access_key_id;     /* NULL: only temporary credentials (sessions.c) */
 	char *secret;            /* secmem */
 	size_t secret_len;
 	enum kmsd_role role;
@@ -53,7 +53,10 @@ struct kmsd_config {
 	unsigned int max_connections;
 	unsigned int threads;
 	unsigned int connection_timeout;
+	unsigned int request_timeout;     /* seconds for a whole request, headers and body */
+	unsigned int max_connections_per_source;
 	unsigned int max_skew;
+	char *service_host_name;  /* NULL: any Host; else the one requests must be signed for */
 	struct principal *principals;
 	size_t nprincipals;
 };
@@ -64,6 +67,7 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen);
 void config_free(struct kmsd_config *cfg);
 const struct principal *config_find_access_key(const struct kmsd_config *cfg, const char *akid);
+const struct principal *config_find_principal(const struct kmsd_config *cfg, const char *name);
 /* Whether the listen address is loopback or a Unix socket (plain HTTP allowed). */
 int config_listen_is_local(const char *listen);
 
@@ -91,8 +95,9 @@ struct kms_key {
 	long long on_demand_rotation;
 	int managed;             /* 1: AWS managed (alias/aws/...) */
 	uint32_t current_version;
-	char *policy_admins;     /* JSON array of principal ARNs */
-	char *policy_users;
+	char *policy_admins;     /* keys stored before key policy documents: JSON arrays of */
+	char *policy_users;      /* principal ARNs, "[]" for the others */
+	char *policy;            /* the key policy document; NULL for those older keys */
 };
 
 struct kms_grant {
@@ -126,6 +131,11 @@ int store_material_put(sqlite3 *db, const char *key_id, uint32_t version,
 		       const uint8_t *wrapped, size_t len, long long created);
 int store_material_get(sqlite3 *db, const char *key_id, uint32_t version,
 		       uint8_t *wrapped, size_t cap, size_t *len);
+/* Keys plus material rows (0: an empty store), or -errno. */
+int store_count_keys(sqlite3 *db);
+/* Calls fn on every wrapped material row; stops at fn's first non-zero return. */
+int store_materials_each(sqlite3 *db, int (*fn)(void *arg, const char *key_id, uint32_t version,
+						const uint8_t *wrapped, size_t len), void *arg);
 int store_alias_get(sqlite3 *db, const char *name, char key_id[40]);
 enum alias_put { ALIAS_CREATE, ALIAS_REPOINT };
 int store_alias_put(sqlite3 *db, const char *name, const char *key_id, long long now,
@@ -155,6 +165,12 @@ int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, cons
 #define KMS_MAX_PLAINTEXT 4096
 #define KMS_MAX_BLOB 6144
 int crypto_load_root_key(const char *state_dir, uint8_t **root_key);
+/*
+ * The service's root key for the store db: created only when the store is
+ * empty, and refused (-ENOKEY, -EKEYREJECTED, logged naming both files)
+ * when the store holds material that it cannot open.
+ */
+int crypto_open_root_key(const char *state_dir, sqlite3 *db, uint8_t **root_key);
 void crypto_free_root_key(uint8_t *root_key);
 int crypto_new_material(const uint8_t *root_key, const char *key_id, uint32_t version,
 			uint8_t wrapped[KMS_WRAPPED_LEN]);
@@ -183,6 +199,7 @@ struct kreq {
 	const struct principal *who;
 	const char *access_key_id;
 	const char *source;
+	char session_access_key_id[32];  /* temporary credentials' key id, for access_key_id */
 	char request_id[37];
 	int status;
 	char err_type[64];
@@ -245,12 +262,21 @@ struct json_object *page_entry(struct kpage *p, const char *marker);
 /* Truncated, and NextMarker when there is more. */
 void page_end(const struct kpage *p);
 
-/* policy.c */
-int policy_parse(const char *policy, char **admins, char **users, char *err, size_t errlen);
+/* policy.c (the policy language itself: policy_eval.h, policy_eval.c) */
 /* 0 allowed, -1 after kfail(AccessDeniedException). op: AWS action without "kms:". */
 int authorize(struct kreq *req, const struct kms_key *key, const char *op, struct json_object *ctx);
-int policy_is_admin(const struct kreq *req, const struct kms_key *key);
+/* CreateGrant of ops to grantee under constraints (NULL: none): 0, or -1 after kfail(). */
+int authorize_create_grant(struct kreq *req, const struct kms_key *key, struct json_object *ops,
+			   const char *grantee, struct json_object *constraints);
+/* Whether the key policy and the roles alone (no grant) allow op. */
+int policy_permits(const struct kreq *req, const struct kms_key *key, const char *op);
 int authorize_account(struct kreq *req, enum kmsd_role need);
+/* AWS's default key policy for a key created without one (malloc'd). */
+char *policy_default(const struct kmsd *k);
+/* The key's policy document as GetKeyPolicy shows it (malloc'd). */
+char *policy_of_key(const struct kmsd *k, const struct kms_key *key);
+/* A document for CreateKey or PutKeyPolicy: checked, and the lockout safety check. */
+int policy_check_new(struct kreq *req, const char *text, int bypass_lockout);
 int grant_op_valid(const char *op);
 /* Whether the grant lists op among its operations. */
 int grant_has_op(const struct kms_grant *g, const char *op);
@@ -258,6 +284,12 @@ int grant_has_op(const struct kms_grant *g, const char *op);
 /* audit.c */
 int audit_record(struct kmsd *k, const struct kreq *req);
 int audit_query(const char *state_dir, const char *since, const char *key, int json);
+/* Deletes the records (both kinds) older than before (ISO 8601 UTC); prints how many. */
+int audit_prune(const char *state_dir, const char *before);
+/* Unauthenticated failures: one row per source per interval, at most this many sources. */
+#define AUDIT_UNAUTH_INTERVAL_S 60
+#define AUDIT_UNAUTH_MAX_SOURCES 64
+#define AUDIT_UNAUTH_RETENTION_S (7 * 24 * 3600)
 
 struct http_header_list {
 	struct sigv4_header *h;
@@ -269,6 +301,35 @@ const char *http_header_get(const struct http_header_list *hl, const char *name)
 /* auth.c: 0 with req->who set, or -1 after kfail. */
 int auth_verify(struct kreq *req, const char *method, const char *path, const char *query,
 		const struct http_header_list *hl, const char *body, size_t body_len);
+
+/*
+ * sessions.c: temporary credentials for a principal, verified without any
+ * state but the root key. Lifetimes in seconds.
+ */
+#define SESSION_MIN_S 1
+#define SESSION_MAX_S 129600
+#define SESSION_DEFAULT_S 3600
+#define SESSION_SECRET_LEN 40
+struct session_creds {
+	char access_key_id[24];
+	char *secret;             /* secmem, SESSION_SECRET_LEN characters */
+	char *token;              /* base64 */
+	long long expiration;
+};
+struct session_claims {
+	char access_key_id[24];
+	char principal[256];
+	long long issued;
+	long long expiration;
+};
+int session_issue(const uint8_t *root_key, const char *principal, long long now,
+		  long long duration, struct session_creds *out);
+void session_creds_free(struct session_creds *c);
+/* -EINVAL: not a token this root key issued. secret: SESSION_SECRET_LEN + 1 bytes. */
+int session_open(const uint8_t *root_key, const char *token, struct session_claims *cl,
+		 char *secret);
+/* main.c's `credentials issue` command. */
+int sessions_cmd(int argc, char **argv);
 
 /* router.c */
 struct http_reply {
@@ -309,6 +370,9 @@ int op_list_grants(struct kreq *req);
 int op_list_retirable_grants(struct kreq *req);
 int op_retire_grant(struct kreq *req);
 int op_revoke_grant(struct kreq *req);
+int op_get_key_policy(struct kreq *req);
+int op_put_key_policy(struct kreq *req);
+int op_list_key_policies(struct kreq *req);
 
 /* http.c */
 struct http_server;
@@ -333,6 +397,12 @@ void tls_server_stop_accepting(struct tls_server *t);
 void tls_server_free(struct tls_server *t);
 
 /* init.c */
-int kmsd_init_state(const char *state_dir, const char *listen);
+/*
+ * Writes a ready-to-run config at config_path, with its secrets (and, for
+ * an address other than loopback, a TLS certificate and key) beside it,
+ * and creates state_dir; every path in the config is absolute or relative
+ * to the config's directory.
+ */
+int kmsd_init_state(const char *config_path, const char *state_dir, const char *listen);
 
 #endif

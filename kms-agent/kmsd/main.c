@@ -2,9 +2,12 @@
 /*
  * ebscrypt-kmsd: a key service speaking the AWS KMS JSON 1.1 protocol.
  *
- *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]
- *   ebscrypt-kmsd init --state-dir DIR [--listen ADDR]
+ *   ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--pidfile FILE] [--verbose]
+ *   ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]
  *   ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]
+ *   ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]
+ *   ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR
+ *   ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE] [--state-dir DIR]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,16 +19,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detach.h"
 #include "kmsd.h"
 #include "log.h"
+#include "paths.h"
 #include "secmem.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--verbose]\n"
-		"       ebscrypt-kmsd init --state-dir DIR [--listen ADDR]\n"
+		"usage: ebscrypt-kmsd [--config FILE] [--state-dir DIR] [--listen ADDR] [--foreground] [--pidfile FILE] [--verbose]\n"
+		"       ebscrypt-kmsd init [--config FILE] [--state-dir DIR] [--listen ADDR]\n"
 		"       ebscrypt-kmsd audit --state-dir DIR [--since ISO8601] [--key KEYID] [--json]\n"
+		"       ebscrypt-kmsd audit export --json --state-dir DIR [--since ISO8601] [--key KEYID]\n"
+		"       ebscrypt-kmsd audit prune --before ISO8601 --state-dir DIR\n"
+		"       ebscrypt-kmsd --version\n"
+		"       ebscrypt-kmsd credentials issue --principal NAME [--duration S] [--config FILE]\n"
+		"                                       [--state-dir DIR]\n"
 		"\n"
 		"A key service speaking the AWS KMS JSON 1.1 protocol. See ebscrypt-kmsd(8).\n");
 }
@@ -38,16 +48,21 @@ static long long wall_now(void)
 static int cmd_init(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *listen_on = NULL;
+	const char *dir = NULL, *listen_on = NULL, *cfg_path = NULL;
+	char path[4096];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			cfg_path = optarg;
+			break;
 		case 'd':
 			dir = optarg;
 			break;
@@ -62,16 +77,26 @@ static int cmd_init(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || optind != argc) {
+	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	return kmsd_init_state(dir, listen_on) ? 1 : 0;
+	/*
+	 * Where the daemon will look: `ebscrypt-kmsd` (and its unit) reads
+	 * the default config, `ebscrypt-kmsd --state-dir DIR` reads DIR/kmsd.conf.
+	 */
+	if (!cfg_path && dir) {
+		snprintf(path, sizeof(path), "%s/kmsd.conf", dir);
+		cfg_path = path;
+	}
+	return kmsd_init_state(cfg_path ?: KMSD_DEFAULT_CONFIG, dir ?: KMSD_DEFAULT_STATE_DIR, listen_on) ? 1 : 0;
 }
 
+/* audit, audit export (JSON lines only) and audit prune share their options. */
 static int cmd_audit(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "before", required_argument, NULL, 'b' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "since", required_argument, NULL, 's' },
 		{ "key", required_argument, NULL, 'k' },
@@ -79,11 +104,19 @@ static int cmd_audit(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *since = NULL, *key = NULL;
+	const char *dir = NULL, *since = NULL, *key = NULL, *before = NULL, *sub = NULL;
 	int c, json = 0;
 
+	if (argc > 1 && (!strcmp(argv[1], "export") || !strcmp(argv[1], "prune"))) {
+		sub = argv[1];
+		argc--;
+		argv++;
+	}
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			before = optarg;
+			break;
 		case 'd':
 			dir = optarg;
 			break;
@@ -104,37 +137,22 @@ static int cmd_audit(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || optind != argc) {
+	if (!dir || optind != argc || (before && (!sub || strcmp(sub, "prune")))) {
 		usage(stderr);
 		return 2;
 	}
-	return audit_query(dir, since, key, json) ? 1 : 0;
-}
-
-/* Detaches, keeping the parent until the child reports that it is serving. */
-static int daemonize(int *ready_fd)
-{
-	int p[2];
-	pid_t pid;
-	char st = 1;
-
-	if (pipe(p))
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		close(p[1]);
-		if (read(p[0], &st, 1) != 1)
-			st = 1;
-		_exit(st ? 1 : 0);
+	if (sub && !strcmp(sub, "prune")) {
+		if (!before || since || key || json) {
+			usage(stderr);
+			return 2;
+		}
+		return audit_prune(dir, before) ? 1 : 0;
 	}
-	close(p[0]);
-	setsid();
-	if (chdir("/"))
-		return -errno;
-	*ready_fd = p[1];
-	return 0;
+	if (sub && !json) {
+		fprintf(stderr, "ebscrypt-kmsd: audit export writes JSON lines: give --json\n");
+		return 2;
+	}
+	return audit_query(dir, since, key, json) ? 1 : 0;
 }
 
 static int serve(int argc, char **argv)
@@ -144,16 +162,18 @@ static int serve(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "pidfile", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = NULL, *dir = NULL, *listen_on = NULL;
+	struct ebs_detach det = { .ready_fd = -1 };
 	struct kmsd_config cfg;
 	struct http_server *srv = NULL;
 	struct kmsd k;
-	char path[4096], err[512] = "";
-	int c, foreground = 0, ready_fd = -1, sig, rc;
+	char path[4096], err[512] = "", *abs_dir;
+	int c, foreground = 0, sig, rc;
 	sigset_t set;
 
 	while ((c = getopt_long(argc, argv, "c:fvh", lo, NULL)) != -1) {
@@ -169,6 +189,9 @@ static int serve(int argc, char **argv)
 			break;
 		case 'f':
 			foreground = 1;
+			break;
+		case 'p':
+			det.pidfile = optarg;
 			break;
 		case 'v':
 			ebs_log_init("ebscrypt-kmsd", LOG_DEBUG);
@@ -191,6 +214,15 @@ static int serve(int argc, char **argv)
 	}
 	if (!cfg_path)
 		cfg_path = KMSD_DEFAULT_CONFIG;
+	/*
+	 * Detach first: config_load() puts the principals' secrets in secmem,
+	 * which a fork() child would see zeroed (and unlocked). Errors from
+	 * here on still reach the terminal, and the command's exit status.
+	 */
+	if (!foreground && ebs_detach(&det)) {
+		ebs_err("cannot detach");
+		return 1;
+	}
 	if (config_load(cfg_path, &cfg, err, sizeof(err))) {
 		ebs_err("%s: %s", cfg_path, err);
 		return 1;
@@ -221,11 +253,15 @@ static int serve(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (!foreground && daemonize(&ready_fd)) {
-		ebs_err("cannot detach");
+	/* Absolute, since a detached daemon leaves its starting directory. */
+	abs_dir = realpath(cfg.state_dir, NULL);
+	if (!abs_dir) {
+		ebs_err("cannot resolve %s: %s", cfg.state_dir, strerror(errno));
 		config_free(&cfg);
 		return 1;
 	}
+	free(cfg.state_dir);
+	cfg.state_dir = abs_dir;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -235,29 +271,26 @@ static int serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = crypto_load_root_key(cfg.state_dir, &k.root_key);
-	if (rc) {
-		ebs_err("cannot load the root key in %s: %s", cfg.state_dir, strerror(-rc));
-		goto out;
-	}
 	snprintf(path, sizeof(path), "%s/%s", cfg.state_dir, KMSD_DB_FILE);
 	rc = store_open(path, &k.db);
 	if (rc) {
 		ebs_err("cannot open %s: %s", path, strerror(-rc));
 		goto out;
 	}
+	/* After the store: whether a root key may be created depends on what it holds. */
+	rc = crypto_open_root_key(cfg.state_dir, k.db, &k.root_key);
+	if (rc) {
+		if (rc != -ENOKEY && rc != -EKEYREJECTED)
+			ebs_err("cannot load the root key in %s: %s", cfg.state_dir, strerror(-rc));
+		goto out;
+	}
 	rc = http_start(&k, &srv);
 	if (rc)
 		goto out;
 	ebs_info("serving %zu principal(s), state in %s", cfg.nprincipals, cfg.state_dir);
-	if (ready_fd >= 0) {
-		char ok = 0;
-
-		if (write(ready_fd, &ok, 1) != 1)
-			ebs_warn("cannot report readiness to the parent");
-		close(ready_fd);
-		ready_fd = -1;
-	}
+	rc = ebs_detach_ready(&det);
+	if (rc)
+		goto out;
 	for (;;) {
 		if (sigwait(&set, &sig))
 			continue;
@@ -279,8 +312,7 @@ out:
 	crypto_free_root_key(k.root_key);
 	config_free(&cfg);
 	pthread_mutex_destroy(&k.lock);
-	if (ready_fd >= 0)
-		close(ready_fd);
+	ebs_detach_done(&det);
 	return rc ? 1 : 0;
 }
 
@@ -291,8 +323,14 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "audit"))
 		return cmd_audit(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "credentials"))
+		return sessions_cmd(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("ebscrypt-kmsd %s\n", EBS_VERSION);
 		return 0;
 	}
 	return serve(argc, argv);

@@ -40,11 +40,6 @@ static int valid_constraints(struct kreq *req, struct json_object *c)
 	return 0;
 }
 
-static int key_admin_or_role(struct kreq *req, const struct kms_key *key)
-{
-	return policy_is_admin(req, key);
-}
-
 int op_create_grant(struct kreq *req)
 {
 	struct json_object *ops, *cons = NULL;
@@ -52,7 +47,6 @@ int op_create_grant(struct kreq *req)
 	_cleanup_grant_ struct kms_grant g = { 0 };
 	_cleanup_key_ struct kms_key key = { 0 };
 	size_t i, n;
-	int admin;
 
 	if (jget_str(req, "KeyId", FIELD_REQUIRED, 2048, &ref) < 0 ||
 	    jget_str(req, "GranteePrincipal", FIELD_REQUIRED, 256, &grantee) < 0 ||
@@ -77,17 +71,9 @@ int op_create_grant(struct kreq *req)
 			return kfail(req, "ValidationException",
 				     "DescribeKey cannot be granted with encryption context constraints");
 	}
-	if (key_resolve(req, ref, KEY_REF_ID, &key) || authorize(req, &key, "CreateGrant", NULL))
+	if (key_resolve(req, ref, KEY_REF_ID, &key) ||
+	    authorize_create_grant(req, &key, ops, grantee, cons))
 		return -1;
-	/*
-	 * A grantee holding CreateGrant may only pass on what it holds itself;
-	 * only the key's administrators grant freely.
-	 */
-	admin = key_admin_or_role(req, &key);
-	for (i = 0; !admin && i < n; i++)
-		if (authorize(req, &key, json_object_get_string(json_object_array_get_idx(ops, i)),
-			      NULL))
-			return -1;
 	if (!strcmp(key.state, "PendingDeletion")) {
 		char arn[256];
 
@@ -196,7 +182,7 @@ int op_retire_grant(struct kreq *req)
 	}
 	allowed = (g.retiring[0] && !strcmp(g.retiring, req->who->arn)) ||
 		  (!strcmp(g.grantee, req->who->arn) && grant_has_op(&g, "RetireGrant")) ||
-		  key_admin_or_role(req, &key);
+		  policy_permits(req, &key, "RetireGrant");
 	if (!allowed)
 		return kfail(req, "AccessDeniedException",
 			     "User: %s is not authorized to perform: kms:RetireGrant on grant %s",

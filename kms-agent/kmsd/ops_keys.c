@@ -56,13 +56,13 @@ int op_create_key(struct kreq *req)
 {
 	const char *desc = NULL, *policy = NULL;
 	_cleanup_key_ struct kms_key key = { 0 };
-	char perr[256];
-	int multi = 0;
+	int multi = 0, bypass = 0;
 
 	if (authorize_account(req, ROLE_ADMIN))
 		return -1;
 	if (jget_str(req, "Description", FIELD_OPTIONAL, 8192, &desc) < 0 ||
 	    jget_str(req, "Policy", FIELD_OPTIONAL, 32768, &policy) < 0 ||
+	    jget_bool(req, "BypassPolicyLockoutSafetyCheck", &bypass) < 0 ||
 	    only_value(req, "KeyUsage", "ENCRYPT_DECRYPT") ||
 	    only_value(req, "KeySpec", "SYMMETRIC_DEFAULT") ||
 	    only_value(req, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT") ||
@@ -79,18 +79,12 @@ int op_create_key(struct kreq *req)
 	key.last_rotation = key.created;
 	key.rotation_period = 365;
 	key.current_version = 1;
-	if (policy) {
-		if (policy_parse(policy, &key.policy_admins, &key.policy_users, perr, sizeof(perr)))
-			return kfail(req, "MalformedPolicyDocumentException", "%s", perr);
-	} else {
-		_cleanup_json_ struct json_object *a = json_object_new_array();
-
-		json_object_array_add(a, json_object_new_string(req->who->arn));
-		key.policy_admins = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
-							JSON_C_TO_STRING_NOSLASHESCAPE));
-		key.policy_users = strdup("[]");
-	}
-	if (!key.description || !key.policy_admins || !key.policy_users)
+	if (policy && policy_check_new(req, policy, bypass))
+		return -1;
+	key.policy = policy ? strdup(policy) : policy_default(req->k);
+	key.policy_admins = strdup("[]");
+	key.policy_users = strdup("[]");
+	if (!key.description || !key.policy || !key.policy_admins || !key.policy_users)
 		return kfail(req, "KMSInternalException", "out of memory");
 	key_arn(req->k, key.id, req->audit_key, sizeof(req->audit_key));
 	if (key_new_material(req, key.id, 1) || store_key_put(req->k->db, &key))

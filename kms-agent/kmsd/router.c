@@ -47,6 +47,9 @@ static const struct {
 	{ "RetireGrant", op_retire_grant },
 	{ "RevokeGrant", op_revoke_grant },
 	{ "ListRetirableGrants", op_list_retirable_grants },
+	{ "GetKeyPolicy", op_get_key_policy },
+	{ "PutKeyPolicy", op_put_key_policy },
+	{ "ListKeyPolicies", op_list_key_policies },
 };
 
 static void reply_error(struct kreq *req, struct http_reply *rep)

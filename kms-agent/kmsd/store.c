@@ -39,7 +39,32 @@ static const char schema[] =
 	" source TEXT NOT NULL, operation TEXT NOT NULL, key_id TEXT NOT NULL,"
 	" encryption_context TEXT NOT NULL, outcome TEXT NOT NULL,"
 	" error_type TEXT NOT NULL, http_status INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS audit_time ON audit(time);";
+	"CREATE INDEX IF NOT EXISTS audit_time ON audit(time);"
+	"CREATE TABLE IF NOT EXISTS audit_unauthenticated ("
+	" interval_start TEXT NOT NULL, source TEXT NOT NULL, count INTEGER NOT NULL,"
+	" last_time TEXT NOT NULL, last_error TEXT NOT NULL,"
+	" PRIMARY KEY (interval_start, source));";
+
+/*
+ * The key policy document, added after the first release: a key stored
+ * before it has NULL there, and its admin and user lists stand in for it
+ * (policy.c turns them into the equivalent document).
+ */
+static int add_policy_column(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc, found = 0;
+
+	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('keys') WHERE name = 'policy'",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (found)
+		return SQLITE_OK;
+	return sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN policy TEXT", NULL, NULL, NULL);
+}
 
 static int sq_err(sqlite3 *db, int rc, const char *what)
 {
@@ -70,6 +95,8 @@ int store_open(const char *path, sqlite3 **out)
 			  "PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = add_policy_column(db);
 	if (rc != SQLITE_OK) {
 		rc = sq_err(db, rc, "schema");
 		sqlite3_close(db);
@@ -143,7 +170,8 @@ void kms_key_free(struct kms_key *k)
 	free(k->description);
 	free(k->policy_admins);
 	free(k->policy_users);
-	k->description = k->policy_admins = k->policy_users = NULL;
+	free(k->policy);
+	k->description = k->policy_admins = k->policy_users = k->policy = NULL;
 }
 
 int store_key_get(sqlite3 *db, const char *id, struct kms_key *k)
@@ -154,7 +182,7 @@ int store_key_get(sqlite3 *db, const char *id, struct kms_key *k)
 	memset(k, 0, sizeof(*k));
 	rc = prep(db, "SELECT id, owner, description, state, created, deletion_date, pending_days,"
 		  " rotation_enabled, rotation_period, last_rotation, on_demand_rotation, managed,"
-		  " current_version, policy_admins, policy_users FROM keys WHERE id = ?", &st);
+		  " current_version, policy_admins, policy_users, policy FROM keys WHERE id = ?", &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -175,7 +203,9 @@ int store_key_get(sqlite3 *db, const char *id, struct kms_key *k)
 		k->current_version = (uint32_t)sqlite3_column_int64(st, 12);
 		k->policy_admins = col_dup(st, 13);
 		k->policy_users = col_dup(st, 14);
-		rc = (k->description && k->policy_admins && k->policy_users) ? 0 : -ENOMEM;
+		k->policy = col_dup(st, 15);
+		rc = (k->description && k->policy_admins && k->policy_users &&
+		      (k->policy || sqlite3_column_type(st, 15) == SQLITE_NULL)) ? 0 : -ENOMEM;
 		if (rc)
 			kms_key_free(k);
 	} else if (rc == SQLITE_DONE) {
@@ -194,8 +224,8 @@ int store_key_put(sqlite3 *db, const struct kms_key *k)
 
 	rc = prep(db, "INSERT OR REPLACE INTO keys (id, owner, description, state, created,"
 		  " deletion_date, pending_days, rotation_enabled, rotation_period, last_rotation,"
-		  " on_demand_rotation, managed, current_version, policy_admins, policy_users)"
-		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st);
+		  " on_demand_rotation, managed, current_version, policy_admins, policy_users, policy)"
+		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
@@ -213,6 +243,10 @@ int store_key_put(sqlite3 *db, const struct kms_key *k)
 	sqlite3_bind_int64(st, 13, k->current_version);
 	sqlite3_bind_text(st, 14, k->policy_admins ? k->policy_admins : "[]", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 15, k->policy_users ? k->policy_users : "[]", -1, SQLITE_STATIC);
+	if (k->policy)
+		sqlite3_bind_text(st, 16, k->policy, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 16);
 	return step_done(db, st);
 }
 
@@ -508,6 +542,43 @@ int store_grants_list(sqlite3 *db, const char *key_id, const char *grantee, cons
 			break;
 	}
 	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(db, rc, "grants list");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_count_keys(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(db, "SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM materials)", &st);
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : sq_err(db, rc, "count keys");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_materials_each(sqlite3 *db, int (*fn)(void *arg, const char *key_id, uint32_t version,
+						const uint8_t *wrapped, size_t len), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(db, "SELECT key_id, version, wrapped FROM materials ORDER BY key_id, version", &st);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+			sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+		if (rc)
+			break;
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = sq_err(db, rc, "materials");
 	sqlite3_finalize(st);
 	return rc;
 }

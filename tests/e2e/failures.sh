@@ -168,6 +168,48 @@ t_wrong_volume_id_refused() {
 	attach_refused "$a" "holds volume $b"
 }
 
+# bare_agent TEXT: a second agent, in a mount namespace of its own in which
+# the shell TEXT first takes a piece of the host away. Its socket: $E2E/bare.sock.
+bare_agent() {
+	local i
+	rm -f "$E2E/bare.sock"
+	unshare -m sh -c "mount --make-rprivate / 2>/dev/null; $1 && exec ebscrypt-agent --foreground \
+		--config $E2E/agent.conf --socket $E2E/bare.sock" >> "$E2E/bare.log" 2>&1 &
+	echo $! > "$E2E/bare.pid"
+	for i in $(seq 1 100); do
+		[ -S "$E2E/bare.sock" ] && return 0
+		sleep 0.05
+	done
+	cat "$E2E/bare.log"; return 1
+}
+
+# bare_attach_refused VOL STATUS PATTERN: the bare agent refuses VOL with STATUS, saying PATTERN.
+bare_attach_refused() {
+	local rc=0
+	ebscryptctl --state-dir "$STATE" --config "$E2E/ctl.conf" --agent-socket "$E2E/bare.sock" \
+		volume attach "$1" > "$E2E/bare.out" 2>&1 || rc=$?
+	kill "$(cat "$E2E/bare.pid")"; wait "$(cat "$E2E/bare.pid")" 2>/dev/null
+	cat "$E2E/bare.out"
+	assert_eq "$rc" "$2" "exit status"
+	grep -q "$3" "$E2E/bare.out"
+	refute grep -q "Cannot allocate memory" "$E2E/bare.out"
+	refute dmsetup info "$1"
+}
+
+t_no_device_mapper() {
+	bare_agent 'mount -t tmpfs none /dev/mapper'
+	bare_attach_refused "$(cat /tmp/vol-ok)" 6 "device-mapper is not available: no /dev/mapper/control"
+}
+
+t_module_not_loadable() {
+	# Nothing is attached now: the target can go, and its module is then out of reach.
+	rmmod dm_ebscrypt
+	bare_agent "mount -t tmpfs none /lib/modules/\$(uname -r)/extra"
+	bare_attach_refused "$(cat /tmp/vol-ok)" 6 "no ebscrypt target and module dm-ebscrypt cannot be loaded" ||
+		{ modprobe dm-ebscrypt; return 1; }
+	modprobe dm-ebscrypt
+}
+
 e2e_setup || { echo "Bail out! e2e setup failed"; exit 1; }
 test_that "DisableKey while attached: I/O goes on, re-attach names the key and state, EnableKey fixes it" t_disable_key_while_attached
 test_that "a host principal without permission gets AccessDenied" t_access_denied
@@ -181,5 +223,7 @@ test_that "an unknown header version is refused" t_wrong_version
 test_that "a truncated device is refused" t_truncated_device
 test_that "a key check value that does not match the KMS key is refused" t_kcv_mismatch
 test_that "a device holding another volume is refused" t_wrong_volume_id_refused
+test_that "without device-mapper the attach says so (status 6), not \"Cannot allocate memory\"" t_no_device_mapper
+test_that "with the module not loadable the attach names the module and the kernel (status 6)" t_module_not_loadable
 e2e_teardown
 tap_done

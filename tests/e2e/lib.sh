@@ -60,6 +60,7 @@ agent_config() {
 	kms_secret_access_key = $3
 	kms_timeout_ms = ${5:-5000}
 	kms_max_retries = 2
+	volume_file_dirs = $E2E
 	CONF
 	chmod 600 "$E2E/agent.conf"
 }

@@ -277,6 +277,87 @@ t_block_device_volume() {
 	assert_eq "$(dd if=/dev/vda bs=4096 skip=16 count=1 2>/dev/null | tr -d '\0' | wc -c)" 0
 }
 
+# grown_online VOL DEV NEWSIZE_BYTES: the mounted filesystem on DEV stays up
+# through `volume modify`, which takes one fresh Decrypt; resize2fs then grows it.
+grown_online() {
+	local vol=$1 dev=$2 want=$3 n0 blocks0 blocks1
+	n0=$(audit_decrypts "$vol")
+	blocks0=$(stat -f -c %b "$MNT")
+	ctl volume modify "$vol" --size "$((want / 1048576))M"
+	assert_eq "$(blockdev --getsize64 "$dev")" "$want" "mapping size"
+	assert_eq "$(audit_decrypts "$vol")" $((n0 + 1)) "one Decrypt for the reload"
+	# Never unmounted; its files are intact, then the filesystem grows online.
+	grep -q " $MNT " /proc/mounts
+	check_files "$MNT"
+	resize2fs "$dev" > /dev/null 2>&1
+	blocks1=$(stat -f -c %b "$MNT")
+	[ "$blocks1" -gt $((blocks0 * 3 / 2)) ] || { echo "filesystem $blocks0 -> $blocks1 blocks"; return 1; }
+	head -c 8388608 /dev/urandom > "$MNT/after-grow"
+	sha256sum "$MNT/after-grow" | cut -c1-64 > /tmp/after-grow.sum
+	assert_eq "$(ctl volume describe "$vol" --json | jq -r .size)" "$want"
+	assert_eq "$(ctl header dump "$vol" --json | jq -r .size)" "$want"
+}
+
+# Detached and attached again: the new size is the volume's, data and all.
+reattached_at() {
+	local vol=$1 want=$2 dev
+	umount "$MNT"
+	ctl volume detach "$vol"
+	dev=$(ctl volume attach "$vol")
+	assert_eq "$(blockdev --getsize64 "$dev")" "$want"
+	e2fsck -fn "$dev" > /dev/null 2>&1 || { e2fsck -fn "$dev"; return 1; }
+	mount -t ext4 "$dev" "$MNT"
+	check_files "$MNT"
+	assert_eq "$(sha256sum "$MNT/after-grow" | cut -c1-64)" "$(cat /tmp/after-grow.sum)"
+	umount "$MNT"
+	ctl volume detach "$vol"
+}
+
+t_grow_file_volume_online() {
+	local vol dev
+	vol=$(ctl volume create --size 32M --encrypted)
+	dev=$(ctl volume attach "$vol")
+	mkfs.ext4 -q "$dev"
+	mount -t ext4 "$dev" "$MNT"
+	write_files "$MNT"
+	grown_online "$vol" "$dev" $((96 * 1048576))
+	# The file grew with it, sparsely.
+	assert_eq "$(stat -c %s "$(vol_image "$vol")")" $((96 * 1048576 + 1048576))
+	reattached_at "$vol" $((96 * 1048576))
+	ctl volume delete "$vol" > /dev/null
+}
+
+t_grow_device_volume_online() {
+	local vol dev rc=0
+	vol=$(ctl volume create --device /dev/vda --size 32M --encrypted)
+	dev=$(ctl volume attach "$vol")
+	mkfs.ext4 -q "$dev"
+	mount -t ext4 "$dev" "$MNT"
+	write_files "$MNT"
+	grown_online "$vol" "$dev" $((64 * 1048576))
+	# More than the device holds: refused, nothing changed.
+	ctl volume modify "$vol" --size 64T > /tmp/modify.out 2>&1 || rc=$?
+	cat /tmp/modify.out
+	assert_eq "$rc" 6
+	grep -q "grow the device first" /tmp/modify.out
+	assert_eq "$(blockdev --getsize64 "$dev")" $((64 * 1048576))
+	reattached_at "$vol" $((64 * 1048576))
+	ctl volume delete "$vol" > /dev/null
+}
+
+t_shrink_refused() {
+	local vol before rc=0
+	vol=$(ctl volume create --size 32M --encrypted)
+	before=$(sha256sum "$(vol_image "$vol")" | cut -c1-64)
+	ctl volume modify "$vol" --size 16M > /tmp/modify.out 2>&1 || rc=$?
+	cat /tmp/modify.out
+	assert_eq "$rc" 2
+	grep -q "shrinking to 16777216 is refused" /tmp/modify.out
+	assert_eq "$(sha256sum "$(vol_image "$vol")" | cut -c1-64)" "$before"
+	assert_eq "$(ctl volume describe "$vol" --json | jq -r .size)" $((32 * 1048576))
+	ctl volume delete "$vol" > /dev/null
+}
+
 t_help_and_errors() {
 	ctl volume create --help | grep -q 'GenerateDataKeyWithoutPlaintext'
 	refute ctl volume attach vol-00000000000000000
@@ -301,6 +382,9 @@ test_that "a volume attached before an agent restart keeps working and detaches 
 test_that "header rewrap moves the key, leaves data untouched, survives disabling the old key" t_rewrap
 test_that "load-key and table let dmsetup map the volume by hand" t_load_key_and_table
 test_that "a volume on a block device attaches without a loop device; delete erases both headers" t_block_device_volume
+test_that "volume modify grows an attached file volume under its mounted filesystem; resize2fs grows it online" t_grow_file_volume_online
+test_that "volume modify grows an attached device volume within its device and refuses beyond it" t_grow_device_volume_online
+test_that "volume modify refuses to shrink and changes nothing" t_shrink_refused
 test_that "help texts and bad invocations fail clearly" t_help_and_errors
 e2e_teardown
 tap_done

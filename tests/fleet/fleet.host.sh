@@ -94,7 +94,9 @@ op_setup() {
 	kms_access_key_id = $(creds admin aws_access_key_id)
 	kms_secret_access_key = $(creds admin aws_secret_access_key)
 	EOF
-	{ printf 'socket = %s/agent.sock\n' "$OP"; grep -v '^kms_max' "$OP/ctl.conf"; } >"$OP/agent.conf"
+	# The operator's volume files live in its state directory, not /var/lib/ebscrypt.
+	{ printf 'socket = %s/agent.sock\nvolume_file_dirs = %s/state\n' "$OP" "$OP"
+	  grep -v '^kms_max' "$OP/ctl.conf"; } >"$OP/agent.conf"
 	chmod 600 "$OP/ctl.conf" "$OP/agent.conf"
 	# Detached, as the man page starts it; the namespace's end stops it.
 	testnet_exec "$NS" "$BIN/ebscrypt-agent" --config "$OP/agent.conf" 2>"$OP/agent.log" || return 1

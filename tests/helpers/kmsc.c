@@ -6,17 +6,25 @@
  * malformed requests that still pass (or deliberately fail) authentication.
  *
  *   kmsc [common] call OPERATION JSON
+ *   kmsc [common] repeat N OPERATION JSON      N calls on one client, the last reply;
+ *                                              "@N@" in JSON becomes the call's number
  *   kmsc [common] gdkwp KEY [k=v ...]          base64 blob on stdout
  *   kmsc [common] decrypt BLOB64 [k=v ...]     base64 plaintext on stdout
  *   kmsc [common] reencrypt BLOB64 DSTKEY [k=v ...]  (source context)
  *   kmsc [common] describe KEY                 "KEYID ARN STATE ENABLED"
  *   kmsc [common] raw TARGET BODY [--omit H] [--set H=V] [--after H=V]
  *        [--date AMZDATE] [--akid ID] [--no-auth] [--ctype CT] [--method M]
- *        [--after-body STR]
+ *        [--after-body STR] [--signed LIST] [--query Q] [--signed-query Q]
  *                                              "STATUS" line, then the body
- * common: --url URL [--unix PATH] [--ca FILE] [--cert FILE --key FILE] --creds FILE --profile NAME
- *         [--region R] [--timeout-ms N] [--retries N]
- * Secrets come from the AWS shared-credentials FILE, never argv.
+ * common: --url URL [--unix PATH] [--ca FILE] [--cert FILE --key FILE] [--creds FILE --profile NAME]
+ *         [--region R] [--timeout-ms N] [--retries N] [--imds URL]
+ *         [--max-reply BYTES]
+ * Secrets come from the AWS shared-credentials FILE, never argv; without
+ * --creds, from the AWS credential chain (lib/awscreds.h), --profile
+ * naming its profile. URL may list several endpoints (failover).
+ * `kmsc ... loop N MS BLOB64 [k=v ...]` decrypts BLOB64 N times, MS
+ * milliseconds apart, on one client (credentials refreshed as they expire), and
+ * prints one "ok ENDPOINT" or "ERROR ..." line per call.
  * Exit: 0 ok, 3 KMS error ("ERROR <type>" on stdout), 4 transport error.
  */
 #include <errno.h>
@@ -24,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -111,7 +120,7 @@ static size_t collect(char *d, size_t s, size_t n, void *arg)
 static int raw(const char *url, const char *unix_path, const char *region, int argc, char **argv)
 {
 	const char *target = argv[0], *body = argv[1], *date = NULL, *ctype = "application/x-amz-json-1.1";
-	const char *after_body = NULL;
+	const char *after_body = NULL, *signed_list = NULL, *query = NULL, *signed_query = NULL;
 	const char *method = "POST", *omit[8], *set[8], *after[8], *id = akid;
 	size_t nomit = 0, nset = 0, nafter = 0, i, j, nh = 0;
 	struct sigv4_header h[16];
@@ -140,6 +149,12 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 			method = argv[++k];
 		else if (!strcmp(argv[k], "--after-body") && k + 1 < argc)
 			after_body = argv[++k];
+		else if (!strcmp(argv[k], "--signed") && k + 1 < argc)
+			signed_list = argv[++k];
+		else if (!strcmp(argv[k], "--query") && k + 1 < argc)
+			query = argv[++k];
+		else if (!strcmp(argv[k], "--signed-query") && k + 1 < argc)
+			signed_query = argv[++k];
 		else if (!strcmp(argv[k], "--no-auth"))
 			noauth = 1;
 		else
@@ -197,14 +212,16 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 				break;
 			}
 	if (!noauth) {
+		/* --signed: a SignedHeaders list of the client's choosing (a captured request's). */
 		struct sigv4_request sr = { .method = method, .path = "/", .headers = h, .nheaders = nh,
+					    .signed_headers = signed_list, .query = signed_query,
 					    .body = body, .body_len = strlen(body) };
 		struct sigv4_scope sc = { date, region, "kms" };
 
 		if (sigv4_authorization(&sr, &sc, id, secret, strlen(secret), &authz))
 			return 2;
 	}
-	/* --after changes a header once it is signed: the server must notice. */
+	/* --after changes (or adds) a header once it is signed: the server must notice. */
 	for (i = 0; i < nafter; i++) {
 		char *eq = strchr(after[i], '=');
 
@@ -213,7 +230,11 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 		*eq = '\0';
 		for (j = 0; j < nh; j++)
 			if (!strcasecmp(h[j].name, after[i]))
-				h[j].value = eq + 1;
+				break;
+		if (j == nh && nh < 16)
+			h[nh++] = (struct sigv4_header){ after[i], eq + 1 };
+		else if (j < nh)
+			h[j].value = eq + 1;
 	}
 	if (after_body)
 		body = after_body;
@@ -237,6 +258,14 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 	if (!nh || strcasecmp(h[0].name, "Content-Type"))
 		hl = curl_slist_append(hl, "Content-Type:");
 	sb_init(&out);
+	/* --query goes on the URL after signing; --signed-query is signed and sent. */
+	if (query || signed_query) {
+		char *u;
+
+		if (asprintf(&u, "%s?%s", url, query ? query : signed_query) < 0)
+			return 2;
+		url = u;
+	}
 	c = curl_easy_init();
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	if (unix_path)
@@ -266,12 +295,13 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL, *unix_path = NULL, *ca = NULL, *creds = NULL, *profile = NULL;
 	const char *cert = NULL, *key = NULL;
-	const char *region = "us-east-1";
+	const char *region = "us-east-1", *imds = NULL;
 	struct kms_endpoint ep = { 0 };
 	struct kms_client *c = NULL;
 	struct kms_error err = { 0 };
 	struct kms_context_pair pairs[32];
 	long timeout = 10000;
+	size_t max_reply = 0;
 	int retries = 2, i, rc;
 
 	for (i = 1; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
@@ -297,31 +327,67 @@ int main(int argc, char **argv)
 			timeout = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--retries"))
 			retries = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--imds"))
+			imds = argv[i + 1];
+		else if (!strcmp(argv[i], "--max-reply"))
+			max_reply = strtoul(argv[i + 1], NULL, 10);
 		else
 			return 2;
 	}
-	if (!url || !creds || !profile || i >= argc || load_creds(creds, profile)) {
-		fprintf(stderr, "kmsc: need --url, --creds, --profile and an operation\n");
+	if (!url || i >= argc || (creds && (!profile || load_creds(creds, profile)))) {
+		fprintf(stderr, "kmsc: need --url, --creds with --profile (or neither) and an operation\n");
 		return 2;
 	}
 	argc -= i;
 	argv += i;
 	if (!strcmp(argv[0], "raw") && argc >= 3)
 		return raw(url, unix_path, region, argc - 1, argv + 1);
-	ep = (struct kms_endpoint){ url, unix_path, ca, region, akid, secret, timeout, retries, cert, key };
+	ep = (struct kms_endpoint){ .url = url, .unix_socket = unix_path, .ca_file = ca,
+				    .client_cert = cert, .client_key = key,
+				    .region = region, .timeout_ms = timeout, .max_retries = retries,
+				    .max_reply_bytes = max_reply };
+	if (creds) {
+		ep.access_key_id = akid;
+		ep.secret_access_key = secret;
+	} else {
+		ep.profile = profile;
+		ep.imds_endpoint = imds;
+	}
 	rc = kms_client_new(&ep, &c);
 	secmem_wipe(secret, sizeof(secret));
 	if (rc) {
 		fprintf(stderr, "kmsc: kms_client_new: %s\n", strerror(-rc));
 		return 2;
 	}
-	if (!strcmp(argv[0], "call") && argc == 3) {
-		struct json_object *req = json_tokener_parse(argv[2]), *resp = NULL;
+	if ((!strcmp(argv[0], "call") && argc == 3) || (!strcmp(argv[0], "repeat") && argc == 4)) {
+		int n = argc == 4 ? atoi(argv[1]) : 1, k;
+		struct json_object *req, *resp = NULL;
 
-		if (!req)
+		argv += argc - 3;
+		if (n < 1)
 			return 2;
-		rc = kms_call(c, argv[1], req, &resp, &err);
-		json_object_put(req);
+		for (rc = 0, k = 0; !rc && k < n; k++) {
+			struct strbuf text;
+			const char *p, *at;
+			char *t;
+
+			sb_init(&text);
+			for (p = argv[2]; (at = strstr(p, "@N@")); p = at + 3) {
+				sb_add(&text, p, (size_t)(at - p));
+				sb_addf(&text, "%d", k);
+			}
+			sb_adds(&text, p);
+			if (sb_finish(&text, &t))
+				return 2;
+			req = json_tokener_parse(t);
+			free(t);
+			if (!req)
+				return 2;
+			json_object_put(resp);
+			resp = NULL;
+			rc = kms_call(c, argv[1], req, &resp, &err);
+			json_object_put(req);
+		}
 		if (!rc) {
 			printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
 								      JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -341,6 +407,32 @@ int main(int argc, char **argv)
 			free(blob);
 			free(arn);
 		}
+	} else if (!strcmp(argv[0], "loop") && argc >= 4) {
+		struct kms_context ctx = parse_ctx(argc - 4, argv + 4, pairs);
+		uint8_t blob[8192], *plain = secmem_alloc(4096);
+		long n = atol(argv[1]), ms = atol(argv[2]), j, bad = 0;
+		size_t blen, plen;
+
+		if (!plain || n < 1 || n > 100000 || ms < 0 || ms > 60000 ||
+		    b64_decode(argv[3], strlen(argv[3]), blob, sizeof(blob), &blen))
+			return 2;
+		for (j = 0; j < n; j++) {
+			memset(&err, 0, sizeof(err));
+			rc = kms_decrypt(c, NULL, blob, blen, &ctx, plain, 4096, &plen, NULL, &err);
+			if (rc) {
+				printf("ERROR %s %s\n", rc == -EREMOTEIO ? err.type : strerror(-rc),
+				       err.message);
+				bad++;
+			} else {
+				printf("ok %s %s\n", kms_client_current_url(c), kms_client_credentials_source(c));
+			}
+			fflush(stdout);
+			if (j + 1 < n)
+				usleep((useconds_t)ms * 1000);
+		}
+		secmem_free(plain);
+		kms_client_free(c);
+		return bad ? 3 : 0;
 	} else if (!strcmp(argv[0], "decrypt") && argc >= 2) {
 		struct kms_context ctx = parse_ctx(argc - 2, argv + 2, pairs);
 		uint8_t blob[8192], *plain = secmem_alloc(4096);

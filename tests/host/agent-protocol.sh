@@ -19,6 +19,7 @@ kms_access_key_id = AKIDTEST
 kms_secret_access_key = test
 kms_timeout_ms = 500
 kms_max_retries = 0
+volume_file_dirs = $dir
 CONF
 # Run as another user than root (make check-unit needs no root), the tests
 # reach the agent as members of its configured group.

@@ -66,7 +66,7 @@ t_install_userspace() {
 		"$work/root/opt/ebs/lib/systemd/system/ebscrypt-agent.service"
 	grep -qx "ExecStart=/opt/ebs/sbin/ebscrypt-kmsd --config $work/etc/ebscrypt/kmsd.conf --foreground" \
 		"$work/root/opt/ebs/lib/systemd/system/ebscrypt-kmsd.service"
-	grep -qx "ReadWritePaths=$work/var/lib/ebscrypt-kmsd $work/run" \
+	grep -qx "ReadWritePaths=$work/var/lib/ebscrypt-kmsd" \
 		"$work/root/opt/ebs/lib/systemd/system/ebscrypt-kmsd.service"
 }
 
@@ -96,12 +96,12 @@ t_layout_follows_prefix() {
 	mk -s units BUILD="$u" PREFIX=/opt/ebs
 	grep -qx 'ExecStart=/opt/ebs/sbin/ebscrypt-agent --foreground --config /opt/ebs/etc/ebscrypt/agent.conf' \
 		"$u/systemd/ebscrypt-agent.service"
-	grep -qx 'ReadWritePaths=/opt/ebs/var/lib/ebscrypt-kmsd /opt/ebs/var/run' "$u/systemd/ebscrypt-kmsd.service"
+	grep -qx 'ReadWritePaths=/opt/ebs/var/lib/ebscrypt-kmsd' "$u/systemd/ebscrypt-kmsd.service"
 	# The system layout by default.
 	mk -s units BUILD="$u"
 	grep -qx 'ExecStart=/usr/sbin/ebscrypt-agent --foreground --config /etc/ebscrypt/agent.conf' \
 		"$u/systemd/ebscrypt-agent.service"
-	grep -qx 'ReadWritePaths=/var/lib/ebscrypt-kmsd /run' "$u/systemd/ebscrypt-kmsd.service"
+	grep -qx 'ReadWritePaths=/var/lib/ebscrypt-kmsd' "$u/systemd/ebscrypt-kmsd.service"
 }
 
 t_unit_tests_not_relinked() {

@@ -139,13 +139,14 @@ t_user_role() {
 
 t_policy() {
 	local k blob pol
-	pol=$(jq -cn --arg o "$OUTSIDER" '{Version:"2012-10-17",Statement:[{Effect:"Allow",Principal:{AWS:$o},Action:["kms:Decrypt","kms:Encrypt","kms:DescribeKey"],Resource:"*"}]}')
+	pol=$(jq -cn --arg o "$OUTSIDER" '{Version:"2012-10-17",Statement:[
+		{Effect:"Allow",Principal:{AWS:"arn:aws:iam::111122223333:root"},Action:"kms:*",Resource:"*"},
+		{Effect:"Allow",Principal:{AWS:$o},Action:["kms:Decrypt","kms:Encrypt","kms:DescribeKey"],Resource:"*"}]}')
 	k=$(call CreateKey "$(jq -cn --arg p "$pol" '{Policy:$p}')" | jq -r .KeyMetadata.KeyId)
 	blob=$(call --profile outsider Encrypt "{\"KeyId\":\"$k\",\"Plaintext\":\"eA==\"}" | jq -r .CiphertextBlob)
 	call --profile outsider Decrypt "{\"CiphertextBlob\":\"$blob\"}" >/dev/null
 	refute -m '^ERROR AccessDeniedException$' call --profile outsider DisableKey "{\"KeyId\":\"$k\"}"
-	pol=$(jq -cn --arg o "$OUTSIDER" '{Statement:[{Effect:"Deny",Principal:{AWS:$o},Action:"kms:*"}]}')
-	refute -m '^ERROR MalformedPolicyDocumentException$' call CreateKey "$(jq -cn --arg p "$pol" '{Policy:$p}')"
+	refute -m '^ERROR AccessDeniedException$' call --profile outsider GenerateDataKey "{\"KeyId\":\"$k\",\"KeySpec\":\"AES_256\"}"
 }
 
 t_managed_untouchable() {
@@ -167,7 +168,7 @@ test_that "RetireGrant works for the retiring principal and an admin, not for ot
 test_that "CreateGrant refuses unknown operations, missing fields and bad constraints" t_grant_refusals
 test_that "a grantee holding CreateGrant can pass on only the operations it holds" t_grant_chain
 test_that "a principal with role user uses keys but cannot administer them" t_user_role
-test_that "a CreateKey Policy makes its principals key users; Deny statements are refused" t_policy
+test_that "a CreateKey Policy allows its principals exactly the actions it lists" t_policy
 test_that "nobody can disable, delete, rotate or re-alias the AWS managed key" t_managed_untouchable
 kmsd_stop; stop_rc=$?
 test_that "the service stops cleanly on SIGTERM" test "$stop_rc" -eq 0

@@ -19,6 +19,7 @@ NAMES=(
 	"the AWS CLI creates, lists and revokes grants"
 	"the AWS CLI schedules and cancels deletion and manages rotation"
 	"the AWS CLI lists keys and aliases"
+	"the AWS CLI puts, gets and lists a key policy"
 	"the AWS CLI talks HTTPS to the service with its CA bundle"
 	"the client library talks HTTPS and refuses an unverified certificate"
 )
@@ -111,6 +112,17 @@ t_lists() {
 	[ "$(kms list-keys --page-size 1 --query 'Keys[].KeyId' --output text | wc -w)" -ge 3 ]
 }
 
+t_key_policy() {
+	local id
+	id=$(cat "$TAP_TMP/cli-key")
+	printf '%s' '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/outsider"},"Action":"kms:DescribeKey","Resource":"*"}]}' >"$TAP_TMP/policy.json"
+	kms put-key-policy --key-id "$id" --policy-name default --policy "file://$TAP_TMP/policy.json"
+	assert_eq "$(kms get-key-policy --key-id "$id" --policy-name default --query Policy --output text)" "$(cat "$TAP_TMP/policy.json")"
+	assert_eq "$(kms list-key-policies --key-id "$id" --query 'PolicyNames[0]' --output text)" default
+	AWS_PROFILE=outsider kms describe-key --key-id "$id" >/dev/null
+	refute -m '(MalformedPolicyDocumentException)' kms put-key-policy --key-id "$id" --policy-name default --policy '{"Statement":[]}'
+}
+
 make_cert() {
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$STATE/tls.key" -out "$STATE/tls.crt" -days 2 \
 		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
@@ -146,8 +158,9 @@ test_that "${NAMES[3]}" t_datakeys
 test_that "${NAMES[4]}" t_grants
 test_that "${NAMES[5]}" t_lifecycle
 test_that "${NAMES[6]}" t_lists
-test_that "${NAMES[7]}" t_https_cli
-test_that "${NAMES[8]}" t_https_lib
+test_that "${NAMES[7]}" t_key_policy
+test_that "${NAMES[8]}" t_https_cli
+test_that "${NAMES[9]}" t_https_lib
 kmsd_stop; stop_rc=$?
 test_that "the service stops cleanly on SIGTERM" test "$stop_rc" -eq 0
 tap_done

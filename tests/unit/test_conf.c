@@ -146,6 +146,37 @@ static void credential_files_must_be_private(void **state)
 	unlink(path);
 }
 
+static int accept_any(void *arg, const struct ebs_conf_line *l, char *why, size_t why_len)
+{
+	size_t *key_len = arg;
+
+	*key_len = l->key ? strlen(l->key) : 0;
+	return 0;
+}
+
+/*
+ * The longest key a line can hold fills the scanner's whole buffer: a
+ * buffer one byte short takes the key's NUL one byte past its end, which
+ * ASan reports.
+ */
+static void a_key_as_long_as_a_line_stays_inside_the_buffer(void **state)
+{
+	char line[EBS_CONF_MAX_LINE + 1], why[160];
+	struct ebs_conf c;
+	size_t key_len = 0;
+
+	memset(line, 'k', EBS_CONF_MAX_LINE);
+	line[EBS_CONF_MAX_LINE] = '\0';
+	assert_int_equal(parse(line, &c, why), -EINVAL);
+	assert_non_null(strstr(why, "key = value"));
+	assert_int_equal(ebs_conf_scan(line, EBS_CONF_MAX_LINE, EBS_CONF_SECTIONS, accept_any, &key_len,
+				       why, sizeof(why)), -EINVAL);
+	line[EBS_CONF_MAX_LINE - 1] = '=';
+	assert_int_equal(ebs_conf_scan(line, EBS_CONF_MAX_LINE, EBS_CONF_SECTIONS, accept_any, &key_len,
+				       why, sizeof(why)), 0);
+	assert_int_equal(key_len, EBS_CONF_MAX_LINE - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +186,7 @@ int main(void)
 		cmocka_unit_test(every_mistake_names_its_line),
 		cmocka_unit_test(long_lines_nul_bytes_and_ranges_are_refused),
 		cmocka_unit_test(credential_files_must_be_private),
+		cmocka_unit_test(a_key_as_long_as_a_line_stays_inside_the_buffer),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

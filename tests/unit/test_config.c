@@ -114,6 +114,22 @@ static void defaults_apply(void **state)
 	assert_int_equal(c.max_skew, 900);
 	assert_null(c.tls_cert);
 	assert_int_equal(c.nprincipals, 0);
+	assert_int_equal(c.request_timeout, 30);
+	assert_int_equal(c.max_connections_per_source, 32);
+	assert_null(c.service_host_name);
+	config_free(&c);
+}
+
+static void connection_limits_and_host_name_parse(void **state)
+{
+	struct kmsd_config c;
+	char err[256];
+
+	assert_int_equal(config_parse("request_timeout_s = 5\nmax_connections_per_source = 4\n"
+				      "service_host_name = kms.example.internal\n", dir, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.request_timeout, 5);
+	assert_int_equal(c.max_connections_per_source, 4);
+	assert_string_equal(c.service_host_name, "kms.example.internal");
 	config_free(&c);
 }
 
@@ -128,6 +144,10 @@ static void bad_configs_are_refused(void **state)
 		"threads = -1\n",
 		"threads = 0\n",
 		"connection_timeout_s = 99999\n",
+		"request_timeout_s = 0\n",
+		"max_connections_per_source = 0\n",
+		"service_host_name = kms.example:443\n",
+		"service_host_name = https://kms.example\n",
 		"account_id = 12345\n",
 		"account_id = 12345678901x\n",
 		"tls_cert = /c.pem\n",
@@ -180,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T("a full config with two principals parses, secrets read from their files", full_config_parses),
 		T("an empty config gives loopback, us-east-1 and the documented limits", defaults_apply),
+		T("request_timeout_s, max_connections_per_source and service_host_name parse", connection_limits_and_host_name_parse),
 		T("bad keys, values, sections, principals and secret files are refused with a message", bad_configs_are_refused),
 		T("plain HTTP is only considered local on loopback and Unix sockets", loopback_detection),
 	};

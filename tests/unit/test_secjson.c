@@ -83,6 +83,40 @@ static void parsing_is_strict_and_bounded(void **state)
 		}
 }
 
+static void invalid_utf8_and_nul_are_refused_in_values_and_keys(void **state)
+{
+	static const char *const bad[] = {
+		"{\"vol\\u0000zz\":\"A\"}",          /* json-c would read {"vol":"A"} */
+		"{\"a\":\"x\\u0000\"}",
+		"{\"a\":[\"\\u0000\"]}",
+		"{\"a\":\"\xc0\xaf\"}",               /* overlong '/' */
+		"{\"a\":\"\xc1\xbf\"}",
+		"{\"a\":\"\xe0\x80\xaf\"}",           /* overlong, three bytes */
+		"{\"a\":\"\xf0\x80\x80\xaf\"}",       /* overlong, four bytes */
+		"{\"a\":\"\xed\xa0\x80\"}",           /* a UTF-16 surrogate */
+		"{\"a\":\"\xf4\x90\x80\x80\"}",       /* past U+10FFFF */
+		"{\"a\":\"\xf8\x88\x80\x80\x80\"}",
+		"{\"a\":\"\xe2\x82\"}",               /* cut short */
+		"{\"a\":\"\x80\"}",
+		"{\"\xc0\xaf\":\"a\"}",               /* in a key */
+	};
+	static const char good[] = "{\"d\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xef\xbf\xbd\","
+				   "\"\\\\u0000\":\"\\u0041\"}";
+	struct json_object *o;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if ((o = secjson_parse(bad[i], strlen(bad[i]), 4))) {
+			json_object_put(o);
+			fail_msg("accepted: bad[%zu]", i);
+		}
+	o = secjson_parse(good, strlen(good), 4);
+	assert_non_null(o);
+	assert_string_equal(member(o, "d"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xef\xbf\xbd");
+	assert_string_equal(member(o, "\\u0000"), "A");
+	json_object_put(o);
+}
+
 static void wiping_overwrites_every_string(void **state)
 {
 	static const char text[] = "{\"p\":\"secret\",\"l\":[\"also\"]}";
@@ -144,6 +178,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(secrets_are_written_from_locked_memory_into_locked_text),
 		cmocka_unit_test(parsing_is_strict_and_bounded),
+		cmocka_unit_test(invalid_utf8_and_nul_are_refused_in_values_and_keys),
 		cmocka_unit_test(wiping_overwrites_every_string),
 		cmocka_unit_test(a_member_is_read_in_place_and_bad_replies_are_refused),
 	};

@@ -6,10 +6,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/detach.h"
 #include "lib/secmem.h"
 
 /*
@@ -92,12 +94,28 @@ static void a_cleanup_variable_is_freed_on_scope_exit(void **state)
 	assert_string_equal(flags, "");
 }
 
+/* A daemon that forked with secrets loaded would hold zeroes: ebs_detach() refuses. */
+static void detaching_with_a_secret_loaded_is_refused(void **state)
+{
+	struct ebs_detach d = { .ready_fd = -1 };
+	size_t before = secmem_live();
+	void *p = secmem_alloc(32);
+
+	assert_non_null(p);
+	assert_int_equal(secmem_live(), before + 1);
+	assert_int_equal(ebs_detach(&d), -EBUSY);
+	assert_int_equal(d.ready_fd, -1);
+	secmem_free(p);
+	assert_int_equal(secmem_live(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(an_allocation_remembers_its_size_and_is_zeroed_locked_and_undumpable),
 		cmocka_unit_test(nothing_and_null_are_handled),
 		cmocka_unit_test(a_cleanup_variable_is_freed_on_scope_exit),
+		cmocka_unit_test(detaching_with_a_secret_loaded_is_refused),
 	};
 
 	return cmocka_run_group_tests_name("secmem", tests, NULL, NULL);

@@ -204,6 +204,22 @@ static void amz_dates_round_trip(void **state)
 	assert_int_equal(sigv4_parse_amz_date("2015-08-30T12:36", &t), -EINVAL);
 }
 
+/*
+ * A query parameter without '=' has an empty value, which once came back
+ * from the string buffer unterminated: the canonical request then read
+ * past the buffer (ASan: heap-buffer-overflow).
+ */
+static void a_query_parameter_without_a_value_canonicalises_to_name_equals(void **state)
+{
+	struct sigv4_request r = { .method = "POST", .path = "/", .query = "b&a=1&c=",
+				   .headers = vanilla, .nheaders = 2 };
+	char *creq;
+
+	assert_int_equal(sigv4_canonical_request(&r, &creq), 0);
+	assert_non_null(strstr(creq, "\n/\na=1&b=&c=\nhost:"));
+	free(creq);
+}
+
 #define T(name, fn) { name, fn, NULL, NULL, NULL }
 
 int main(void)
@@ -219,6 +235,7 @@ int main(void)
 		T("a well-formed Authorization header parses into its parts", authorization_header_parses),
 		T("malformed Authorization headers are refused", malformed_authorization_headers_are_refused),
 		T("amz dates parse and format in UTC", amz_dates_round_trip),
+		T("a query parameter without a value canonicalises to \"name=\"", a_query_parameter_without_a_value_canonicalises_to_name_equals),
 	};
 
 	return cmocka_run_group_tests_name("sigv4", tests, NULL, NULL);

@@ -119,9 +119,12 @@ testnet_kmsd_start() {
 	mkdir -p "$dir"
 	"$kmsd" init --state-dir "$dir/state" --listen "$TESTNET_HOST_IP:$port" > "$dir/init.log" || return 1
 	# Top-level settings go before the first [principal] section; top.conf's
-	# come after init's, so they override them.
+	# come after init's, so they override them. init's own self-signed
+	# certificate (it writes one for an address off loopback) gives way to
+	# the test PKI's, which the clients trust.
 	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"
-	  awk -v top="$dir/top.conf" '/^\[principal/ && !done { while ((getline l < top) > 0) print l; done = 1 } { print }' \
+	  awk -v top="$dir/top.conf" '/^tls_(cert|key) *=/ { next }
+		/^\[principal/ && !done { while ((getline l < top) > 0) print l; done = 1 } { print }' \
 		"$dir/state/kmsd.conf"; cat "$dir/principals.conf" 2>/dev/null || :; } \
 		> "$dir/state/kmsd.conf.new" && mv "$dir/state/kmsd.conf.new" "$dir/state/kmsd.conf"
 	testnet_exec "$ns" "$kmsd" --state-dir "$dir/state" --foreground < /dev/null > /dev/null 2> "$dir/kmsd.log" &

@@ -21,7 +21,9 @@ int cmd_agent_status(struct ctl *c, int argc, char **argv)
 	if (c->json)
 		print_json(rep);
 	else
-		printf("ebscrypt-agent pid %lld, KMS %s, %s\n", (long long)jint(rep, "pid"),
-		       jstr(rep, "kms_endpoint") ?: "?", jint(rep, "dumpable") ? "DUMPABLE" : "not dumpable");
+		printf("ebscrypt-agent pid %lld, KMS %s (using %s, credentials: %s), %s\n",
+		       (long long)jint(rep, "pid"), jstr(rep, "kms_endpoint") ?: "?",
+		       jstr(rep, "kms_current_endpoint") ?: "?", jstr(rep, "kms_credentials") ?: "?",
+		       jint(rep, "dumpable") ? "DUMPABLE" : "not dumpable");
 	return 0;
 }

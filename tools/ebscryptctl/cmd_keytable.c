@@ -98,7 +98,7 @@ int cmd_volume_load_key(struct ctl *c, int argc, char **argv)
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("load-key"));
 	json_object_object_add(req, "volume_id", json_object_new_string(argv[optind]));
-	json_object_object_add(req, "path", json_object_new_string(dev));
+	json_object_object_add(req, "path", ctl_agent_path(dev));
 	json_object_object_add(req, "keyring", json_object_new_int(ring));
 	json_object_object_add(req, "timeout", json_object_new_int64(timeout));
 	if ((rc = ctl_agent(c, req, &rep)))

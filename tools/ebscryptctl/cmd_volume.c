@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "ctl.h"
+#include "exitcode.h"
+#include "log.h"
 #include "dmmap.h"
 #include "header.h"
 
@@ -48,6 +51,7 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "sector-size", required_argument, NULL, 'z' },
 		{ "snapshot-id", required_argument, NULL, 'S' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -67,6 +71,7 @@ int cmd_volume_create(struct ctl *c, int argc, char **argv)
 		case 'd': sp.device = optarg; break;
 		case 'z': sp.sector = (unsigned int)atoi(optarg); break;
 		case 'S': snap = optarg; break;
+		case 'F': sp.force = 1; break;
 		case 'j': c->json = 1; break;
 		default: return ctl_usage(c);
 		}
@@ -176,6 +181,12 @@ int cmd_volume_list(struct ctl *c, int argc, char **argv)
 		ctl_warn(c, "ebscrypt-agent not reachable at %s: attachment state unknown", c->agent_socket);
 	state_path(c, dir, "volumes");
 	n = scandir(dir, &names, NULL, alphasort);
+	/* No directory yet is no volume yet; an unreadable one is not an empty list. */
+	if (n < 0 && errno != ENOENT) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot read the volumes in %s: %s%s", dir, strerror(-rc),
+			       rc == -EACCES && geteuid() ? " (run as root)" : "");
+	}
 	for (i = 0; i < n; i++) {
 		size_t l = strlen(names[i]->d_name);
 		_cleanup_json_ struct json_object *rec = NULL;
@@ -283,44 +294,108 @@ int cmd_volume_delete(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* Whether a failed attach is worth another try: the KMS or the agent may come up. */
+static int attach_transient(const struct ctl *c)
+{
+	return c->status == EBS_EXIT_KMS_UNREACHABLE || c->status == EBS_EXIT_AGENT_DOWN;
+}
+
+/*
+ * One attach request, or (with retry_for >= 0) as many as it takes while
+ * the KMS or the agent is unreachable, for retry_for seconds (0: for ever),
+ * waiting 1 s, 2 s, 4 s ... 30 s in between. Each try is a fresh KMS
+ * Decrypt through the agent.
+ */
+static int attach_with_retries(struct ctl *c, struct json_object *req, long retry_for,
+			       struct json_object **rep)
+{
+	struct timespec t0, now;
+	unsigned int wait_s = 1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		rc = ctl_agent(c, req, rep);
+		if (!rc || retry_for < 0 || !attach_transient(c))
+			return rc;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (retry_for > 0 && now.tv_sec - t0.tv_sec + wait_s > retry_for) {
+			ctl_warn(c, "still failing after %ld s: giving up", (long)(now.tv_sec - t0.tv_sec));
+			return rc;
+		}
+		fprintf(stderr, "%sebscryptctl: warning: %s; retrying in %u s\n", ebs_log_prefix(LOG_WARNING),
+			c->err, wait_s);
+		ctl_flush_warnings(c);
+		/* The next try's reason is its own. */
+		c->err[0] = '\0';
+		c->status = 0;
+		sleep(wait_s);
+		wait_s = wait_s * 2 > 30 ? 30 : wait_s * 2;
+	}
+}
+
 int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "retry-for", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	_cleanup_json_ struct json_object *rec = NULL, *req = NULL, *rep = NULL;
 	_cleanup_close_ int lock_fd = -1;
 	const char *name = NULL, *vol;
-	char path[PATH_MAX];
-	int o, rc;
+	char path[PATH_MAX], *end;
+	struct ebs_header h;
+	int o, rc, read_only = 0;
+	long retry_for = -1;
 
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == 'n')
+		if (o == 'n') {
 			name = optarg;
-		else if (o == 'j')
+		} else if (o == 'r') {
+			read_only = 1;
+		} else if (o == 't') {
+			errno = 0;
+			retry_for = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || retry_for < 0)
+				return ctl_status(c, EBS_EXIT_USAGE, ctl_err(c, -EINVAL,
+					"--retry-for %s: give seconds (0: for ever)", optarg));
+		} else if (o == 'j') {
 			c->json = 1;
-		else
+		} else {
 			return ctl_usage(c);
+		}
 	}
 	if (optind != argc - 1)
-		return ctl_err(c, -EINVAL, "usage: ebscryptctl volume attach VOL [--name NAME]");
+		return ctl_err(c, -EINVAL, "usage: ebscryptctl volume attach VOL|DEVICE [--name NAME] "
+			       "[--read-only] [--retry-for S]");
 	vol = argv[optind];
-	if ((rc = volume_find(c, vol, &rec)))
-		return rc;
-	volume_backing_path(rec, path, sizeof(path));
+	if (vol[0] == '/') {
+		/* A device (or file) named by path: its header says which volume it holds. */
+		snprintf(path, sizeof(path), "%s", vol);
+		if ((rc = volume_header_check(c, path, &h)))
+			return ctl_status(c, rc == -ENOENT ? EBS_EXIT_NOT_FOUND : EBS_EXIT_DEVICE, rc);
+		vol = h.volume_id;
+	} else {
+		if ((rc = volume_find(c, vol, &rec)))
+			return rc;
+		volume_backing_path(rec, path, sizeof(path));
+	}
 	/* Held through the attach: no snapshot starts on a half-built stack. */
 	if ((rc = repair_volume(c, vol, &lock_fd)))
 		return rc;
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("attach"));
 	json_object_object_add(req, "volume_id", json_object_new_string(vol));
-	json_object_object_add(req, "path", json_object_new_string(path));
+	json_object_object_add(req, "path", ctl_agent_path(path));
 	if (name)
 		json_object_object_add(req, "name", json_object_new_string(name));
-	if ((rc = ctl_agent(c, req, &rep)))
+	if (read_only)
+		json_object_object_add(req, "read_only", json_object_new_boolean(1));
+	if ((rc = attach_with_retries(c, req, retry_for, &rep)))
 		return rc;
 	if (c->json) {
 		json_object_object_del(rep, "ok");

@@ -17,13 +17,15 @@ const struct ctl_cmd ctl_commands[] = {
 	  "encrypted (under the default KMS key unless --kms-key-id names another) and\n"
 	  "--no-encryption is refused. KEY is a key id, ARN or alias.",
 	  cmd_config_set },
-	{ "volume", "create", "--size SIZE|--snapshot-id SNAP [--encrypted|--no-encryption] [--kms-key-id KEY] [--device DEV] [--sector-size N] [--json]",
+	{ "volume", "create", "--size SIZE|--snapshot-id SNAP [--encrypted|--no-encryption] [--kms-key-id KEY] [--device DEV [--force]] [--sector-size N] [--json]",
 	  "Create a volume. SIZE is GiB, or takes a K/M/G/T suffix. Unencrypted unless\n"
 	  "--encrypted, --kms-key-id or encrypt-by-default says otherwise. An encrypted\n"
 	  "volume gets a new data key from KMS GenerateDataKeyWithoutPlaintext under\n"
 	  "KEY (default: the host's default key, alias/aws/ebs, created on first use);\n"
 	  "only the wrapped key is stored, in the volume header. Backed by a sparse file\n"
-	  "in the state directory, or by the block device DEV (its contents are lost).\n"
+	  "in the state directory, or by the block device DEV: one that holds data (a\n"
+	  "filesystem, partition table, LUKS, RAID member, ebscrypt header) is refused\n"
+	  "unless --force.\n"
 	  "With --snapshot-id: restored from the snapshot (checksum verified first). An\n"
 	  "encrypted snapshot gives an encrypted volume with the same DEK and lineage\n"
 	  "(re-wrapped with ReEncrypt for the new volume id), or, with --kms-key-id\n"
@@ -35,9 +37,13 @@ const struct ctl_cmd ctl_commands[] = {
 	  "Delete a detached volume: its file is removed; on a --device volume both\n"
 	  "header copies are overwritten, so the wrapped key is gone and the data with it.",
 	  cmd_volume_delete },
-	{ "volume", "attach", "VOL [--name NAME]",
+	{ "volume", "attach", "VOL|DEVICE [--name NAME] [--read-only] [--retry-for S]",
 	  "Attach a volume through ebscrypt-agent (a fresh KMS Decrypt every time) and\n"
-	  "print its device, /dev/mapper/NAME (default NAME: the volume id).",
+	  "print its device, /dev/mapper/NAME (default NAME: the volume id). A DEVICE\n"
+	  "(a path) is attached as the volume its header names. --retry-for S keeps\n"
+	  "trying while the KMS or the agent is unreachable, for S seconds (0: until it\n"
+	  "works), waiting 1, 2, 4 ... 30 s in between; other failures end it at once.\n"
+	  "Needs no terminal: the boot units run it (ebscrypttab(5)).",
 	  cmd_volume_attach },
 	{ "volume", "detach", "VOL|NAME",
 	  "Remove the mapping; the kernel wipes the volume key.", cmd_volume_detach },
@@ -53,6 +59,14 @@ const struct ctl_cmd ctl_commands[] = {
 	  "Revoke a volume's attach grants (only HOST's with --host). A host that has\n"
 	  "the volume attached keeps its I/O; it cannot attach it again.",
 	  cmd_volume_revoke },
+	{ "volume", "modify", "VOL --size SIZE [--json]",
+	  "Grow a volume to SIZE (GiB, or with a K/M/G/T suffix), also while it is\n"
+	  "attached and its filesystem mounted. A file-backed volume's file is extended;\n"
+	  "a --device volume's device must have been grown first. The header is rewritten\n"
+	  "(backup copy, then primary); an attached volume's tables are reloaded with the\n"
+	  "key from a fresh KMS Decrypt. Then grow the filesystem (resize2fs). Shrinking\n"
+	  "is refused.",
+	  cmd_volume_modify },
 	{ "volume", "load-key", "VOL [--timeout S]",
 	  "For a manual `dmsetup create`: put the volume key as a logon key (never\n"
 	  "readable back) into a new keyring in your session keyring, expiring after S\n"

@@ -49,7 +49,7 @@ struct ctl {
 	const struct ctl_cmd *cmd;  /* the command running */
 	char err[2048];             /* why it fails: the first ctl_err() */
 	struct strbuf warnings;     /* queued ctl_warn() lines */
-	int usage_error;            /* the command line was wrong: exit status 2 */
+	int status;                 /* exitcode.h: the first classified failure; 0: from the errno */
 };
 
 struct ctl_cmd {
@@ -74,7 +74,9 @@ void ctl_warn(struct ctl *c, const char *fmt, ...) __attribute__((format(printf,
 void ctl_flush_warnings(struct ctl *c);
 /* The command line cannot be used (getopt said why): -EINVAL, exit status 2. */
 int ctl_usage(struct ctl *c);
-/* Prints the warnings, then rc's reason when rc < 0; returns the exit status. */
+/* Classifies the failure (exitcode.h) unless it is classified already; returns rc. */
+int ctl_status(struct ctl *c, int status, int rc);
+/* Prints the warnings, then rc's reason when rc < 0; returns the exit status (exitcode.h). */
 int ctl_finish(struct ctl *c, int rc);
 /* Prints --help for a command. */
 void ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f);
@@ -104,6 +106,7 @@ int ctl_resolve_key(struct ctl *c, const char *key, enum key_lookup lookup, char
 
 /* agentconn.c: one request each. */
 int ctl_agent(struct ctl *c, struct json_object *req, struct json_object **rep);
+struct json_object *ctl_agent_path(const char *path);
 int ctl_agent_attach(struct ctl *c, const char *vol, const char *path, const char *name,
 		     const char *purpose, char *dev, size_t dev_len);
 int ctl_agent_detach(struct ctl *c, const char *what);
@@ -137,6 +140,7 @@ int cmd_volume_authorize(struct ctl *c, int argc, char **argv);
 int cmd_volume_revoke(struct ctl *c, int argc, char **argv);
 int cmd_volume_load_key(struct ctl *c, int argc, char **argv);
 int cmd_volume_table(struct ctl *c, int argc, char **argv);
+int cmd_volume_modify(struct ctl *c, int argc, char **argv);
 int cmd_header_dump(struct ctl *c, int argc, char **argv);
 int cmd_header_rewrap(struct ctl *c, int argc, char **argv);
 int cmd_agent_status(struct ctl *c, int argc, char **argv);
@@ -187,6 +191,7 @@ struct vol_spec {
 	const char *key;          /* id, ARN or alias */
 	const char *device;       /* NULL: a sparse file in the store */
 	const char *snapshot_id;  /* recorded as the source */
+	int force;                /* a device's existing data may be overwritten */
 };
 struct vol_new {
 	char vol[32];
@@ -195,6 +200,10 @@ struct vol_new {
 	int created_file;
 };
 int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv);
+/* devprobe.c: refuses (-EEXIST, saying what) a device that holds data, unless force. */
+int device_refuse_existing(struct ctl *c, int fd, const char *device, int force);
+/* devprobe.c: the device's /dev/disk/by-id name; -ENOENT where it has none. */
+int device_stable_path(int fd, char *out, size_t len);
 /* Saves the record; nv->rec stays for the caller to show, then volume_new_done(). */
 int volume_new_commit(struct ctl *c, struct vol_new *nv);
 void volume_new_done(struct vol_new *nv);

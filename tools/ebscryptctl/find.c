@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -116,10 +117,16 @@ int volume_find(struct ctl *c, const char *vol, struct json_object **rec)
 	if (!h)
 		return ctl_err(c, -ENOMEM, "out of memory");
 	if (!state_load_volume(c, vol, rec)) {
-		/* A file in the store is the store's own: trusted as it is. */
+		/*
+		 * A file in the store is the store's own: trusted as it is. So is
+		 * a device name that is not there now (a by-id link udev has not
+		 * made yet, or not in this mount namespace): scanning would
+		 * replace the stable name recorded at create with a kernel one.
+		 */
 		if (strcmp(jstr(*rec, "backing_type") ?: "", "device") ||
-		    (!volume_backing_path(*rec, path, sizeof(path)) && !volume_header_read(path, h, &info) &&
-		     !strcmp(h->volume_id, vol)))
+		    (!volume_backing_path(*rec, path, sizeof(path)) &&
+		     ((access(path, F_OK) && errno == ENOENT) ||
+		      (!volume_header_read(path, h, &info) && !strcmp(h->volume_id, vol)))))
 			return 0;
 		json_object_put(*rec);
 		*rec = NULL;

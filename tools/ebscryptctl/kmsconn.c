@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ebscryptctl's own KMS connection (create, rewrap, kms commands). Its
- * credentials come from /etc/ebscrypt/ebscryptctl.conf (0600) or the usual
- * AWS_* environment variables; they never need Decrypt permission, which
- * belongs to the host agent.
+ * credentials come from /etc/ebscrypt/ebscryptctl.conf (0600), else from
+ * the AWS credential chain (environment, shared files, instance metadata);
+ * they never need Decrypt permission, which belongs to the host agent.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,17 +43,19 @@ int ctl_kms(struct ctl *c, struct kms_client **out)
 	c->ep.client_cert = ebs_conf_get(&c->conf, "kms_client_cert");
 	c->ep.client_key = ebs_conf_get(&c->conf, "kms_client_key");
 	c->ep.region = env_or("AWS_REGION", ebs_conf_get(&c->conf, "kms_region"));
-	c->ep.access_key_id = env_or("AWS_ACCESS_KEY_ID", ebs_conf_get(&c->conf, "kms_access_key_id"));
-	c->ep.secret_access_key = env_or("AWS_SECRET_ACCESS_KEY",
-					 ebs_conf_get(&c->conf, "kms_secret_access_key"));
+	c->ep.access_key_id = ebs_conf_get(&c->conf, "kms_access_key_id");
+	c->ep.secret_access_key = ebs_conf_get(&c->conf, "kms_secret_access_key");
+	c->ep.profile = ebs_conf_get(&c->conf, "kms_profile");
+	c->ep.imds_endpoint = ebs_conf_get(&c->conf, "kms_imds_endpoint");
 	c->ep.timeout_ms = t;
 	c->ep.max_retries = (int)r;
 	if (!c->ep.region)
 		c->ep.region = "us-east-1";
-	if (!c->ep.url || !c->ep.access_key_id || !c->ep.secret_access_key)
-		return ctl_err(c, -ENOKEY, "no KMS endpoint or credentials: set kms_endpoint, "
-			       "kms_access_key_id and kms_secret_access_key in %s, or "
-			       "EBSCRYPT_KMS_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+	if (!c->ep.url)
+		return ctl_err(c, -ENOKEY, "no KMS endpoint: set kms_endpoint in %s, or "
+			       "EBSCRYPT_KMS_ENDPOINT", c->config_path);
+	if (!c->ep.access_key_id != !c->ep.secret_access_key)
+		return ctl_err(c, -EINVAL, "%s: kms_access_key_id and kms_secret_access_key go together",
 			       c->config_path);
 	rc = kms_client_new(&c->ep, &c->kms);
 	if (rc == -EPROTONOSUPPORT)

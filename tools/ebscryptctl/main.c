@@ -10,13 +10,15 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "exitcode.h"
 #include "log.h"
+#include "paths.h"
 #include "proto.h"
 
 static const char *const ctl_conf_keys[] = {
 	"kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_client_cert", "kms_client_key", "kms_region", "kms_access_key_id",
 	"kms_secret_access_key", "kms_timeout_ms", "kms_max_retries", "agent_socket", "state_dir",
-	NULL
+	"kms_profile", "kms_imds_endpoint", NULL
 };
 
 static int usage(FILE *f)
@@ -24,7 +26,8 @@ static int usage(FILE *f)
 	const struct ctl_cmd *cmd;
 
 	fprintf(f, "usage: ebscryptctl [--state-dir DIR] [--config FILE] [--agent-socket PATH] [--json]\n"
-		   "                   GROUP COMMAND [ARGS...]\n\n"
+		   "                   GROUP COMMAND [ARGS...]\n"
+		   "       ebscryptctl --version\n\n"
 		   "Encrypted block volumes with EBS semantics. Commands:\n\n");
 	for (cmd = ctl_commands; cmd->group; cmd++)
 		fprintf(f, "  %s %s %s\n", cmd->group, cmd->name, cmd->synopsis);
@@ -40,6 +43,7 @@ int main(int argc, char **argv)
 		{ "agent-socket", required_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl c = { .lock_fd = -1 };
@@ -51,13 +55,14 @@ int main(int argc, char **argv)
 	ebs_log_init("ebscryptctl", LOG_WARNING);
 	c.config_path = getenv("EBSCRYPT_CONFIG") ?: CTL_DEFAULT_CONFIG;
 	/* "+": stop at the group name; command options are the command's own. */
-	while ((o = getopt_long(argc, argv, "+S:C:A:jh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+S:C:A:jhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'S': sd_opt = optarg; break;
 		case 'C': c.config_path = optarg; break;
 		case 'A': sock_opt = optarg; break;
 		case 'j': c.json = 1; break;
 		case 'h': return usage(stdout);
+		case 'V': printf("ebscryptctl %s\n", EBS_VERSION); return 0;
 		default: return usage(stderr);
 		}
 	}
@@ -65,7 +70,8 @@ int main(int argc, char **argv)
 		return usage(stderr);
 	cmd = ctl_find(argv[optind], argv[optind + 1]);
 	if (!cmd) {
-		fprintf(stderr, "ebscryptctl: unknown command \"%s %s\"\n", argv[optind], argv[optind + 1]);
+		fprintf(stderr, "%sebscryptctl: unknown command \"%s %s\"\n", ebs_log_prefix(LOG_ERR),
+			argv[optind], argv[optind + 1]);
 		return usage(stderr);
 	}
 	for (o = optind + 2; o < argc; o++)
@@ -75,7 +81,8 @@ int main(int argc, char **argv)
 		}
 	rc = ebs_conf_load(c.config_path, EBS_CONF_CREDENTIALS, ctl_conf_keys, &c.conf, why, sizeof(why));
 	if (rc && !(rc == -ENOENT && !getenv("EBSCRYPT_CONFIG") && !strcmp(c.config_path, CTL_DEFAULT_CONFIG)))
-		return ctl_finish(&c, ctl_err(&c, rc, "%s: %s", c.config_path, why));
+		return ctl_finish(&c, ctl_status(&c, EBS_EXIT_CONFIG,
+						 ctl_err(&c, rc, "%s: %s", c.config_path, why)));
 	c.state_dir = sd_opt ?: getenv("EBSCRYPT_STATE_DIR") ?: ebs_conf_get(&c.conf, "state_dir") ?:
 		      CTL_DEFAULT_STATE_DIR;
 	if (strlen(c.state_dir) > CTL_STATE_DIR_MAX) {

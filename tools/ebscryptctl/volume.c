@@ -209,6 +209,8 @@ int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv)
 	memset(nv, 0, sizeof(*nv));
 	if (sp->device && (rc = open_device(c, sp->device, &size, &dev_size, &lbs, &fd)))
 		return rc;
+	if (sp->device && (rc = device_refuse_existing(c, fd, sp->device, sp->force)))
+		return rc;
 	if (!size || size % 512)
 		return ctl_err(c, -EINVAL, "the size must be a positive multiple of 512 bytes");
 	if (!sector)
@@ -228,7 +230,9 @@ int volume_new(struct ctl *c, const struct vol_spec *sp, struct vol_new *nv)
 	if (rc)
 		return rc;
 	if (sp->device) {
-		snprintf(nv->path, sizeof(nv->path), "%s", sp->device);
+		/* The record names the device as it will be found after a reboot. */
+		if (device_stable_path(fd, nv->path, sizeof(nv->path)))
+			snprintf(nv->path, sizeof(nv->path), "%s", sp->device);
 	} else {
 		state_path(c, nv->path, "store/%s.img", nv->vol);
 		fd = open(nv->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
