@@ -18,6 +18,7 @@
 TOP := $(CURDIR)
 export TOP
 include $(TOP)/mk/paths.mk
+include $(TOP)/mk/version.mk
 BUILD ?= $(TOP)/build
 
 # KDIR: the kernel build tree the module is compiled against. Defaults to
@@ -164,7 +165,14 @@ check-harness: all
 check-fresh:
 	tests/fresh-machine $(if $(REV),--rev $(REV)) both
 
-# Slower harness self-tests: the systemd guest booting its own kernel.
+# An agent with no static secret (instance metadata) failing over between
+# two kmsd instances while it attaches, in a test VM on a private network.
+check-failover: all
+	@for t in tests/failover/*.host.sh; do bash $$t || exit 1; done
+.PHONY: check-failover
+
+# Slower harness self-tests: the systemd guest (its first image build
+# downloads a Debian rootfs), and it booting its own kernel.
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
@@ -199,3 +207,8 @@ lint:
 clean:
 	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(TOP) clean)
 	rm -rf build build-asan build-fuzz tests/build
+
+# The tree's one version, for scripts that build the module from a copy.
+print-version:
+	@echo $(EBS_VERSION)
+.PHONY: print-version

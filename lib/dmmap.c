@@ -43,6 +43,27 @@ int dm_setup(void)
 	return 0;
 }
 
+static int dm_control_missing(void)
+{
+	return access("/dev/mapper/control", F_OK) != 0;
+}
+
+/*
+ * Every task is made here. dm_task_create() checks the driver's version
+ * through /dev/mapper/control and creates a missing node first, which hides
+ * a kernel without device-mapper (or a /dev without its node) until some
+ * later step fails obscurely: without the node, no task is made, and the
+ * caller's error (or the agent's preflight) says what is missing.
+ */
+static struct dm_task *task_create(int type)
+{
+	if (dm_control_missing()) {
+		errno = ENODEV;
+		return NULL;
+	}
+	return dm_task_create(type);
+}
+
 /* Whether the task makes or changes a /dev node that udev handles: then wait for it. */
 enum udev_sync { NO_UDEV_SYNC, UDEV_SYNC };
 
@@ -59,17 +80,13 @@ static int run_task(struct dm_task *dmt, enum udev_sync sync)
 	return ok ? 0 : -EIO;
 }
 
-static int dm_control_missing(void)
-{
-	return access("/dev/mapper/control", F_OK) != 0;
-}
 
 int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 		      const char *target, const char *params, enum dm_access access)
 {
 	int read_only = access == DM_READ_ONLY;
 
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
+	struct dm_task *dmt = task_create(DM_DEVICE_CREATE);
 	int rc = -ENOMEM;
 
 	/* dm_task_create() opens the control node: without device-mapper, not a lack of memory. */
@@ -93,7 +110,7 @@ out:
 static int info_task(const char *name, const char *uuid, struct dm_task **out,
 		     struct dm_info *info_out)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
+	struct dm_task *dmt = task_create(DM_DEVICE_INFO);
 	struct dm_info info;
 
 	if (!dmt)
@@ -140,7 +157,7 @@ int dm_uuid_of(const char *name, char *uuid, size_t uuid_len)
 
 int dm_remove_uuid(const char *uuid)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
+	struct dm_task *dmt = task_create(DM_DEVICE_REMOVE);
 	int rc = -ENOMEM;
 
 	if (!dmt)
@@ -161,7 +178,7 @@ out:
 int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, void *arg),
 	    void *arg)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
+	struct dm_task *dmt = task_create(DM_DEVICE_LIST);
 	struct dm_names *names;
 	unsigned int next = 0;
 	size_t plen = strlen(prefix);
@@ -190,7 +207,7 @@ int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, v
 /* Suspend flushes in-flight I/O and freezes a filesystem on top (lockfs). */
 static int suspend_or_resume(const char *uuid, int task)
 {
-	struct dm_task *dmt = dm_task_create(task);
+	struct dm_task *dmt = task_create(task);
 	int rc = -ENOMEM;
 
 	if (!dmt)
@@ -218,7 +235,7 @@ int dm_resume_uuid(const char *uuid)
 
 int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const char *params)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_RELOAD);
+	struct dm_task *dmt = task_create(DM_DEVICE_RELOAD);
 	int rc = -ENOMEM;
 
 	if (!dmt)
@@ -237,7 +254,7 @@ int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const
 static int one_target(int type, const char *uuid, char *target, size_t target_len, char *params,
 		      size_t params_len, uint64_t *sectors)
 {
-	struct dm_task *dmt = dm_task_create(type);
+	struct dm_task *dmt = task_create(type);
 	uint64_t start = 0, len = 0;
 	char *ttype = NULL, *tparams = NULL;
 	struct dm_info info;
@@ -310,7 +327,7 @@ int dm_has_target(const char *target)
 
 	if (dm_control_missing())
 		return -ENODEV;
-	dmt = dm_task_create(DM_DEVICE_LIST_VERSIONS);
+	dmt = task_create(DM_DEVICE_LIST_VERSIONS);
 	if (!dmt)
 		return -ENODEV;
 	if (!dm_task_run(dmt) || !(v = dm_task_get_versions(dmt))) {

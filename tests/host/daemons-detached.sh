@@ -23,6 +23,13 @@ rm -rf "$TAP_TMP"
 TAP_TMP=$(mktemp -d /run/ebscrypt-detached.XXXXXX 2>/dev/null || mktemp -d)
 STATE="$TAP_TMP/state" KMSD_CONF="$TAP_TMP/state/kmsd.conf" KMSD_LOG="$TAP_TMP/kmsd.log" KMSD_RUN="$TAP_TMP"
 trap 'stop_all; rm -rf "$TAP_TMP"' EXIT
+# The daemons run from a copy beside the state, as from an installed
+# /usr/sbin: a build tree under /tmp is out of sight in the units' sandbox.
+if [ -x "$KMSD" ] && [ -x "$AGENT" ]; then
+	mkdir -p "$TAP_TMP/sbin"
+	cp "$KMSD" "$AGENT" "$TAP_TMP/sbin/"
+	KMSD=$TAP_TMP/sbin/ebscrypt-kmsd AGENT=$TAP_TMP/sbin/ebscrypt-agent
+fi
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 
 fuzz_target() {
-	make -s -C "$top/tests" fuzz FUZZ_TIME="${FUZZ_TIME:-10}" FUZZ_TARGETS="$1" 2>&1 | tail -n 40
+	make -s -C "$top/tests" fuzz FUZZ_TIME="${FUZZ_TIME:-5}" FUZZ_TARGETS="$1" 2>&1 | tail -n 40
 	[ "${PIPESTATUS[0]}" -eq 0 ]
 }
 
@@ -18,6 +18,6 @@ make -s -C "$top/tests" fuzz-build >/dev/null 2>&1 ||
 for src in "$top"/tests/fuzz/fuzz_*.c; do
 	t=${src##*/fuzz_}
 	t=${t%.c}
-	test_that "fuzz_$t survives a ${FUZZ_TIME:-10} s libFuzzer run over its seed corpus" fuzz_target "$t"
+	test_that "fuzz_$t survives a ${FUZZ_TIME:-5} s libFuzzer run over its seed corpus" fuzz_target "$t"
 done
 tap_done
