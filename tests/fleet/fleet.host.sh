@@ -55,7 +55,7 @@ on() { local h=$1; shift; "$G" exec "$work/$h" "$@"; }
 client_cert() {
 	(
 		cd "$PKI" &&
-		openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$1" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$1" &&
 		printf 'extendedKeyUsage=clientAuth\n' >"$1.ext" &&
 		openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
 			-extfile "$1.ext" -out "$1.crt" && chmod 600 "$1.key"
@@ -133,38 +133,54 @@ host_files() {
 	cp "$d/agent.conf" "$d/ebscryptctl.conf"
 }
 
+# One round trip per host: its files as a tar inside the script, then its agent.
 guest_setup() {
-	local h=$1 d=$work/files-$1 f
-	"$G" put "$work/$h" "$PKI/ca.crt" /etc/ebscrypt/ca.crt &&
-	"$G" put "$work/$h" "$PKI/host-$h.crt" /etc/ebscrypt/host.crt &&
-	"$G" put "$work/$h" "$PKI/host-$h.key" /etc/ebscrypt/host.key &&
-	"$G" put "$work/$h" "$d/agent.conf" /etc/ebscrypt/agent.conf &&
-	"$G" put "$work/$h" "$d/ebscryptctl.conf" /etc/ebscrypt/ebscryptctl.conf || return 1
-	on "$h" 'chmod 600 /etc/ebscrypt/*.conf /etc/ebscrypt/host.key && mkdir -p /run/ebscrypt /var/lib/ebscrypt &&
+	local h=$1 d=$work/files-$1 etc=$work/etc-$1
+	mkdir -p "$etc" &&
+	cp "$PKI/ca.crt" "$etc/ca.crt" && cp "$PKI/host-$h.crt" "$etc/host.crt" &&
+	cp "$PKI/host-$h.key" "$etc/host.key" && cp "$d/agent.conf" "$d/ebscryptctl.conf" "$etc/" || return 1
+	on "$h" "mkdir -p /etc/ebscrypt /run/ebscrypt /var/lib/ebscrypt && base64 -d <<'TAR' | tar -x -C /etc/ebscrypt
+$(tar -c -C "$etc" . | base64)
+TAR
+		"'chmod 600 /etc/ebscrypt/*.conf /etc/ebscrypt/host.key &&
 		modprobe nbd && ebscrypt-agent --config /etc/ebscrypt/agent.conf &&
 		for i in $(seq 1 100); do [ -S /run/ebscrypt/agent.sock ] && exit 0; sleep 0.05; done; exit 1'
 }
 
+# Where the setup's time goes, for the TAP diagnostics.
+phase_t=$SECONDS
+phase() { echo "$1 $((SECONDS - phase_t))s" >>"$work/phases"; phase_t=$SECONDS; }
+
+# The guests boot (the slow part, under TCG) while the host side comes up.
 setup() {
 	local h pids=() rc=0 p
 	testnet_create "$NS" || return 1
 	for h in $HOSTS; do testnet_tap "$NS" "tap$h" || return 1; done
-	testnet_pki "$PKI" "$TESTNET_HOST_IP" && kms_setup && op_setup || return 1
-	V1=$(new_volume) || return 1
-	if [ "$smoke" = 0 ]; then
-		K3=$(opctl kms create-key --description fleet-k3 | jq -r .KeyMetadata.Arn) &&
-		V2=$(new_volume) && V3=$(new_volume --kms-key-id "$K3") || return 1
-	fi
-	nbd_export_all || return 1
-	for h in $HOSTS; do host_files "$h" || return 1; done
 	for h in $HOSTS; do
 		"$G" start "$work/$h" --netns "$NS" --net "tap$h,ip=${IP[$h]}/24" --hostname "$h" \
 			--mem 768 --timeout 2400 &
 		pids+=($!)
 	done
+	phase network
+	testnet_pki "$PKI" "$TESTNET_HOST_IP" && phase pki && kms_setup && phase kmsd && op_setup || return 1
+	phase operator
+	V1=$(new_volume) || return 1
+	if [ "$smoke" = 0 ]; then
+		K3=$(opctl kms create-key --description fleet-k3 | jq -r .KeyMetadata.Arn) &&
+		V2=$(new_volume) && V3=$(new_volume --kms-key-id "$K3") || return 1
+	fi
+	phase volumes
+	nbd_export_all || return 1
+	for h in $HOSTS; do host_files "$h" || return 1; done
+	phase host-files
 	for p in "${pids[@]}"; do wait "$p" || rc=1; done
 	[ "$rc" = 0 ] || return 1
-	for h in $HOSTS; do guest_setup "$h" || return 1; done
+	phase boot-rest
+	pids=()
+	for h in $HOSTS; do guest_setup "$h" & pids+=($!); done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	[ "$rc" = 0 ] || return 1
+	phase guest-setup
 }
 
 start=$SECONDS
@@ -174,7 +190,7 @@ if ! setup >"$work/setup.log" 2>&1; then
 	for h in $HOSTS; do [ -e "$work/$h" ] && "$G" console "$work/$h" 2>/dev/null | tail -20 | tap_diag; done
 	exit 1
 fi
-echo "# setup ($HOSTS, kmsd, nbd-server, operator) took $((SECONDS - start))s"
+echo "# setup ($HOSTS, kmsd, nbd-server, operator) took $((SECONDS - start))s: $(tr '\n' ' ' <"$work/phases")"
 
 # Connects the volume's export on a host and attaches it by id; prints the device.
 attach_on() {
@@ -354,11 +370,13 @@ crash_move() {
 }
 
 guests_stop_cleanly() {
-	local h
+	local h pids=() p rc=0
 	for h in $HOSTS; do
 		"$G" alive "$work/$h" || continue
-		"$G" stop "$work/$h"
+		"$G" stop "$work/$h" & pids+=($!)
 	done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	return "$rc"
 }
 
 test_that "a volume moves from host a to b: b's own Decrypt under b's grant, the tree intact, a's grant retired" graceful_move
