@@ -54,6 +54,20 @@ t_without_cert() {
 	if grep ListKeys "$TAP_TMP/audit"; then return 1; fi
 }
 
+t_session_resumed() {
+	local codes
+	# One curl, two connections: the second resumes the first's TLS
+	# session, as a long-lived agent's next connection does once the
+	# service has closed the idle one. Each gets an HTTP answer (403:
+	# unsigned).
+	codes=$(curl -sS --cacert "$PKI/ca.crt" --cert "$PKI/host-ca.crt" --key "$PKI/host-ca.key" \
+		-H 'Connection: close' -o /dev/null -w '%{http_code} %{num_connects}\n' -d '{}' "$(kmsd_url)" \
+		--next --cacert "$PKI/ca.crt" --cert "$PKI/host-ca.crt" --key "$PKI/host-ca.key" \
+		-o /dev/null -w '%{http_code} %{num_connects}\n' -d '{}' "$(kmsd_url)" 2>&1)
+	echo "$codes"
+	assert_eq "$(echo "$codes" | tr '\n' ' ')" "403 1 403 1 "
+}
+
 t_client_ca_needs_tls() {
 	printf 'tls_client_ca = %s\n' "$PKI/ca.crt" >"$STATE/bad.conf"
 	grep -v '^tls_' "$STATE/kmsd.conf" >>"$STATE/bad.conf"
@@ -82,6 +96,7 @@ t_agent_refuses_plain_http() {
 
 test_that "with tls_client_ca a client with a certificate from that CA and a valid signature is served" t_with_cert
 test_that "with tls_client_ca a client without a certificate, or with another CA's, is refused at the handshake" t_without_cert
+test_that "with tls_client_ca a client's next connection, resuming its TLS session, is served" t_session_resumed
 test_that "tls_client_ca without tls_cert is a configuration error" t_client_ca_needs_tls
 test_that "the client library refuses plain http:// to a host that is not loopback" t_plain_http_off_loopback
 test_that "ebscrypt-agent refuses to start with a plain http:// endpoint off loopback" t_agent_refuses_plain_http
