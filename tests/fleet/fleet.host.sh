@@ -314,8 +314,10 @@ key_disabled_while_attached() {
 	opctl kms disable-key "$K3" >/dev/null
 	# The attached volume does not need the KMS: A keeps writing and reading.
 	on a "dd if=/dev/urandom of=/mnt/k/while-disabled bs=64k count=8 conv=fsync status=none &&
-		sha256sum /mnt/k/while-disabled >/tmp/wd.sum && echo 3 >/proc/sys/vm/drop_caches && sha256sum -c /tmp/wd.sum >&2 &&
-		cat /tmp/wd.sum && umount /mnt/k && ebscryptctl volume detach $V3 && nbd-client -d /dev/nbd0" >"$work/wd.sum"
+		sha256sum /mnt/k/while-disabled >/tmp/wd.sum && echo 3 >/proc/sys/vm/drop_caches && sha256sum -c /tmp/wd.sum &&
+		umount /mnt/k && ebscryptctl volume detach $V3 && nbd-client -d /dev/nbd0"
+	# The guest's stdout and stderr come back as one: the sums alone, apart.
+	on a "cat /tmp/wd.sum" >"$work/wd.sum"
 	"$G" put "$work/b" "$work/wd.sum" /tmp/wd.sum
 	opctl volume authorize "$V3" --host b
 	refute -m "KMS key $K3 is Disabled" attach_on b "$V3" nbd1
