@@ -157,6 +157,11 @@ bench-snapshot: all
 bench-kms: all
 	tests/bench/kms
 
+# Volumes moving between three hosts (graceful, crash, refused hosts, key
+# states), in full; make check runs its graceful move (e2e/fleet-move).
+check-fleet: all
+	bash tests/fleet/fleet.host.sh
+
 # The harness's own tests: guests on private networks, the systemd guest.
 check-harness: all
 	tests/run-vm-suite harness/
@@ -195,7 +200,7 @@ deb:
 check-system: all
 	@for t in tests/system/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh check-host check-system
+.PHONY: check-harness check-harness-heavy check-fresh check-fleet check-host check-system
 
 # libFuzzer targets, each for FUZZ_TIME seconds (default 15; 600 for a long run).
 fuzz:

@@ -8,11 +8,13 @@
  * the heap; the Plaintext is base64-decoded straight into the caller's
  * buffer and the reply is wiped.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +49,8 @@ struct kms_client {
 	size_t cur;            /* the endpoint that last answered */
 	char *unix_socket;
 	char *ca_file;
+	char *client_cert;
+	char *client_key;
 	char *region;
 	struct aws_cred_provider *creds;
 	long timeout_ms;
@@ -117,8 +121,33 @@ static void set_err(struct kms_error *err, int status, const char *type, const c
 	va_end(ap);
 }
 
+int kms_url_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char h[64];
+	size_t n;
+
+	if (!host)
+		return 0;
+	n = strlen(host);
+	/* curl hands IPv6 literals back in brackets. */
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= sizeof(h))
+			return 0;
+		memcpy(h, host + 1, n - 2);
+		h[n - 2] = '\0';
+		return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	if (!strcasecmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 /* One endpoint URL: its Host header and path, which are signed. */
-static int parse_url(const char *url, struct kms_url *e)
+static int parse_url(const char *url, int plain_ok, struct kms_url *e)
 {
 	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
 	CURLU *u = curl_url();
@@ -131,6 +160,9 @@ static int parse_url(const char *url, struct kms_url *e)
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
 	    curl_url_get(u, CURLUPART_PATH, &path, 0) ||
 	    (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		goto out;
+	rc = -EPROTONOSUPPORT;
+	if (!strcmp(scheme, "http") && !plain_ok && !kms_url_host_is_loopback(host))
 		goto out;
 	rc = -ENOMEM;
 	/* The Host header is signed, so we set it ourselves rather than let curl pick. */
@@ -160,7 +192,7 @@ out:
 }
 
 /* Splits "https://a/ https://b/" (white space or commas) into c->eps. */
-static int parse_urls(struct kms_client *c, const char *list)
+static int parse_urls(struct kms_client *c, const char *list, int plain_ok)
 {
 	const char *p = list;
 
@@ -178,7 +210,7 @@ static int parse_urls(struct kms_client *c, const char *list)
 		one = strndup(p, n);
 		if (!one)
 			return -ENOMEM;
-		rc = parse_url(one, &c->eps[c->neps]);
+		rc = parse_url(one, plain_ok, &c->eps[c->neps]);
 		free(one);
 		if (rc)
 			return rc;
@@ -206,14 +238,20 @@ int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out)
 	pthread_mutex_init(&c->lock, NULL);
 	c->unix_socket = xstrdup(ep->unix_socket);
 	c->ca_file = xstrdup(ep->ca_file);
+	c->client_cert = xstrdup(ep->client_cert);
+	c->client_key = xstrdup(ep->client_key);
 	c->region = xstrdup(ep->region);
 	c->timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 10000;
 	c->max_retries = ep->max_retries >= 0 ? ep->max_retries : 0;
 	c->max_reply = ep->max_reply_bytes ? ep->max_reply_bytes : KMS_MAX_REPLY;
-	if (!c->region || (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file))
+	if (!c->region || (ep->unix_socket && !c->unix_socket) || (ep->ca_file && !c->ca_file) ||
+	    (ep->client_cert && !c->client_cert) || (ep->client_key && !c->client_key))
 		goto fail;
-	rc = parse_urls(c, ep->url);
+	rc = parse_urls(c, ep->url, c->unix_socket != NULL);
 	if (rc)
+		goto fail;
+	rc = -EINVAL;
+	if ((!ep->client_cert) != (!ep->client_key))
 		goto fail;
 	memset(&chain, 0, sizeof(chain));
 	chain.access_key_id = ep->access_key_id;
@@ -258,6 +296,8 @@ void kms_client_free(struct kms_client *c)
 	}
 	free(c->unix_socket);
 	free(c->ca_file);
+	free(c->client_cert);
+	free(c->client_key);
 	free(c->region);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -447,6 +487,10 @@ static enum outcome kms_attempt(struct kms_client *c, const struct kms_url *e, c
 		curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
 	if (c->ca_file)
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+	if (c->client_cert) {
+		curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->client_cert);
+		curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->client_key);
+	}
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");

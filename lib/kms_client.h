@@ -43,6 +43,8 @@ struct kms_endpoint {
 	const char *imds_endpoint;     /* the chain's instance metadata service */
 	long timeout_ms;          /* overall deadline per call, retries included */
 	int max_retries;          /* retries for throttling/5xx/transport errors */
+	const char *client_cert;  /* optional: PEM certificate for mutual TLS */
+	const char *client_key;   /* optional: its unencrypted PEM private key */
 	size_t max_reply_bytes;   /* largest reply taken (0: 1 MiB); a larger one is -EPROTO */
 };
 
@@ -72,7 +74,14 @@ struct kms_key_info {
 	int enabled;
 };
 
+/*
+ * -EPROTONOSUPPORT: plain http:// to a host that is not loopback (SigV4
+ * keeps the secret off the wire, but not the Decrypt reply's plaintext);
+ * use https://, or HTTP over a Unix socket.
+ */
 int kms_client_new(const struct kms_endpoint *ep, struct kms_client **out);
+/* Whether a URL's host is a loopback name or address (the only place plain HTTP may go). */
+int kms_url_host_is_loopback(const char *host);
 void kms_client_free(struct kms_client *c);
 /* The URL the last call used (or will try first). */
 const char *kms_client_current_url(const struct kms_client *c);

@@ -82,6 +82,12 @@ int agent_decrypt(struct agent *a, const char *arn, const uint8_t *blob, size_t 
 int agent_unwrap(struct agent *a, const struct ebs_header *h, uint8_t *dek,
 		 struct json_object *rep);
 
+/*
+ * grants.c: retires this host's attach grants for vol (after a detach);
+ * returns how many, or -errno with a warning in rep.
+ */
+int agent_retire_grants(struct agent *a, const char *vol, struct json_object *rep);
+
 /* keys.c */
 int keys_init(struct agent *a);
 int keys_add_logon(int32_t keyring, const char *desc, const uint8_t *dek, size_t len,

@@ -352,7 +352,11 @@ void op_detach(struct agent *a, struct json_object *req, struct json_object *rep
 	}
 	remove_lower(uuid + strlen(DM_UUID_VOLUME), rep);
 	ebs_info("detached %s (/dev/mapper/%s)", uuid + strlen(DM_UUID_VOLUME), name);
+	/* The key is gone from the kernel; now the authorization goes too. */
+	rc = agent_retire_grants(a, uuid + strlen(DM_UUID_VOLUME), rep);
 	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	if (rc >= 0)
+		json_object_object_add(rep, "grants_retired", json_object_new_int(rc));
 	json_object_object_add(rep, "volume_id", json_object_new_string(uuid + strlen(DM_UUID_VOLUME)));
 }
 

@@ -13,7 +13,7 @@
 #include "proto.h"
 
 static const char *const agent_keys[] = {
-	"socket", "group", "kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_region",
+	"socket", "group", "kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_client_cert", "kms_client_key", "kms_region",
 	"kms_access_key_id", "kms_secret_access_key", "kms_timeout_ms", "kms_max_retries",
 	"kms_profile", "kms_imds_endpoint", "log_level", "volume_file_dirs", NULL
 };
@@ -56,6 +56,8 @@ int agent_load_config(struct agent *a, const char *path, const char *socket_over
 	a->ep.url = ebs_conf_get(&a->conf, "kms_endpoint");
 	a->ep.unix_socket = ebs_conf_get(&a->conf, "kms_unix_socket");
 	a->ep.ca_file = ebs_conf_get(&a->conf, "kms_ca_file");
+	a->ep.client_cert = ebs_conf_get(&a->conf, "kms_client_cert");
+	a->ep.client_key = ebs_conf_get(&a->conf, "kms_client_key");
 	a->ep.region = ebs_conf_get(&a->conf, "kms_region");
 	a->ep.access_key_id = ebs_conf_get(&a->conf, "kms_access_key_id");
 	a->ep.secret_access_key = ebs_conf_get(&a->conf, "kms_secret_access_key");
@@ -72,6 +74,10 @@ int agent_load_config(struct agent *a, const char *path, const char *socket_over
 	/* Without these the AWS credential chain finds the host's credentials. */
 	if (!a->ep.access_key_id != !a->ep.secret_access_key) {
 		ebs_err("config %s: kms_access_key_id and kms_secret_access_key go together", path);
+		return -EINVAL;
+	}
+	if ((!a->ep.client_cert) != (!a->ep.client_key)) {
+		ebs_err("config %s: kms_client_cert and kms_client_key go together", path);
 		return -EINVAL;
 	}
 	return 0;

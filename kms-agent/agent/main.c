@@ -89,6 +89,12 @@ int main(int argc, char **argv)
 	if (agent_load_config(&a, config, sock))
 		return 1;
 	rc = kms_client_new(&a.ep, &a.kms);
+	if (rc == -EPROTONOSUPPORT) {
+		ebs_err("refusing plain HTTP to %s: the KMS must be reached over https:// unless it is "
+			"on loopback or a Unix socket (kms_unix_socket)", a.ep.url);
+		agent_free(&a);
+		return 1;
+	}
 	if (rc) {
 		ebs_err("cannot set up the KMS client for %s: %s", a.ep.url, strerror(-rc));
 		agent_free(&a);

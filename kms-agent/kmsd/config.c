@@ -212,6 +212,8 @@ static int service_setting(struct kmsd_config *cfg, const char *k, const char *v
 		cfg->durable = !strcmp(v, "on");
 		return 0;
 	}
+	if (!strcmp(k, "tls_client_ca"))
+		return set_str(&cfg->tls_client_ca, v);
 	if (!strcmp(k, "max_body_bytes")) {
 		rc = parse_uint(v, 1024, 16 * 1024 * 1024, &n);
 		cfg->max_body = n;
@@ -304,6 +306,10 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 		snprintf(err, errlen, "store = postgresql needs pg_conninfo");
 		rc = -EINVAL;
 	}
+	if (!rc && cfg->tls_client_ca && !cfg->tls_cert) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "tls_client_ca needs tls_cert and tls_key");
+	}
 	if (!rc && (!cfg->tls_cert) != (!cfg->tls_key)) {
 		snprintf(err, errlen, "tls_cert and tls_key go together");
 		rc = -EINVAL;
@@ -389,6 +395,7 @@ void config_free(struct kmsd_config *cfg)
 	free(cfg->tls_key);
 	free(cfg->store);
 	free(cfg->pg_conninfo);
+	free(cfg->tls_client_ca);
 	free(cfg->service_host_name);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -490,6 +490,8 @@ int http_start(struct kmsd *k, struct http_server **out)
 
 		/* Before binding: a bad certificate or key must not leave a port open. */
 		rc = tls_server_new(cfg->tls_cert, cfg->tls_key, &lim, &s->tls);
+		if (!rc && cfg->tls_client_ca)
+			rc = tls_server_require_client_ca(s->tls, cfg->tls_client_ca);
 		if (rc) {
 			http_stop(s);
 			return rc;

@@ -50,6 +50,7 @@ struct kmsd_config {
 	char *account_id;
 	char *tls_cert;
 	char *tls_key;
+	char *tls_client_ca;     /* set: every client must present a certificate it signs */
 	size_t max_body;
 	unsigned int max_connections;
 	unsigned int threads;
@@ -464,6 +465,7 @@ int op_generate_data_key(struct kreq *req);
 int op_generate_data_key_without_plaintext(struct kreq *req);
 int op_create_grant(struct kreq *req);
 int op_list_grants(struct kreq *req);
+int op_list_retirable_grants(struct kreq *req);
 int op_retire_grant(struct kreq *req);
 int op_revoke_grant(struct kreq *req);
 int op_get_key_policy(struct kreq *req);
@@ -502,6 +504,8 @@ typedef int (*tls_handover_fn)(void *arg, int fd, const struct sockaddr *peer,
 /* Loads and checks the certificate and key (a mismatch is refused). */
 int tls_server_new(const char *cert, const char *key, const struct tls_limits *lim,
 		   struct tls_server **out);
+/* Mutual TLS: the handshake fails unless the client's certificate chains to ca_file. */
+int tls_server_require_client_ca(struct tls_server *t, const char *ca_file);
 int tls_server_start(struct tls_server *t, int listen_fd, tls_handover_fn handover, void *arg);
 /* Stops the listener and aborts handshakes; established connections go on. */
 void tls_server_stop_accepting(struct tls_server *t);

@@ -2,6 +2,7 @@
 /* Grants: CreateGrant, ListGrants, RetireGrant, RevokeGrant. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kmsd.h"
@@ -210,5 +211,79 @@ int op_revoke_grant(struct kreq *req)
 		return kfail(req, "NotFoundException", "Grant %s does not exist", gid);
 	if (rc || store_grant_delete(req->k->db, gid))
 		return kfail(req, "KMSInternalException", "the key store is unavailable");
+	return 0;
+}
+
+/*
+ * ListRetirableGrants: the grants a principal may retire, across every key.
+ * A principal lists only its own (AWS lets IAM policies widen this; here
+ * only account admins may name another principal). RetiringPrincipal may be
+ * left out and then means the caller: a host that holds nothing but its own
+ * credentials finds the attach grants it must retire at detach this way,
+ * without ListGrants on any key. Marker: how many entries came before.
+ */
+struct retirable {
+	struct grant_list l;
+	const char *retiring;
+	long long skip;
+	int failed;
+};
+
+static int retirable_grant_cb(void *arg, const struct kms_grant *g)
+{
+	struct retirable *r = arg;
+
+	if (strcmp(g->retiring, r->retiring))
+		return 0;
+	if (r->skip > 0) {
+		r->skip--;
+		return 0;
+	}
+	return grant_cb(&r->l, g);
+}
+
+static int retirable_key_cb(void *arg, const char *id)
+{
+	struct retirable *r = arg;
+
+	if (store_grants_list(r->l.page.req->k->db, id, NULL, NULL, 100000, retirable_grant_cb, r)) {
+		r->failed = 1;
+		return 1;
+	}
+	return r->l.page.more;
+}
+
+int op_list_retirable_grants(struct kreq *req)
+{
+	struct retirable r = { .l = { .only_id = NULL } };
+	const char *marker;
+	char next[32];
+
+	if (jget_str(req, "RetiringPrincipal", FIELD_OPTIONAL, 256, &r.retiring) < 0 ||
+	    page_args(req, 50, 100, &r.l.page, &marker))
+		return -1;
+	if (!r.retiring)
+		r.retiring = req->who->arn;
+	if (strcmp(r.retiring, req->who->arn) && authorize_account(req, ROLE_ADMIN))
+		return -1;
+	if (marker) {
+		char *end;
+
+		r.skip = strtoll(marker, &end, 10);
+		if (*end || r.skip < 0)
+			return kfail(req, "InvalidMarkerException", "The marker is not valid.");
+	}
+	page_begin(&r.l.page, "Grants");
+	{
+		long long first = r.skip;
+
+		if (store_keys_list(req->k->db, NULL, 1000000, retirable_key_cb, &r) || r.failed)
+			return kfail(req, "KMSInternalException", "the key store is unavailable");
+		json_object_object_add(req->out, "Truncated", json_object_new_boolean(r.l.page.more));
+		if (r.l.page.more) {
+			snprintf(next, sizeof(next), "%lld", first + r.l.page.count);
+			json_object_object_add(req->out, "NextMarker", json_object_new_string(next));
+		}
+	}
 	return 0;
 }

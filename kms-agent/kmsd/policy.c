@@ -111,18 +111,27 @@ char *policy_default(const struct kmsd *k)
 
 /*
  * The AWS managed key's policy, fixed like AWS's: the account's principals
- * may use it and read its metadata as their roles allow; nobody manages it.
+ * may use it, create grants on it and revoke them (how a volume is
+ * authorized for a host; AWS allows CreateGrant through EBS, and no AWS
+ * service calls here) and read its metadata, as their roles allow; nobody
+ * manages it.
  */
 static char *policy_managed(const struct kmsd *k)
 {
-	static const char *const view[] = { "kms:Describe*", "kms:Get*", "kms:List*", NULL };
+	static const char *const use[] = {
+		"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+		"kms:CreateGrant", "kms:DescribeKey", NULL,
+	};
+	static const char *const view[] = {
+		"kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant", NULL,
+	};
 	_cleanup_json_ struct json_object *d = json_object_new_object();
 	struct json_object *st = json_object_new_array();
 
 	json_object_object_add(d, "Version", json_object_new_string("2012-10-17"));
 	json_object_object_add(d, "Id", json_object_new_string("auto-ebs-2"));
 	json_object_array_add(st, statement("Allow use by the account's principals", root_of(k),
-					    strings(use_actions)));
+					    strings(use)));
 	json_object_array_add(st, statement("Allow direct access to key metadata to the account",
 					    root_of(k), strings(view)));
 	json_object_object_add(d, "Statement", st);

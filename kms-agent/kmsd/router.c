@@ -46,6 +46,7 @@ static const struct {
 	{ "ListGrants", op_list_grants },
 	{ "RetireGrant", op_retire_grant },
 	{ "RevokeGrant", op_revoke_grant },
+	{ "ListRetirableGrants", op_list_retirable_grants },
 	{ "GetKeyPolicy", op_get_key_policy },
 	{ "PutKeyPolicy", op_put_key_policy },
 	{ "ListKeyPolicies", op_list_key_policies },

@@ -252,6 +252,42 @@ static int make_ctx(struct tls_server *t, const char *cert, const char *key)
 	return load_key(ctx, cert, key);
 }
 
+int tls_server_require_client_ca(struct tls_server *t, const char *ca_file)
+{
+	STACK_OF(X509_NAME) *names;
+	char why[256];
+
+	if (access(ca_file, R_OK)) {
+		int rc = -errno;
+
+		ebs_err("cannot read the client CA %s: %s", ca_file, strerror(-rc));
+		return rc;
+	}
+	if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1 ||
+	    !(names = SSL_load_client_CA_file(ca_file))) {
+		ssl_reason(why, sizeof(why));
+		ebs_err("cannot load the client CA %s: %s", ca_file, why);
+		return -EINVAL;
+	}
+	SSL_CTX_set_client_CA_list(t->ctx, names);
+	/* A second factor beside SigV4: no certificate, no request. */
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/*
+	 * With peer verification on, OpenSSL refuses to resume a session (a
+	 * TLS 1.3 ticket, a 1.2 session id) made without a session id context,
+	 * and fails the whole handshake: a long-lived agent's next connection,
+	 * once the idle one is closed, would get "SSL connect error" until it
+	 * restarts.
+	 */
+	if (SSL_CTX_set_session_id_context(t->ctx, (const unsigned char *)"ebscrypt-kmsd",
+					   sizeof("ebscrypt-kmsd") - 1) != 1) {
+		ssl_reason(why, sizeof(why));
+		ebs_err("cannot set the TLS session id context: %s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int tls_server_new(const char *cert, const char *key, const struct tls_limits *lim,
 		   struct tls_server **out)
 {

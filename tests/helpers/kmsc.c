@@ -16,7 +16,7 @@
  *        [--date AMZDATE] [--akid ID] [--no-auth] [--ctype CT] [--method M]
  *        [--after-body STR] [--signed LIST] [--query Q] [--signed-query Q]
  *                                              "STATUS" line, then the body
- * common: --url URL [--unix PATH] [--ca FILE] [--creds FILE --profile NAME]
+ * common: --url URL [--unix PATH] [--ca FILE] [--cert FILE --key FILE] [--creds FILE --profile NAME]
  *         [--region R] [--timeout-ms N] [--retries N] [--imds URL]
  *         [--max-reply BYTES]
  * Secrets come from the AWS shared-credentials FILE, never argv; without
@@ -294,6 +294,7 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 int main(int argc, char **argv)
 {
 	const char *url = NULL, *unix_path = NULL, *ca = NULL, *creds = NULL, *profile = NULL;
+	const char *cert = NULL, *key = NULL;
 	const char *region = "us-east-1", *imds = NULL;
 	struct kms_endpoint ep = { 0 };
 	struct kms_client *c = NULL;
@@ -312,6 +313,10 @@ int main(int argc, char **argv)
 			unix_path = argv[i + 1];
 		else if (!strcmp(argv[i], "--ca"))
 			ca = argv[i + 1];
+		else if (!strcmp(argv[i], "--cert"))
+			cert = argv[i + 1];
+		else if (!strcmp(argv[i], "--key"))
+			key = argv[i + 1];
 		else if (!strcmp(argv[i], "--creds"))
 			creds = argv[i + 1];
 		else if (!strcmp(argv[i], "--profile"))
@@ -338,6 +343,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[0], "raw") && argc >= 3)
 		return raw(url, unix_path, region, argc - 1, argv + 1);
 	ep = (struct kms_endpoint){ .url = url, .unix_socket = unix_path, .ca_file = ca,
+				    .client_cert = cert, .client_key = key,
 				    .region = region, .timeout_ms = timeout, .max_retries = retries,
 				    .max_reply_bytes = max_reply };
 	if (creds) {

@@ -37,7 +37,7 @@ t_groups() {
 
 t_commands() {
 	assert_eq "$(offers ebscryptctl volume "" | tr '\n' ' ')" \
-		"attach create delete describe detach list load-key modify table "
+		"attach authorize create delete describe detach list load-key modify revoke table "
 	assert_eq "$(offers ebscryptctl --json snapshot c | tr '\n' ' ')" "copy create "
 }
 

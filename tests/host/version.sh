@@ -38,7 +38,7 @@ t_version_file() {
 	assert_eq "$(make -s --no-print-directory -C "$TAP_TMP/src" EBS_VERSION_TOP="$TAP_TMP/src")" 7.8.9
 	# Neither: the build stops, rather than making an unversioned module.
 	rm "$TAP_TMP/src/VERSION"
-	refute make -s -C "$TAP_TMP/src" EBS_VERSION_TOP="$TAP_TMP/src"
+	refute make -s --no-print-directory -C "$TAP_TMP/src" EBS_VERSION_TOP="$TAP_TMP/src"
 }
 
 t_module() {

@@ -23,7 +23,10 @@
 #                                ebscrypt-kmsd with a fresh state in DIR,
 #                                serving HTTPS on $TESTNET_HOST_IP:PORT
 #                                (default 8443) inside NS; credentials in
-#                                DIR/state/credentials; stop: testnet_kmsd_stop
+#                                DIR/state/credentials; stop: testnet_kmsd_stop.
+#                                DIR/top.conf (settings) and DIR/principals.conf
+#                                ([principal] sections), when present, are
+#                                added to the config that init writes
 #   testnet_nbd_start NS DIR NAME=FILE...
 #                                nbd-server on $TESTNET_HOST_IP:10809 in NS,
 #                                exporting each FILE under NAME; guests use
@@ -94,14 +97,16 @@ testnet_destroy() {
 	ip netns del "$ns"
 }
 
+# P-256 keys: made in milliseconds, and a TCG guest's handshake verifies
+# them far faster than RSA-2048's.
 testnet_pki() {
 	local dir=$1 addr=$2
 	mkdir -p "$dir"
 	(
 		cd "$dir" || exit 1
-		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 \
 			-subj "/CN=ebscrypt test network CA" -addext basicConstraints=critical,CA:TRUE &&
-		openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=$addr" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj "/CN=$addr" &&
 		printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$addr" > ext &&
 		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
 			-extfile ext -out server.crt &&
@@ -115,11 +120,14 @@ testnet_kmsd_start() {
 	kmsd=${KMSD:-$TESTNET_TOP/build/bin/ebscrypt-kmsd}
 	mkdir -p "$dir"
 	"$kmsd" init --state-dir "$dir/state" --listen "$TESTNET_HOST_IP:$port" > "$dir/init.log" || return 1
-	# Top-level settings go before the first [principal] section. init's own
-	# self-signed certificate (it writes one for an address off loopback)
-	# gives way to the test PKI's, which the clients trust.
+	# Top-level settings go before the first [principal] section; top.conf's
+	# come after init's, so they override them. init's own self-signed
+	# certificate (it writes one for an address off loopback) gives way to
+	# the test PKI's, which the clients trust.
 	{ printf 'tls_cert = %s\ntls_key = %s\n' "$pki/server.crt" "$pki/server.key"
-	  grep -v -E '^tls_(cert|key) *=' "$dir/state/kmsd.conf"; } \
+	  awk -v top="$dir/top.conf" '/^tls_(cert|key) *=/ { next }
+		/^\[principal/ && !done { while ((getline l < top) > 0) print l; done = 1 } { print }' \
+		"$dir/state/kmsd.conf"; cat "$dir/principals.conf" 2>/dev/null || :; } \
 		> "$dir/state/kmsd.conf.new" && mv "$dir/state/kmsd.conf.new" "$dir/state/kmsd.conf"
 	testnet_exec "$ns" "$kmsd" --state-dir "$dir/state" --foreground < /dev/null > /dev/null 2> "$dir/kmsd.log" &
 	echo $! > "$dir/kmsd.pid"

@@ -215,12 +215,13 @@ int cmd_volume_describe(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (!vol)
 		return ctl_err(c, -EINVAL, "which volume? (vol-...)");
-	if ((rc = state_load_volume(c, vol, &rec)))
-		return ctl_err(c, rc, "no volume %s in %s", vol, c->state_dir);
+	if ((rc = volume_find(c, vol, &rec)))
+		return rc;
 	att = ctl_attachments(c);
 	if (!att)
 		ctl_warn(c, "ebscrypt-agent not reachable at %s: attachment state unknown", c->agent_socket);
 	o = volume_describe(rec, att);
+	attach_describe(c, o);
 	if (c->json) {
 		print_json(o);
 	} else {
@@ -379,8 +380,8 @@ int cmd_volume_attach(struct ctl *c, int argc, char **argv)
 			return ctl_status(c, rc == -ENOENT ? EBS_EXIT_NOT_FOUND : EBS_EXIT_DEVICE, rc);
 		vol = h.volume_id;
 	} else {
-		if ((rc = state_load_volume(c, vol, &rec)))
-			return ctl_err(c, rc, "no volume %s in %s", vol, c->state_dir);
+		if ((rc = volume_find(c, vol, &rec)))
+			return rc;
 		volume_backing_path(rec, path, sizeof(path));
 	}
 	/* Held through the attach: no snapshot starts on a half-built stack. */

@@ -47,6 +47,18 @@ const struct ctl_cmd ctl_commands[] = {
 	  cmd_volume_attach },
 	{ "volume", "detach", "VOL|NAME",
 	  "Remove the mapping; the kernel wipes the volume key.", cmd_volume_detach },
+	{ "volume", "authorize", "VOL --host HOST [--force] [--json]",
+	  "Authorize an encrypted volume for one host: a KMS grant to the host's\n"
+	  "principal (HOST: its ARN, or NAME for arn:aws:iam::ACCOUNT:role/ebscrypt-host/NAME)\n"
+	  "allowing Decrypt of this volume's key only, retirable by that host, which\n"
+	  "retires it when it detaches. Refused, naming the holder, while another host's\n"
+	  "grant stands; --force revokes that grant first (fence that host's I/O before).\n"
+	  "Run with the operator's KMS credentials, from anywhere that sees the header.",
+	  cmd_volume_authorize },
+	{ "volume", "revoke", "VOL [--host HOST]",
+	  "Revoke a volume's attach grants (only HOST's with --host). A host that has\n"
+	  "the volume attached keeps its I/O; it cannot attach it again.",
+	  cmd_volume_revoke },
 	{ "volume", "modify", "VOL --size SIZE [--json]",
 	  "Grow a volume to SIZE (GiB, or with a K/M/G/T suffix), also while it is\n"
 	  "attached and its filesystem mounted. A file-backed volume's file is extended;\n"

@@ -136,6 +136,8 @@ int cmd_volume_describe(struct ctl *c, int argc, char **argv);
 int cmd_volume_delete(struct ctl *c, int argc, char **argv);
 int cmd_volume_attach(struct ctl *c, int argc, char **argv);
 int cmd_volume_detach(struct ctl *c, int argc, char **argv);
+int cmd_volume_authorize(struct ctl *c, int argc, char **argv);
+int cmd_volume_revoke(struct ctl *c, int argc, char **argv);
 int cmd_volume_load_key(struct ctl *c, int argc, char **argv);
 int cmd_volume_table(struct ctl *c, int argc, char **argv);
 int cmd_volume_modify(struct ctl *c, int argc, char **argv);
@@ -220,6 +222,24 @@ struct ebs_header_read_info;
 int volume_header_read(const char *path, struct ebs_header *h, struct ebs_header_read_info *info);
 /* The same, with the reason recorded. */
 int volume_header_check(struct ctl *c, const char *path, struct ebs_header *h);
+
+/* find.c: a volume by id, from the catalog (a cache) or a scan of the block devices' headers. */
+int volume_find(struct ctl *c, const char *vol, struct json_object **rec);
+int volume_scan(struct ctl *c, const char *vol, char *path, size_t len, struct ebs_header *h);
+
+/* grants.c: attach grants, the KMS's record of which host may attach a volume. */
+struct attach_grant {
+	char grant_id[80];
+	char key_arn[256];
+	char principal[256];
+	char host[256];           /* the name in the host principal's ARN, or the ARN */
+	long long since;          /* Unix seconds */
+};
+/* The grants for vol on key_arn, as the caller may see them; *n of cap filled. */
+int attach_grants(struct ctl *c, const char *key_arn, const char *vol, struct attach_grant *g,
+		  size_t cap, size_t *n);
+/* Adds the KMS's attachment fields to a description of an encrypted volume. */
+void attach_describe(struct ctl *c, struct json_object *o);
 
 /* snapshot.c */
 /*

@@ -40,6 +40,8 @@ int ctl_kms(struct ctl *c, struct kms_client **out)
 	c->ep.url = env_or("EBSCRYPT_KMS_ENDPOINT", ebs_conf_get(&c->conf, "kms_endpoint"));
 	c->ep.unix_socket = ebs_conf_get(&c->conf, "kms_unix_socket");
 	c->ep.ca_file = ebs_conf_get(&c->conf, "kms_ca_file");
+	c->ep.client_cert = ebs_conf_get(&c->conf, "kms_client_cert");
+	c->ep.client_key = ebs_conf_get(&c->conf, "kms_client_key");
 	c->ep.region = env_or("AWS_REGION", ebs_conf_get(&c->conf, "kms_region"));
 	c->ep.access_key_id = ebs_conf_get(&c->conf, "kms_access_key_id");
 	c->ep.secret_access_key = ebs_conf_get(&c->conf, "kms_secret_access_key");
@@ -56,6 +58,9 @@ int ctl_kms(struct ctl *c, struct kms_client **out)
 		return ctl_err(c, -EINVAL, "%s: kms_access_key_id and kms_secret_access_key go together",
 			       c->config_path);
 	rc = kms_client_new(&c->ep, &c->kms);
+	if (rc == -EPROTONOSUPPORT)
+		return ctl_err(c, rc, "refusing plain HTTP to %s: the KMS must be reached over https:// "
+			       "unless it is on loopback or a Unix socket", c->ep.url);
 	if (rc)
 		return ctl_err(c, rc, "cannot set up the KMS client for %s: %s", c->ep.url, strerror(-rc));
 	*out = c->kms;

@@ -16,7 +16,7 @@
 #include "proto.h"
 
 static const char *const ctl_conf_keys[] = {
-	"kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_region", "kms_access_key_id",
+	"kms_endpoint", "kms_unix_socket", "kms_ca_file", "kms_client_cert", "kms_client_key", "kms_region", "kms_access_key_id",
 	"kms_secret_access_key", "kms_timeout_ms", "kms_max_retries", "agent_socket", "state_dir",
 	"kms_profile", "kms_imds_endpoint", NULL
 };
