@@ -129,7 +129,10 @@ testnet_kmsd_start() {
 		/^\[principal/ && !done { while ((getline l < top) > 0) print l; done = 1 } { print }' \
 		"$dir/state/kmsd.conf"; cat "$dir/principals.conf" 2>/dev/null || :; } \
 		> "$dir/state/kmsd.conf.new" && mv "$dir/state/kmsd.conf.new" "$dir/state/kmsd.conf"
-	testnet_exec "$ns" "$kmsd" --state-dir "$dir/state" --foreground < /dev/null > /dev/null 2> "$dir/kmsd.log" &
+	# nsenter itself, not testnet_exec: a backgrounded function runs in a
+	# subshell, whose pid is not the daemon's, and testnet_kmsd_stop would
+	# kill that subshell and leave kmsd serving.
+	nsenter "--net=/run/netns/$ns" -- "$kmsd" --state-dir "$dir/state" --foreground < /dev/null > /dev/null 2> "$dir/kmsd.log" &
 	echo $! > "$dir/kmsd.pid"
 	for i in $(seq 1 100); do
 		grep -q 'listening on' "$dir/kmsd.log" && { echo "https://$TESTNET_HOST_IP:$port/"; return 0; }
