@@ -75,7 +75,6 @@ kms_setup() {
 # The operator: admin credentials, an agent (for the key check value of new
 # volumes), a volume store that nbd-server exports.
 op_setup() {
-	local i
 	mkdir -p "$OP/state"
 	cat >"$OP/ctl.conf" <<-EOF
 	kms_endpoint = $KMS_URL
@@ -88,7 +87,7 @@ op_setup() {
 	chmod 600 "$OP/ctl.conf" "$OP/agent.conf"
 	# Detached, as the man page starts it; the namespace's end stops it.
 	testnet_exec "$NS" "$BIN/ebscrypt-agent" --config "$OP/agent.conf" 2>"$OP/agent.log" || return 1
-	for i in $(seq 1 100); do [ -S "$OP/agent.sock" ] && return 0; sleep 0.05; done
+	for _ in $(seq 1 100); do [ -S "$OP/agent.sock" ] && return 0; sleep 0.05; done
 	return 1
 }
 
