@@ -39,7 +39,9 @@ profile_value() { awk -v p="[$1]" -v k="$2" '$0 == p { s = 1; next } /^\[/ { s =
 
 # The same state directory and port as before, as an operator would restart it.
 kms_up() {
-	testnet_exec "$NS" "$top/build/bin/ebscrypt-kmsd" --state-dir "$work/kms/state" --foreground \
+	# nsenter, not testnet_exec: $! of a backgrounded function is a
+	# subshell's, and stopping it would leave kmsd serving.
+	nsenter "--net=/run/netns/$NS" -- "$top/build/bin/ebscrypt-kmsd" --state-dir "$work/kms/state" --foreground \
 		< /dev/null > /dev/null 2> "$work/kms/kmsd.log" &
 	echo $! > "$work/kms/kmsd.pid"
 	local i
