@@ -64,6 +64,12 @@ static struct dm_task *task_create(int type)
 	return dm_task_create(type);
 }
 
+/* Why task_create() made no task: no device-mapper, or no memory. */
+static int task_error(void)
+{
+	return dm_control_missing() ? -ENODEV : -ENOMEM;
+}
+
 /* Whether the task makes or changes a /dev node that udev handles: then wait for it. */
 enum udev_sync { NO_UDEV_SYNC, UDEV_SYNC };
 
@@ -89,9 +95,8 @@ int dm_create_mapping(const char *name, const char *uuid, uint64_t sectors,
 	struct dm_task *dmt = task_create(DM_DEVICE_CREATE);
 	int rc = -ENOMEM;
 
-	/* dm_task_create() opens the control node: without device-mapper, not a lack of memory. */
 	if (!dmt)
-		return dm_control_missing() ? -ENODEV : -ENOMEM;
+		return task_error();
 	if ((read_only && !dm_task_set_ro(dmt)) ||
 	    !dm_task_set_name(dmt, name) || !dm_task_set_uuid(dmt, uuid) ||
 	    !dm_task_add_target(dmt, 0, sectors, target, params))
@@ -114,7 +119,7 @@ static int info_task(const char *name, const char *uuid, struct dm_task **out,
 	struct dm_info info;
 
 	if (!dmt)
-		return -ENOMEM;
+		return task_error();
 	if ((name && !dm_task_set_name(dmt, name)) || (uuid && !dm_task_set_uuid(dmt, uuid)) ||
 	    !dm_task_run(dmt) || !dm_task_get_info(dmt, &info)) {
 		dm_task_destroy(dmt);
@@ -161,7 +166,7 @@ int dm_remove_uuid(const char *uuid)
 	int rc = -ENOMEM;
 
 	if (!dmt)
-		return -ENOMEM;
+		return task_error();
 	if (!dm_task_set_uuid(dmt, uuid))
 		goto out;
 	/* A just-closed filesystem may hold the device for a moment. */
@@ -184,7 +189,7 @@ int dm_each(const char *prefix, void (*fn)(const char *name, const char *uuid, v
 	size_t plen = strlen(prefix);
 
 	if (!dmt)
-		return -ENOMEM;
+		return task_error();
 	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
 		dm_task_destroy(dmt);
 		return -EIO;
@@ -211,7 +216,7 @@ static int suspend_or_resume(const char *uuid, int task)
 	int rc = -ENOMEM;
 
 	if (!dmt)
-		return -ENOMEM;
+		return task_error();
 	if (dm_task_set_uuid(dmt, uuid)) {
 		errno = 0;
 		/* udev acts on the uevent a resume sends: wait for it. */
@@ -239,7 +244,7 @@ int dm_reload_uuid(const char *uuid, uint64_t sectors, const char *target, const
 	int rc = -ENOMEM;
 
 	if (!dmt)
-		return -ENOMEM;
+		return task_error();
 	if (dm_task_set_uuid(dmt, uuid) && dm_task_add_target(dmt, 0, sectors, target, params)) {
 		errno = 0;
 		rc = run_task(dmt, NO_UDEV_SYNC);
@@ -261,7 +266,7 @@ static int one_target(int type, const char *uuid, char *target, size_t target_le
 	int rc = -EIO;
 
 	if (!dmt)
-		return -ENOMEM;
+		return task_error();
 	if (!dm_task_set_uuid(dmt, uuid) || !dm_task_run(dmt) || !dm_task_get_info(dmt, &info))
 		goto out;
 	rc = -ENODEV;
