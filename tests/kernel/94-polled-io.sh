@@ -6,7 +6,12 @@
 # encrypted write goes down as a separate bounce bio, which must therefore
 # not be polled, or the poller spins forever waiting for it. Reads and
 # writes both complete and verify.
-# vm-args: --disk 96M --timeout 360
+# 2 GiB: once, on a host loaded three times over, a 1 MiB polled read of
+# the write test's verify backlog came back EAGAIN from below the target
+# (a REQ_NOWAIT bio, which reads pass down unchanged, refused where it
+# could not wait) and io_uring did not reissue it; room in the guest keeps
+# the no-wait paths of the block layer from running dry.
+# vm-args: --disk 96M --mem 2048 --timeout 360
 . /tests/kernel/lib.sh
 
 poll_queue_enabled() {
