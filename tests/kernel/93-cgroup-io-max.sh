@@ -4,8 +4,9 @@
 # Encrypted writes are charged to the writer's cgroup: a cgroup v2 io.max
 # write limit on the backing device holds for buffered writes through ext4
 # on ebscrypt, although the flusher (not the writer) submits them. dm-crypt
-# is measured the same way in the same boot as the reference; both must
-# stay within 20% of the limit.
+# is measured the same way in the same boot as the reference. Neither may
+# go more than 20% over the limit; ebscrypt must come within 20% of it, or
+# of dm-crypt's rate where a loaded host held dm-crypt below the limit.
 # vm-args: --disk 96M --disk 96M --timeout 420
 . /tests/kernel/lib.sh
 
@@ -47,6 +48,13 @@ within_20_percent() {
 	awk -v r="$1" -v l="$2" 'BEGIN { exit !(r >= 0.8 * l && r <= 1.2 * l) }'
 }
 
+# The limit binds: never more than 20% over it. (Below it is the host's
+# doing when other guests take the CPU: the flusher then submits too
+# slowly to reach the limit, for dm-crypt as much as for ebscrypt.)
+at_most_20_percent_over() {
+	awk -v r="$1" -v l="$2" 'BEGIN { exit !(r <= 1.2 * l) }'
+}
+
 # The limit is an eighth of what ebscrypt writes unthrottled in this boot
 # (at most 4 MiB/s), so it binds however fast or slow the emulation runs,
 # even when the host's other work takes most of the guest's CPU for a
@@ -74,20 +82,26 @@ dm_crypt_holds_the_limit() {
 	cryptsetup close cs
 	echo "dm-crypt: $((r / 1024)) KiB/s against a limit of $((limit / 1024)) KiB/s"
 	echo "$r" > /tmp/rate.dmcrypt
-	within_20_percent "$r" "$limit"
+	at_most_20_percent_over "$r" "$limit"
 }
 
+# Within 20% of the limit, or, when dm-crypt itself fell short of it in
+# this boot, within 20% of dm-crypt's rate: what the host let through.
 ebscrypt_holds_the_limit() {
+	local ref
 	read -r limit mib < /tmp/cg.limit
 	ebs_create eb /dev/vda 2048 cg 4096
 	r=$(rate /dev/vda /dev/mapper/eb "$limit" "$mib")
 	dmsetup remove eb
-	echo "ebscrypt: $((r / 1024)) KiB/s against a limit of $((limit / 1024)) KiB/s (dm-crypt: $(( $(cat /tmp/rate.dmcrypt 2>/dev/null || echo 0) / 1024 )) KiB/s)"
-	within_20_percent "$r" "$limit"
+	ref=$(cat /tmp/rate.dmcrypt)
+	echo "ebscrypt: $((r / 1024)) KiB/s against a limit of $((limit / 1024)) KiB/s (dm-crypt: $((ref / 1024)) KiB/s)"
+	at_most_20_percent_over "$r" "$limit"
+	[ "$ref" -lt "$limit" ] || ref=$limit
+	within_20_percent "$r" "$ref"
 }
 
 test_that "ebscrypt's unthrottled buffered write rate is measured to set the limit" calibrate
-test_that "dm-crypt buffered writes stay within 20% of an io.max limit on its backing device (reference)" dm_crypt_holds_the_limit
-test_that "ebscrypt buffered writes stay within 20% of an io.max limit on its backing device" ebscrypt_holds_the_limit
+test_that "an io.max limit on dm-crypt's backing device binds its buffered writes (the reference rate)" dm_crypt_holds_the_limit
+test_that "ebscrypt buffered writes stay within 20% of an io.max limit on its backing device, or of dm-crypt's rate when the host holds both below it" ebscrypt_holds_the_limit
 cleanup_maps
 tap_done
