@@ -335,6 +335,21 @@ int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg
 	return rc;
 }
 
+/*
+ * The config a subcommand reads: --config FILE, else DIR/kmsd.conf for
+ * --state-dir DIR, else the default one the unit reads.
+ */
+const char *config_path(const char *cfg_path, const char *state_dir, char *buf, size_t len)
+{
+	if (cfg_path)
+		return cfg_path;
+	if (state_dir) {
+		snprintf(buf, len, "%s/kmsd.conf", state_dir);
+		return buf;
+	}
+	return KMSD_DEFAULT_CONFIG;
+}
+
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen)
 {
 	_cleanup_file_ struct ebs_file f = { 0 };

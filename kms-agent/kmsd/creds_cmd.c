@@ -87,12 +87,7 @@ int sessions_cmd(int argc, char **argv)
 		creds_usage(stderr);
 		return 2;
 	}
-	if (!cfg_path && dir) {
-		snprintf(path, sizeof(path), "%s/kmsd.conf", dir);
-		cfg_path = path;
-	}
-	if (!cfg_path)
-		cfg_path = KMSD_DEFAULT_CONFIG;
+	cfg_path = config_path(cfg_path, dir, path, sizeof(path));
 	if (config_load(cfg_path, &cfg, err, sizeof(err))) {
 		ebs_err("%s: %s", cfg_path, err);
 		return 1;

@@ -71,6 +71,7 @@ struct kmsd_config {
 int config_parse(const char *text, const char *base_dir, struct kmsd_config *cfg,
 		 char *err, size_t errlen);
 int config_load(const char *path, struct kmsd_config *cfg, char *err, size_t errlen);
+const char *config_path(const char *cfg_path, const char *state_dir, char *buf, size_t len);
 void config_free(struct kmsd_config *cfg);
 const struct principal *config_find_access_key(const struct kmsd_config *cfg, const char *akid);
 const struct principal *config_find_principal(const struct kmsd_config *cfg, const char *name);

@@ -88,11 +88,8 @@ static int cmd_init(int argc, char **argv)
 	 * Where the daemon will look: `ebscrypt-kmsd` (and its unit) reads
 	 * the default config, `ebscrypt-kmsd --state-dir DIR` reads DIR/kmsd.conf.
 	 */
-	if (!cfg_path && dir) {
-		snprintf(path, sizeof(path), "%s/kmsd.conf", dir);
-		cfg_path = path;
-	}
-	return kmsd_init_state(cfg_path ?: KMSD_DEFAULT_CONFIG, dir ?: KMSD_DEFAULT_STATE_DIR, listen_on) ? 1 : 0;
+	return kmsd_init_state(config_path(cfg_path, dir, path, sizeof(path)),
+			       dir ?: KMSD_DEFAULT_STATE_DIR, listen_on) ? 1 : 0;
 }
 
 /* audit, audit export (JSON lines only) and audit prune share their options. */
@@ -200,12 +197,7 @@ static int cmd_backup(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!cfg_path && dir) {
-		snprintf(path, sizeof(path), "%s/kmsd.conf", dir);
-		cfg_path = path;
-	}
-	if (!cfg_path)
-		cfg_path = KMSD_DEFAULT_CONFIG;
+	cfg_path = config_path(cfg_path, dir, path, sizeof(path));
 	if (config_load(cfg_path, &cfg, err, sizeof(err))) {
 		ebs_err("%s: %s", cfg_path, err);
 		return 1;
@@ -277,12 +269,7 @@ static int serve(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!cfg_path && dir) {
-		snprintf(path, sizeof(path), "%s/kmsd.conf", dir);
-		cfg_path = path;
-	}
-	if (!cfg_path)
-		cfg_path = KMSD_DEFAULT_CONFIG;
+	cfg_path = config_path(cfg_path, dir, path, sizeof(path));
 	/*
 	 * Detach first: config_load() puts the principals' secrets in secmem,
 	 * which a fork() child would see zeroed (and unlocked). Errors from
