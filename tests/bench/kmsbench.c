@@ -10,7 +10,8 @@
  *            --op decrypt|gdkwp --concurrency N --requests N --seconds S
  *
  * Prints one JSON object: op, concurrency, requests, errors, seconds,
- * req_per_s, p50_ms, p99_ms. Secrets come from the credentials file.
+ * req_per_s, p50_ms, p99_ms. Secrets come from the credentials file, read
+ * by the credential chain (tests/helpers/credentials_file.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,9 +23,9 @@
 
 #include "lib/kms_client.h"
 #include "lib/secmem.h"
+#include "tests/helpers/credentials_file.h"
 
-static char akid[256], secret[300];
-static const char *url, *key, *op = "decrypt";
+static const char *url, *key, *profile = "host", *op = "decrypt";
 static long total_requests = 1000;
 static double seconds = 10;
 static int concurrency = 1;
@@ -44,46 +45,11 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int load_creds(const char *file, const char *profile)
-{
-	char line[512], want[300];
-	int in = 0;
-	FILE *f = fopen(file, "r");
-
-	if (!f)
-		return -errno;
-	snprintf(want, sizeof(want), "[%s]", profile);
-	while (fgets(line, sizeof(line), f)) {
-		char *v, *eq;
-
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '[') {
-			in = !strcmp(line, want);
-			continue;
-		}
-		eq = strchr(line, '=');
-		if (!in || !eq)
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		while (*v == ' ')
-			v++;
-		line[strcspn(line, " ")] = '\0';
-		if (!strcmp(line, "aws_access_key_id"))
-			snprintf(akid, sizeof(akid), "%s", v);
-		else if (!strcmp(line, "aws_secret_access_key"))
-			snprintf(secret, sizeof(secret), "%s", v);
-	}
-	fclose(f);
-	secmem_wipe(line, sizeof(line));
-	return akid[0] && secret[0] ? 0 : -ENOENT;
-}
-
 static struct kms_client *client(void)
 {
 	struct kms_endpoint ep = {
-		.url = url, .region = "us-east-1", .access_key_id = akid,
-		.secret_access_key = secret, .timeout_ms = 30000, .max_retries = 0,
+		.url = url, .region = "us-east-1", .profile = profile,
+		.timeout_ms = 30000, .max_retries = 0,
 	};
 	struct kms_client *c = NULL;
 
@@ -154,7 +120,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *creds = NULL, *profile = "host";
+	const char *creds = NULL;
 	struct kms_client *c;
 	pthread_t *th;
 	double start, elapsed;
@@ -179,8 +145,8 @@ int main(int argc, char **argv)
 			"--op decrypt|gdkwp --concurrency N --requests N --seconds S\n");
 		return 2;
 	}
-	if (load_creds(creds, profile)) {
-		fprintf(stderr, "kmsbench: no credentials for %s in %s\n", profile, creds);
+	if (use_credentials_file(creds)) {
+		fprintf(stderr, "kmsbench: cannot read %s\n", creds);
 		return 2;
 	}
 	c = client();
@@ -220,6 +186,5 @@ int main(int argc, char **argv)
 	free(blob);
 	free(latencies);
 	free(th);
-	secmem_wipe(secret, sizeof(secret));
 	return errors ? 1 : 0;
 }

@@ -19,9 +19,9 @@
  * common: --url URL [--unix PATH] [--ca FILE] [--cert FILE --key FILE] [--creds FILE --profile NAME]
  *         [--region R] [--timeout-ms N] [--retries N] [--imds URL]
  *         [--max-reply BYTES]
- * Secrets come from the AWS shared-credentials FILE, never argv; without
- * --creds, from the AWS credential chain (lib/awscreds.h), --profile
- * naming its profile. URL may list several endpoints (failover).
+ * Secrets come from the AWS credential chain (lib/awscreds.h), never argv;
+ * --creds makes FILE its only source (as AWS_SHARED_CREDENTIALS_FILE),
+ * --profile names the profile. URL may list several endpoints (failover).
  * `kmsc ... loop N MS BLOB64 [k=v ...]` decrypts BLOB64 N times, MS
  * milliseconds apart, on one client (credentials refreshed as they expire), and
  * prints one "ok ENDPOINT" or "ERROR ..." line per call.
@@ -37,49 +37,13 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "lib/awscreds.h"
 #include "lib/base64.h"
 #include "lib/kms_client.h"
 #include "lib/secmem.h"
 #include "lib/sigv4.h"
 #include "lib/strbuf.h"
-
-static char akid[256], secret[300];
-
-static int load_creds(const char *file, const char *profile)
-{
-	char line[512], want[300];
-	int in = 0;
-	FILE *f = fopen(file, "r");
-
-	if (!f)
-		return -errno;
-	snprintf(want, sizeof(want), "[%s]", profile);
-	while (fgets(line, sizeof(line), f)) {
-		char *k, *v, *eq;
-
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '[') {
-			in = !strcmp(line, want);
-			continue;
-		}
-		eq = strchr(line, '=');
-		if (!in || !eq)
-			continue;
-		*eq = '\0';
-		k = line;
-		v = eq + 1;
-		while (*v == ' ')
-			v++;
-		k[strcspn(k, " ")] = '\0';
-		if (!strcmp(k, "aws_access_key_id"))
-			snprintf(akid, sizeof(akid), "%s", v);
-		else if (!strcmp(k, "aws_secret_access_key"))
-			snprintf(secret, sizeof(secret), "%s", v);
-	}
-	fclose(f);
-	secmem_wipe(line, sizeof(line));
-	return akid[0] && secret[0] ? 0 : -ENOENT;
-}
+#include "credentials_file.h"
 
 static struct kms_context parse_ctx(int argc, char **argv, struct kms_context_pair *pairs)
 {
@@ -117,11 +81,12 @@ static size_t collect(char *d, size_t s, size_t n, void *arg)
 	return s * n;
 }
 
-static int raw(const char *url, const char *unix_path, const char *region, int argc, char **argv)
+static int raw(const char *url, const char *unix_path, const char *region, const char *profile,
+	       int argc, char **argv)
 {
 	const char *target = argv[0], *body = argv[1], *date = NULL, *ctype = "application/x-amz-json-1.1";
 	const char *after_body = NULL, *signed_list = NULL, *query = NULL, *signed_query = NULL;
-	const char *method = "POST", *omit[8], *set[8], *after[8], *id = akid;
+	const char *method = "POST", *omit[8], *set[8], *after[8], *id = NULL;
 	size_t nomit = 0, nset = 0, nafter = 0, i, j, nh = 0;
 	struct sigv4_header h[16];
 	char amz[17], host[256], *authz = NULL, tgt[256], *hv[16];
@@ -217,9 +182,24 @@ static int raw(const char *url, const char *unix_path, const char *region, int a
 					    .signed_headers = signed_list, .query = signed_query,
 					    .body = body, .body_len = strlen(body) };
 		struct sigv4_scope sc = { date, region, "kms" };
+		struct aws_chain_config chain = { .profile = profile };
+		struct aws_cred_provider *cp = NULL;
+		struct aws_credentials cr = { 0 };
+		char why[512] = "";
+		int rc;
 
-		if (sigv4_authorization(&sr, &sc, id, secret, strlen(secret), &authz))
+		rc = aws_cred_provider_new(&chain, &cp);
+		if (!rc)
+			rc = aws_cred_provider_get(cp, (long long)time(NULL), &cr, why, sizeof(why));
+		if (!rc)
+			rc = sigv4_authorization(&sr, &sc, id ? id : cr.access_key_id, cr.secret,
+						 cr.secret_len, &authz);
+		aws_credentials_clear(&cr);
+		aws_cred_provider_free(cp);
+		if (rc) {
+			fprintf(stderr, "kmsc: cannot sign: %s\n", why[0] ? why : strerror(-rc));
 			return 2;
+		}
 	}
 	/* --after changes (or adds) a header once it is signed: the server must notice. */
 	for (i = 0; i < nafter; i++) {
@@ -334,27 +314,22 @@ int main(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (!url || i >= argc || (creds && (!profile || load_creds(creds, profile)))) {
+	if (!url || i >= argc || (creds && (!profile || use_credentials_file(creds)))) {
 		fprintf(stderr, "kmsc: need --url, --creds with --profile (or neither) and an operation\n");
 		return 2;
 	}
 	argc -= i;
 	argv += i;
 	if (!strcmp(argv[0], "raw") && argc >= 3)
-		return raw(url, unix_path, region, argc - 1, argv + 1);
+		return raw(url, unix_path, region, profile, argc - 1, argv + 1);
 	ep = (struct kms_endpoint){ .url = url, .unix_socket = unix_path, .ca_file = ca,
 				    .client_cert = cert, .client_key = key,
 				    .region = region, .timeout_ms = timeout, .max_retries = retries,
 				    .max_reply_bytes = max_reply };
-	if (creds) {
-		ep.access_key_id = akid;
-		ep.secret_access_key = secret;
-	} else {
-		ep.profile = profile;
+	ep.profile = profile;
+	if (!creds)
 		ep.imds_endpoint = imds;
-	}
 	rc = kms_client_new(&ep, &c);
-	secmem_wipe(secret, sizeof(secret));
 	if (rc) {
 		fprintf(stderr, "kmsc: kms_client_new: %s\n", strerror(-rc));
 		return 2;
