@@ -7,6 +7,7 @@
 # agent must answer each with a clear refusal and keep serving.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
+AGENT_REQUEST=$top/tests/helpers/agent-request.py
 BIN=${BUILD:-$top/build}/bin
 [ -x "$BIN/ebscrypt-agent" ] || BIN=$top/build/bin
 dir=$(mktemp -d)
@@ -30,29 +31,7 @@ chmod 600 "$dir/agent.conf"
 
 # send RAW_BYTES_FILE: prints the agent's reply line.
 send() {
-	python3 - "$dir/agent.sock" "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(15)
-s.connect(sys.argv[1])
-with open(sys.argv[2], "rb") as f:
-    data = f.read()
-try:
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-except OSError:
-    pass
-out = b""
-try:
-    while not out.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-except OSError:
-    pass
-sys.stdout.write(out.decode("utf-8", "replace"))
-PY
+	"$AGENT_REQUEST" "$dir/agent.sock" --file "$1"
 }
 
 req() { printf '%s' "$1" > "$dir/req"; send "$dir/req"; }

@@ -196,20 +196,7 @@ agent_conf() {
 }
 
 agent_req() {
-	python3 - "$TAP_TMP/agent.sock" "$1" <<-'PY'
-	import socket, sys
-	s = socket.socket(socket.AF_UNIX)
-	s.settimeout(15)
-	s.connect(sys.argv[1])
-	s.sendall(sys.argv[2].encode() + b"\n")
-	out = b""
-	while not out.endswith(b"\n"):
-	    chunk = s.recv(65536)
-	    if not chunk:
-	        break
-	    out += chunk
-	print(out.decode())
-	PY
+	"$AGENT_REQUEST" "$TAP_TMP/agent.sock" "$1"
 }
 
 # The agent unwraps a data key through KMS Decrypt: its signature must hold.

@@ -73,26 +73,8 @@ t_client_survives_kill() {
 
 # agent_kcv N MS: N kcv requests (each a KMS Decrypt), MS apart; one line each.
 agent_kcv() {
-	python3 - "$TAP_TMP/agent.sock" "$1" "$2" "$arn" "$blob" <<'PY'
-import json, socket, sys, time
-path, n, ms, arn, blob = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-req = json.dumps({"op": "kcv", "kms_key_arn": arn, "wrapped": blob, "context": {"vol": "v1"}}) + "\n"
-for i in range(n):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(30)
-    s.connect(path)
-    s.sendall(req.encode())
-    out = b""
-    while not out.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    r = json.loads(out)
-    print("ok" if r.get("ok") else "FAILED " + r.get("error", "?"), flush=True)
-    time.sleep(ms / 1000)
-PY
+	"$AGENT_REQUEST" "$TAP_TMP/agent.sock" --summary --count "$1" --interval "$2" \
+		"{\"op\": \"kcv\", \"kms_key_arn\": \"$arn\", \"wrapped\": \"$blob\", \"context\": {\"vol\": \"v1\"}}"
 }
 
 t_agent_survives_kill() {

@@ -9,6 +9,8 @@
 
 KMSD="$BUILD/bin/ebscrypt-kmsd"
 KMSC="$BUILD/tests/helpers/kmsc"
+# A client of the agent's socket: tests/helpers/agent-request.py --help.
+AGENT_REQUEST="$(cd "$(dirname "${BASH_SOURCE[0]}")/../helpers" && pwd)/agent-request.py"
 TAP_TMP=$(mktemp -d)
 STATE="$TAP_TMP/state"
 KMSD_CONF="$STATE/kmsd.conf"
