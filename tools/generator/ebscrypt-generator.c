@@ -282,10 +282,17 @@ static int emit(const char *dir, const char *tab, unsigned int lineno, const str
 	snprintf(path, sizeof(path), "%s/%s.device.d", dir, devunit);
 	if ((rc = mkdir_p(path)))
 		return rc;
+	/*
+	 * Requires= without After=, as systemd-cryptsetup-generator does: the
+	 * device's job waits for udev, not for the unit. Ordered after the
+	 * unit, the device's stop job at shutdown (propagated from the unit's
+	 * stop) ran first and waited for the mapping to go, which only the
+	 * unit's own stop, queued behind it, removes: shutdown hung there.
+	 */
 	snprintf(text, sizeof(text),
 		 "# Written by ebscrypt-generator from %s, line %u.\n"
-		 "[Unit]\nRequires=%s\nAfter=%s\nJobRunningTimeoutSec=%s\n",
-		 tab, lineno, unit, unit, start_timeout);
+		 "[Unit]\nRequires=%s\nJobRunningTimeoutSec=%s\n",
+		 tab, lineno, unit, start_timeout);
 	snprintf(path, sizeof(path), "%s/%s.device.d/50-ebscrypt.conf", dir, devunit);
 	return write_text(path, text);
 }
