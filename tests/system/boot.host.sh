@@ -12,7 +12,7 @@
 #   boot 4: the KMS is down: the boot finishes (nofail), the unit retries,
 #           and the mount appears once the KMS is back;
 #   then:   stopping the unit unmounts and detaches; no key is left.
-# `make check-system`; not yet part of `make check`.
+# In `make check` (its own lane), and alone as `make check-system`.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
