@@ -283,7 +283,7 @@ t_pg_dump_restore() {
 
 burst_worker() {
 	local w=$1 keys=$2 end=$(($(date +%s) + BURST_SECONDS)) i=0 n=$((BURST_OPS / 4)) who r k blob
-	local ctx acked=0
+	local ctx acked=0 before
 	# The budget is acknowledged operations (bounded by attempts and time):
 	# counted in attempts, the calls failing fast while the database is down
 	# used it up before it came back, and nothing was tried after.
@@ -312,11 +312,9 @@ burst_worker() {
 					echo "grant $k $(jq -r .GrantId <<<"$r")" >>"$TAP_TMP/acked.$w"
 			fi ;;
 		esac
-		if [ "$(wc -l <"$TAP_TMP/acked.$w")" = "$acked" ]; then
-			sleep 0.2
-		else
-			acked=$((acked + 1))
-		fi
+		before=$acked
+		acked=$(wc -l <"$TAP_TMP/acked.$w")
+		[ "$acked" != "$before" ] || sleep 0.2
 	done
 }
 
