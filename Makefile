@@ -182,25 +182,17 @@ check-failover: all
 check-harness-heavy: all
 	@for t in tests/harness-heavy/*.host.sh; do bash $$t || exit 1; done
 
-# The packages on real Debian hosts (systemd guests): the real-host guide
-# step by step with DKMS, reboot and purge, and a kernel upgrade (6.1 to
-# 6.12 from bookworm-backports, DKMS, a reboot). Minutes each, so not in
-# make check, which has the packages' host-side tests (tests/host/).
-# REALHOST_DEBS=DIR reuses packages scripts/build-deb made there.
-check-host: all
-	@for t in tests/realhost/*.host.sh; do bash $$t || exit 1; done
-
-
 # The Debian packages ebscrypt and ebscrypt-dkms, into build/deb, lintian-clean.
 deb:
 	scripts/build-deb $(BUILD)/deb
 .PHONY: deb
-# Boot integration in a real Debian 12 guest with systemd: ebscrypttab and
-# fstab across reboots, the KMS down at boot, shutdown (tests/system/).
+# The packages on real Debian 12 hosts (two systemd guests, tests/system/):
+# the real-host guide step by step, ebscrypttab and fstab across reboots, the
+# KMS down at boot, shutdown, a kernel upgrade with DKMS, purge. In make check.
 check-system: all
 	@for t in tests/system/*.host.sh; do bash $$t || exit 1; done
 
-.PHONY: check-harness check-harness-heavy check-fresh check-fleet check-host check-system
+.PHONY: check-harness check-harness-heavy check-fresh check-fleet check-system
 
 # libFuzzer targets, each for FUZZ_TIME seconds (default 15; 600 for a long run).
 fuzz:

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,6 +89,39 @@ static int write_pidfile(const char *path)
 	return rc;
 }
 
+/*
+ * One state line to the service manager of a Type=notify unit, so that
+ * `systemctl start` returns once the daemon serves, and units ordered
+ * after it find its socket. systemd documents this datagram protocol as
+ * stable and meant to be reimplemented (sd_notify(3)); one sendto() does
+ * not justify linking libsystemd into every daemon and test guest.
+ */
+static int notify_service_manager(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+	int fd, rc = 0;
+
+	if (!path || !*path)
+		return 0;
+	len = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path))
+		return -EAFNOSUPPORT;
+	memcpy(sa.sun_path, path, len);
+	/* "@name": an abstract socket, whose name starts with a NUL. */
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&sa,
+		   offsetof(struct sockaddr_un, sun_path) + len) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int ebs_detach_ready(struct ebs_detach *d)
 {
 	char ok = 0;
@@ -107,6 +143,9 @@ int ebs_detach_ready(struct ebs_detach *d)
 		}
 		d->pidfile_written = 1;
 	}
+	rc = notify_service_manager("READY=1");
+	if (rc)
+		ebs_warn("cannot tell the service manager that the service is ready: %s", strerror(-rc));
 	if (d->ready_fd < 0)
 		return 0;
 	if (chdir("/"))

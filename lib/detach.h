@@ -28,9 +28,10 @@ struct ebs_detach {
  */
 int ebs_detach(struct ebs_detach *d);
 /*
- * Serving: writes the pid file (if any), releases the parent and leaves the
- * starting directory (so relative paths given on the command line work up
- * to here). Harmless in the foreground, where it only writes the pid file.
+ * Serving: writes the pid file (if any), tells a Type=notify unit's
+ * service manager READY=1 ($NOTIFY_SOCKET), releases the parent and leaves
+ * the starting directory (so relative paths given on the command line work
+ * up to here). In the foreground it only writes the pid file and notifies.
  * Returns 0 or -errno (the pid file could not be written).
  */
 int ebs_detach_ready(struct ebs_detach *d);

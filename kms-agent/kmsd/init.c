@@ -11,11 +11,17 @@
  * working directory. An address other than loopback gets HTTPS at once: a
  * self-signed certificate and key beside the config, since the daemon
  * refuses plain HTTP there.
+ *
+ * Run as root for the unit's config, where the packages made the service's
+ * user, the files the daemon reads become that user's: the unit starts it
+ * as that user, and it reads only 0600 files it owns. The credentials file
+ * is for the operator, and stays root's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,18 +54,43 @@ static int random_chars(char *out, size_t n, const char *alphabet)
 	return 0;
 }
 
-static int write_file(const char *dir, const char *name, const char *text)
+/* Who the files the daemon reads belong to: (uid_t)-1 keeps the creator's. */
+struct init_owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* path, new, with mode, given to owner. */
+static int create_owned(const char *path, mode_t mode, const struct init_owner *owner)
+{
+	int fd, rc;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		rc = -errno;
+		fprintf(stderr, "ebscrypt-kmsd: cannot create %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	if (fchown(fd, owner->uid, owner->gid)) {
+		rc = -errno;
+		fprintf(stderr, "ebscrypt-kmsd: cannot give %s to its user: %s\n", path, strerror(-rc));
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	return fd;
+}
+
+static int write_file(const char *dir, const char *name, const char *text, const struct init_owner *owner)
 {
 	char path[4096];
 	size_t len = strlen(text);
 	int fd, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "ebscrypt-kmsd: cannot create %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
+	fd = create_owned(path, 0600, owner);
+	if (fd < 0)
+		return fd;
 	if (write(fd, text, len) != (ssize_t)len || fsync(fd))
 		rc = -EIO;
 	close(fd);
@@ -110,7 +141,7 @@ static int add_ext(X509 *crt, int nid, const char *value)
  * listening address, valid for 10 years: tls.crt (also the clients' CA
  * file) and tls.key (0600) in dir.
  */
-static int write_self_signed(const char *dir, const char *listen)
+static int write_self_signed(const char *dir, const char *listen, const struct init_owner *owner)
 {
 	char host[256] = "localhost", ip[64], san[600], path[PATH_MAX + 16];
 	unsigned char serial[16];
@@ -143,12 +174,14 @@ static int write_self_signed(const char *dir, const char *listen)
 	    !add_ext(crt, NID_subject_alt_name, san) || !X509_sign(crt, key, EVP_sha256()))
 		goto out;
 	snprintf(path, sizeof(path), "%s/tls.key", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+	fd = create_owned(path, 0600, owner);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	if (!(f = fdopen(fd, "w"))) {
 		rc = -errno;
-		fprintf(stderr, "ebscrypt-kmsd: cannot create %s: %s\n", path, strerror(-rc));
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		goto out;
 	}
 	if (!PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) || fflush(f) || fsync(fileno(f)))
@@ -156,12 +189,14 @@ static int write_self_signed(const char *dir, const char *listen)
 	fclose(f);
 	f = NULL;
 	snprintf(path, sizeof(path), "%s/tls.crt", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+	fd = create_owned(path, 0644, owner);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	if (!(f = fdopen(fd, "w"))) {
 		rc = -errno;
-		fprintf(stderr, "ebscrypt-kmsd: cannot create %s: %s\n", path, strerror(-rc));
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		goto out;
 	}
 	if (!PEM_write_X509(f, crt) || fflush(f) || fsync(fileno(f)))
@@ -201,8 +236,30 @@ static int make_dir(const char *dir, mode_t mode)
 	return 0;
 }
 
+/*
+ * The daemon's files go to the service's user when root writes the unit's
+ * config and the packages made that user; anyone else's init is for a
+ * daemon they run themselves.
+ */
+static void service_owner(const char *config_path, struct init_owner *owner)
+{
+	const struct passwd *pw;
+
+	owner->uid = (uid_t)-1;
+	owner->gid = (gid_t)-1;
+	if (geteuid() || strcmp(config_path, KMSD_DEFAULT_CONFIG))
+		return;
+	pw = getpwnam(KMSD_SERVICE_USER);
+	if (!pw)
+		return;
+	owner->uid = pw->pw_uid;
+	owner->gid = pw->pw_gid;
+}
+
 int kmsd_init_state(const char *config_path, const char *state_dir, const char *listen)
 {
+	static const struct init_owner keep = { (uid_t)-1, (gid_t)-1 };
+	struct init_owner daemon;
 	static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 	static const char secretset[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -281,15 +338,16 @@ int kmsd_init_state(const char *config_path, const char *state_dir, const char *
 		 akid_admin, sec_admin, akid_host, sec_host);
 	strcat(sec_admin, "\n");
 	strcat(sec_host, "\n");
-	rc = write_file(cfg_dir, name, text);
+	service_owner(config_path, &daemon);
+	rc = write_file(cfg_dir, name, text, &daemon);
 	if (!rc)
-		rc = write_file(cfg_dir, "admin.secret", sec_admin);
+		rc = write_file(cfg_dir, "admin.secret", sec_admin, &daemon);
 	if (!rc)
-		rc = write_file(cfg_dir, "host.secret", sec_host);
+		rc = write_file(cfg_dir, "host.secret", sec_host, &daemon);
 	if (!rc)
-		rc = write_file(cfg_dir, "credentials", creds);
+		rc = write_file(cfg_dir, "credentials", creds, &keep);
 	if (!rc && tls)
-		rc = write_self_signed(cfg_dir, listen);
+		rc = write_self_signed(cfg_dir, listen, &daemon);
 	OPENSSL_cleanse(sec_admin, sizeof(sec_admin));
 	OPENSSL_cleanse(sec_host, sizeof(sec_host));
 	OPENSSL_cleanse(creds, sizeof(creds));

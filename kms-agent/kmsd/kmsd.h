@@ -28,6 +28,8 @@
 
 #define KMSD_DEFAULT_CONFIG EBS_SYSCONFDIR "/ebscrypt/kmsd.conf"
 #define KMSD_DEFAULT_STATE_DIR EBS_LOCALSTATEDIR "/lib/ebscrypt-kmsd"
+/* The system user the packages make and the unit runs the daemon as. */
+#define KMSD_SERVICE_USER "ebscrypt-kmsd"
 #define KMSD_ROOT_KEY_FILE "root.key"
 #define KMSD_DB_FILE "kmsd.db"
 #define KMSD_MANAGED_EBS_ALIAS "alias/aws/ebs"

@@ -4,7 +4,7 @@
 # ebscrypt-generator on its own: what it writes for each ebscrypttab line
 # and option, and the bad lines it reports and leaves out while still
 # writing the good ones. (The units themselves boot in
-# tests/e2e/boot.host.sh, in a real systemd guest.)
+# tests/system/real-host.host.sh, in real systemd guests.)
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"

@@ -5,7 +5,7 @@
 # every program's --version says it, and so does the module when built.
 # A tree without debian/ (the module source ebscrypt-dkms installs) takes
 # it from its VERSION file. The packages themselves are checked in a real
-# Debian guest (tests/realhost/real-host.host.sh).
+# Debian guest (tests/system/real-host.host.sh).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"

@@ -1,18 +1,33 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Shared by the tests that install ebscrypt's packages into systemd guests
-# (tests/realhost/*.host.sh, make check-host): the guest image
+# (tests/system/real-host.host.sh): the guest image
 # they share, and docs/real-host.md cut into its steps.
 . "$(dirname "${BASH_SOURCE[0]}")/../vm/lib.sh"
 
 # What the packages and the guide need that a minimal Debian 12 lacks:
-# ebscrypt's libraries, DKMS with a compiler and the headers of the
-# guest's kernel, openssl and jq for the guide, and what a kernel package
-# from the archive needs to install (initramfs-tools, linux-base, pahole).
-# The guest has no network to the archive, so all of it is in the image;
-# one list, so every such test shares one cached image.
-REALHOST_PACKAGES="dkms gcc make linux-headers-$VM_KVER libcurl4 libdevmapper1.02.1 libjson-c5
-libkeyutils1 libmicrohttpd12 libsqlite3-0 libssl3 openssl jq initramfs-tools linux-base dwarves"
+# DKMS with a compiler and the headers of the guest's kernel, openssl and
+# jq for the guide, and what a kernel package from the archive needs to
+# install (initramfs-tools and its zstd, linux-base, pahole). The guest has no network
+# to the archive, so all of it is in the image; one list, so every such
+# test shares one cached image.
+REALHOST_PACKAGES="dkms gcc make linux-headers-$VM_KVER openssl jq initramfs-tools zstd linux-base dwarves"
+
+# realhost_packages DEB...: REALHOST_PACKAGES and whatever the built
+# packages depend on (the first of each alternative, no versions), read
+# from the .debs themselves (less the packages themselves, which the
+# tests install): a new library the programs link cannot be missing from
+# the guests.
+realhost_packages() {
+	local deb own
+	own=$(for deb in "$@"; do dpkg-deb -f "$deb" Package; done)
+	{
+		printf '%s\n' $REALHOST_PACKAGES
+		for deb in "$@"; do
+			dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/[[:space:]]//g'
+		done
+	} | grep . | grep -vxF "$own" | sort -u | tr '\n' ' '
+}
 
 # realhost_steps GUIDE OUTDIR: one file per step, in order: NN.MACHINE.sh
 # for a shell block under "<!-- step: MACHINE -->", NN.copy holding

@@ -1,15 +1,24 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# ebscrypt as a sysadmin installs it: the .debs `make deb` builds, on two
-# real Debian 12 guests with systemd (tests/vm/sysguest) on a private test
-# network, set up by following docs/real-host.md step by step: every shell
-# block of the guide runs, as written, on the machine it names (kms: the
-# key service over TLS; host: DKMS, the agent, a volume on a disk of its
-# own). Then what the guide promises is checked: one version everywhere,
-# the module built by DKMS, the packaged users and modes, the key service
-# confined to its state directory, udev naming the volume, the volume
-# attaching again after a reboot, and nothing of the keys left after purge.
+# ebscrypt on a real Debian 12 host, as a sysadmin installs and runs it: the
+# .debs `make deb` builds, on two Debian 12 guests with systemd
+# (tests/vm/sysguest) on a private test network, set up by following
+# docs/real-host.md step by step: every shell block of the guide runs, as
+# written, on the machine it names (kms: the key service over TLS; host:
+# DKMS, the agent, a volume on a disk of its own). Then, on those guests:
+#   - what the guide promises: one version everywhere, the module built by
+#     DKMS, the packaged users and modes, the key service confined to its
+#     state directory, udev naming the volume;
+#   - boot integration: the volume in ebscrypttab and fstab is mounted after
+#     boot and across a reboot whose shutdown unmounted, then detached; with
+#     the KMS down at boot, nofail lets the boot finish, the unit retries and
+#     the mount appears once the KMS is back;
+#   - a kernel upgrade to 6.12 from bookworm-backports with apt: DKMS builds
+#     the module for it, and after a reboot into it the volume is mounted;
+#   - stopping the unit detaches and leaves no key; purging the packages
+#     leaves no key material anywhere.
+# In `make check` (the systemd lane), and alone as `make check-system`.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
@@ -26,7 +35,7 @@ on() { local g=$1; shift; "$S" exec "$g" --timeout 900 "$@"; }
 
 debs_build() {
 	# REALHOST_DEBS=DIR: the packages scripts/build-deb already made there
-	# (a rerun, or make check-host after make check); built afresh otherwise.
+	# (make deb, then a rerun); built afresh otherwise.
 	if [ -n "${REALHOST_DEBS:-}" ]; then
 		mkdir -p "$work/deb"
 		cp "$REALHOST_DEBS"/*.deb "$REALHOST_DEBS"/build.log "$REALHOST_DEBS"/lintian.log "$work/deb/"
@@ -49,9 +58,9 @@ guests_boot() {
 		{ cat "$work/net.log"; return 1; }
 	# One after the other: two guests booting at once on two cores take
 	# longer than twice one.
-	"$S" start "$H" --packages "$REALHOST_PACKAGES" --netns "$NS" --net taph,ip=192.0.2.21/24 \
+	"$S" start "$H" --packages "$(realhost_packages "$work"/deb/*.deb)" --netns "$NS" --net taph,ip=192.0.2.21/24 \
 		--hostname host --disk 128M --timeout 3600
-	"$S" start "$K" --packages "$REALHOST_PACKAGES" --netns "$NS" --net tapk,ip=192.0.2.20/24 \
+	"$S" start "$K" --packages "$(realhost_packages "$work"/deb/*.deb)" --netns "$NS" --net tapk,ip=192.0.2.20/24 \
 		--hostname kms --cpus 1 --timeout 3600
 	testnet_assert_isolated "$NS"
 	echo "# guests up after $((SECONDS - start))s"
@@ -117,6 +126,14 @@ packaged_layout() {
 	on "$H" 'getent group ebscrypt'
 	assert_eq "$(on "$K" 'getent passwd ebscrypt-kmsd | cut -d: -f6,7')" "/var/lib/ebscrypt-kmsd:/usr/sbin/nologin"
 	assert_eq "$(on "$K" 'stat -c "%a %U" /var/lib/ebscrypt-kmsd')" "700 ebscrypt-kmsd"
+	# What init wrote as root: the daemon's files its user's, the
+	# operator's credentials root's.
+	assert_eq "$(on "$K" 'cd /etc/ebscrypt && stat -c "%a %U %n" kmsd.conf admin.secret host.secret tls.key credentials')" \
+"600 ebscrypt-kmsd kmsd.conf
+600 ebscrypt-kmsd admin.secret
+600 ebscrypt-kmsd host.secret
+600 ebscrypt-kmsd tls.key
+600 root credentials"
 	# The agent's socket is the group's, as agent.conf says.
 	assert_eq "$(on "$H" 'stat -c "%a %U %G" /run/ebscrypt/agent.sock')" "660 root ebscrypt"
 	# Completion and the udev rule are where bash-completion and udev look.
@@ -136,7 +153,7 @@ kmsd_confined() {
 	# Its runtime directory, for a Unix socket, is its own too.
 	on "$K" "nsenter -t $pid -m -S \$(id -u ebscrypt-kmsd) -G \$(id -g ebscrypt-kmsd) -- sh -c 'touch /run/ebscrypt-kmsd/.w && rm /run/ebscrypt-kmsd/.w'"
 	local d
-	for d in /etc/ebscrypt /var/lib /run /run/ebscrypt /usr/sbin /root /; do
+	for d in /etc/ebscrypt /var/lib /run /run/lock /usr/sbin /root /; do
 		refute on "$K" "nsenter -t $pid -m -S \$(id -u ebscrypt-kmsd) -G \$(id -g ebscrypt-kmsd) -- touch $d/.w"
 		# Not even root could write there, in that view of the system.
 		[ "$d" = /root ] || on "$K" "nsenter -t $pid -m -- findmnt -no OPTIONS --target $d" | grep -q '^ro'
@@ -160,26 +177,117 @@ udev_names_the_volume() {
 	echo "$vol" > "$work/vol"
 }
 
-reboot_and_attach() {
+# mounted_within S: /srv/data is mounted from /dev/mapper/data on the host within S seconds.
+mounted_within() {
+	on "$H" "for i in \$(seq 1 $(($1 * 2))); do
+		findmnt -n -o SOURCE /srv/data | grep -qx /dev/mapper/data && exit 0; sleep 0.5; done
+		findmnt /srv/data; systemctl status --no-pager ebscrypt-attach@data.service; exit 1"
+}
+
+listed_in_ebscrypttab() {
+	local vol
+	vol=$(cat "$work/vol")
+	# The guide left it attached and mounted by hand; from here the units
+	# the generator writes take it.
+	on "$H" "umount /srv/data && ebscryptctl volume detach data
+		printf 'data %s _netdev\n' $vol > /etc/ebscrypt/ebscrypttab
+		echo '/dev/mapper/data /srv/data ext4 _netdev,x-systemd.requires=ebscrypt-attach@data.service 0 2' >> /etc/fstab
+		systemctl daemon-reload"
+	on "$H" 'systemctl cat ebscrypt-attach@data.service' | grep -q "EBSCRYPT_VOLUME=$vol"
+}
+
+mounted_after_boot() {
 	local vol
 	vol=$(cat "$work/vol")
 	"$S" reboot "$H"
-	assert_eq "$(on "$H" 'systemctl is-active ebscrypt-agent')" active
-	# udev named it at boot, before anyone asked.
+	mounted_within 10
+	assert_eq "$(on "$H" 'systemctl is-active ebscrypt-attach@data.service')" active
+	assert_eq "$(on "$H" 'dmsetup table data | cut -d" " -f3')" ebscrypt
+	assert_eq "$(on "$H" 'cat /srv/data/hello')" "written through ebscrypt"
+	# udev named the disk at boot, before anyone asked.
 	assert_eq "$(on "$H" "readlink -f /dev/disk/by-ebscrypt/$vol")" /dev/vdb
-	on "$H" "ebscryptctl volume attach /dev/disk/by-ebscrypt/$vol --name data 2>/dev/null ||
-		ebscryptctl volume attach $vol --name data"
-	on "$H" 'mount /dev/mapper/data /srv/data && cat /srv/data/hello' > "$work/hello"
-	assert_eq "$(cat "$work/hello")" "written through ebscrypt"
-	on "$H" 'umount /srv/data && ebscryptctl volume detach data'
+	on "$H" 'head -c 1048576 /dev/urandom > /srv/data/blob && sha256sum /srv/data/blob | cut -c1-64 > /root/blob.sum && sync'
+}
+
+same_blob() {
+	assert_eq "$(on "$H" 'sha256sum /srv/data/blob | cut -c1-64')" "$(on "$H" 'cat /root/blob.sum')"
+}
+
+stays_mounted_and_shutdown_detaches() {
+	"$S" reboot "$H"
+	mounted_within 10
+	same_blob
+	# The shutdown of the boot before: unmounted first, then detached, and nothing busy.
+	on "$H" 'journalctl -b -1 -o cat --no-pager -u ebscrypt-attach@data.service -u srv-data.mount' > "$work/down"
+	cat "$work/down"
+	grep -q "^detached " "$work/down"
+	refute grep -qi "busy" "$work/down"
+	local um det
+	um=$(grep -n "Unmounted srv-data.mount\|Unmounted /srv/data" "$work/down" | tail -n 1 | cut -d: -f1)
+	det=$(grep -n "^detached " "$work/down" | tail -n 1 | cut -d: -f1)
+	[ -n "$um" ] && [ "$um" -lt "$det" ] || { echo "unmount (line $um) not before detach (line $det)"; return 1; }
+}
+
+kms_down_at_boot() {
+	on "$H" "sed -i 's/_netdev\$/_netdev,nofail/' /etc/ebscrypt/ebscrypttab
+		sed -i 's|ext4 _netdev,|ext4 _netdev,nofail,|' /etc/fstab"
+	on "$K" 'systemctl stop ebscrypt-kmsd'
+	# reboot returns at multi-user: the boot finished with the volume not attached.
+	"$S" reboot "$H"
+	assert_eq "$(on "$H" 'systemctl is-active multi-user.target')" active
+	refute on "$H" 'findmnt /srv/data'
+	assert_eq "$(on "$H" 'systemctl is-active ebscrypt-attach@data.service')" activating
+	on "$H" 'sleep 4; journalctl -b -o cat --no-pager -u ebscrypt-attach@data.service' > "$work/retry"
+	cat "$work/retry"
+	grep -q "KMS at .* unreachable.*retrying in" "$work/retry"
+	on "$K" 'systemctl start ebscrypt-kmsd'
+	mounted_within 60
+	assert_eq "$(on "$H" 'systemctl is-active ebscrypt-attach@data.service')" active
+	same_blob
+}
+
+dkms_builds_for_the_new_kernel() {
+	local f t0=$SECONDS kver_new
+	"$top/scripts/kernels" fetch 6.12 > "$work/kernels.out" 2>&1 || { cat "$work/kernels.out"; return 1; }
+	kver_new=$(eval "$("$top/scripts/kernels" env 6.12)"; echo "$K_KVER")
+	[ -n "$kver_new" ]
+	echo "$kver_new" > "$work/kver"
+	for f in $("$top/scripts/kernels" debs 6.12); do "$S" put "$H" "$f" "/root/kernel/${f##*/}"; done
+	on "$H" 'apt-get install -y --no-install-recommends /root/kernel/*.deb && rm -r /root/kernel' > "$work/kernel.out" 2>&1 ||
+		{ tail -n 60 "$work/kernel.out"; return 1; }
+	echo "# the kernel installed (initramfs, DKMS) in $((SECONDS - t0))s"
+	on "$H" 'dkms status ebscrypt' | tee "$work/dkms"
+	grep -q "^ebscrypt/$VERSION, $kver_new, x86_64: installed" "$work/dkms"
+	grep -q "^ebscrypt/$VERSION, $VM_KVER, x86_64: installed" "$work/dkms"
+	assert_eq "$(on "$H" "modinfo -k $kver_new -F version dm-ebscrypt")" "$VERSION"
+	on "$H" "test -s /boot/initrd.img-$kver_new"
+}
+
+mounted_after_reboot_into_it() {
+	local kver_new
+	kver_new=$(cat "$work/kver")
+	"$S" reboot "$H" --kernel "guest:$kver_new"
+	assert_eq "$(on "$H" 'uname -r')" "$kver_new"
+	mounted_within 60
+	same_blob
+	assert_eq "$(on "$H" 'cat /sys/module/dm_ebscrypt/version')" "$VERSION"
+}
+
+stop_detaches_and_wipes() {
+	on "$H" 'systemctl stop ebscrypt-attach@data.service'
+	refute on "$H" 'findmnt /srv/data'
+	refute on "$H" 'dmsetup info data'
+	refute on "$H" 'dmsetup info data-base'
 	assert_eq "$(on "$H" "dmsetup ls --target ebscrypt")" "No devices found"
+	# No volume key anywhere the kernel lists keys.
+	refute on "$H" 'grep -q ebscrypt /proc/keys'
 }
 
 purge_leaves_no_keys() {
-	local g secrets
+	local g
 	# The secrets that existed: the principals' keys (on kms, and on the
-	# host in its configs), the key store's root key.
-	on "$K" 'sed -n "s/^aws_secret_access_key = //p" /var/lib/ebscrypt-kmsd/credentials' > "$work/secrets"
+	# host in its configs).
+	on "$K" 'sed -n "s/^aws_secret_access_key = //p" /etc/ebscrypt/credentials' > "$work/secrets"
 	[ "$(wc -l < "$work/secrets")" -eq 2 ]
 	on "$H" 'apt-get purge -y ebscrypt ebscrypt-dkms' > "$work/purge.host" 2>&1 || { cat "$work/purge.host"; return 1; }
 	on "$K" 'systemctl stop ebscrypt-kmsd; apt-get purge -y ebscrypt' > "$work/purge.kms" 2>&1 || { cat "$work/purge.kms"; return 1; }
@@ -190,6 +298,7 @@ purge_leaves_no_keys() {
 		"$S" put "$g" "$work/secrets" /root/secrets
 		refute on "$g" 'grep -rlaF -f /root/secrets /etc /var /root /run /srv /tmp /home /opt /usr/local 2>/dev/null | grep -v "^/root/secrets$"'
 	done
+	# The module is gone for both kernels, and DKMS holds nothing of it.
 	refute on "$H" 'ls /var/lib/dkms/ebscrypt /usr/src/ebscrypt-* 2>/dev/null | grep .'
 	refute on "$H" "find /lib/modules -name 'dm-ebscrypt.ko*' | grep ."
 }
@@ -207,7 +316,15 @@ test_that "DKMS built and installed the module for the running kernel" dkms_buil
 test_that "the config skeleton, the group, the key service's user and the units are as packaged" packaged_layout
 test_that "the key service runs as its own user and can write only its state directory" kmsd_confined
 test_that "udev names the volume's disk: ID_FS_TYPE=ebscrypt, its id and lineage, a by-ebscrypt link" udev_names_the_volume
-test_that "after a reboot the volume attaches by its link and its data is there" reboot_and_attach
+test_that "a volume listed in ebscrypttab and fstab gets its unit from the generator" listed_in_ebscrypttab
+test_that "the volume is attached and mounted after boot, its data there" mounted_after_boot
+test_that "the volume stays mounted across a reboot, whose shutdown unmounted and then detached it cleanly" \
+	stays_mounted_and_shutdown_detaches
+test_that "with the KMS down at boot, nofail lets the boot finish, the unit retries, and the mount appears once the KMS is back" \
+	kms_down_at_boot
+test_that "installing the 6.12 kernel and headers with apt makes DKMS build the module for it" dkms_builds_for_the_new_kernel
+test_that "after a reboot into 6.12 the volume is mounted at boot and its data is intact" mounted_after_reboot_into_it
+test_that "stopping the unit unmounts, detaches and leaves no key" stop_detaches_and_wipes
 test_that "purging the packages leaves no key material behind" purge_leaves_no_keys
 test_that "both guests power off cleanly" clean_shutdown
 echo "# real-host.host.sh took $((SECONDS - start))s"
