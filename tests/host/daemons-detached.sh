@@ -179,22 +179,6 @@ t_kmsd_in_unit_sandbox() {
 	stop "$TAP_TMP/kmsd.pid"
 }
 
-# The agent with the host principal's credentials from init's credentials file.
-agent_conf() {
-	local id secret
-	id=$(sed -n '/^\[host\]/,/^\[/ s/^aws_access_key_id = //p' "$STATE/credentials")
-	secret=$(sed -n '/^\[host\]/,/^\[/ s/^aws_secret_access_key = //p' "$STATE/credentials")
-	cat >"$TAP_TMP/agent.conf" <<-EOC
-	socket = $TAP_TMP/agent.sock
-	kms_endpoint = $(kmsd_url)
-	kms_access_key_id = $id
-	kms_secret_access_key = $secret
-	kms_timeout_ms = 3000
-	kms_max_retries = 0
-	EOC
-	chmod 600 "$TAP_TMP/agent.conf"
-}
-
 agent_req() {
 	"$AGENT_REQUEST" "$TAP_TMP/agent.sock" "$1"
 }

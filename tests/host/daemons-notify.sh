@@ -51,16 +51,7 @@ t_kmsd_ready() {
 }
 
 t_agent_ready() {
-	local id secret
-	id=$(sed -n '/^\[host\]/,/^\[/ s/^aws_access_key_id = //p' "$STATE/credentials")
-	secret=$(sed -n '/^\[host\]/,/^\[/ s/^aws_secret_access_key = //p' "$STATE/credentials")
-	cat > "$TAP_TMP/agent.conf" <<-EOC
-	socket = $TAP_TMP/agent.sock
-	kms_endpoint = http://127.0.0.1:$PORT/
-	kms_access_key_id = $id
-	kms_secret_access_key = $secret
-	EOC
-	chmod 600 "$TAP_TMP/agent.conf"
+	agent_conf "http://127.0.0.1:$PORT/"
 	ready_when_serving agent "unix:$TAP_TMP/agent.sock" \
 		"$AGENT" --config "$TAP_TMP/agent.conf" --foreground
 }

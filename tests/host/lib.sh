@@ -49,6 +49,24 @@ kmsd_cleanup() {
 	rm -rf "$TAP_TMP"
 }
 
+# agent_conf [URL]: $TAP_TMP/agent.conf for an agent on $TAP_TMP/agent.sock
+# with the host principal's credentials from init's credentials file,
+# reaching the KMS at URL (default: the daemon kmsd_start started).
+agent_conf() {
+	local id secret url=${1:-$(kmsd_url)}
+	id=$(sed -n '/^\[host\]/,/^\[/ s/^aws_access_key_id = //p' "$STATE/credentials")
+	secret=$(sed -n '/^\[host\]/,/^\[/ s/^aws_secret_access_key = //p' "$STATE/credentials")
+	cat >"$TAP_TMP/agent.conf" <<-EOC
+	socket = $TAP_TMP/agent.sock
+	kms_endpoint = $url
+	kms_access_key_id = $id
+	kms_secret_access_key = $secret
+	kms_timeout_ms = 3000
+	kms_max_retries = 0
+	EOC
+	chmod 600 "$TAP_TMP/agent.conf"
+}
+
 # kc [--profile P] OP ARGS...: the lib/kms_client.c test client.
 kc() {
 	local profile=admin

@@ -54,13 +54,15 @@ debs_build() {
 }
 
 guests_boot() {
+	local packages
+	packages=$(realhost_packages "$work"/deb/*.deb)
 	{ testnet_create "$NS" && testnet_tap "$NS" tapk && testnet_tap "$NS" taph; } > "$work/net.log" 2>&1 ||
 		{ cat "$work/net.log"; return 1; }
 	# One after the other: two guests booting at once on two cores take
 	# longer than twice one.
-	"$S" start "$H" --packages "$(realhost_packages "$work"/deb/*.deb)" --netns "$NS" --net taph,ip=192.0.2.21/24 \
+	"$S" start "$H" --packages "$packages" --netns "$NS" --net taph,ip=192.0.2.21/24 \
 		--hostname host --disk 128M --timeout 3600
-	"$S" start "$K" --packages "$(realhost_packages "$work"/deb/*.deb)" --netns "$NS" --net tapk,ip=192.0.2.20/24 \
+	"$S" start "$K" --packages "$packages" --netns "$NS" --net tapk,ip=192.0.2.20/24 \
 		--hostname kms --cpus 1 --timeout 3600
 	testnet_assert_isolated "$NS"
 	echo "# guests up after $((SECONDS - start))s"
