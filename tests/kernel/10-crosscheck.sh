@@ -69,7 +69,11 @@ small_reads_from_interrupts() {
 	dmsetup remove eb
 	assert_eq "$got" "$(sha < /tmp/plain)" "4 KiB reads through the softirq"
 	echo "tasklet runs: $before -> $after for $n reads"
-	[ $((after - before)) -ge $((n / 2)) ]
+	if [ "$RT" = 1 ]; then
+		[ $((after - before)) -lt $((n / 2)) ]
+	else
+		[ $((after - before)) -ge $((n / 2)) ]
+	fi
 }
 
 for ss in 512 4096; do
@@ -86,6 +90,15 @@ for ss in 1024 2048; do
 done
 test_that "IVs count from an odd offset exactly as dm-crypt's do" unaligned_offset_crosscheck
 cleanup_maps
-test_that "small reads completed in interrupt context are decrypted in a softirq and match dm-crypt" \
-	small_reads_from_interrupts
+# PREEMPT_RT runs interrupt handlers in threads: there a read completes
+# where it may be decrypted at once, and no softirq is involved.
+RT=0
+{ grep -qx 1 /sys/kernel/realtime 2>/dev/null || uname -v | grep -q PREEMPT_RT; } && RT=1
+if [ "$RT" = 1 ]; then
+	test_that "small reads completed in a threaded interrupt handler (PREEMPT_RT) are decrypted there and match dm-crypt" \
+		small_reads_from_interrupts
+else
+	test_that "small reads completed in interrupt context are decrypted in a softirq and match dm-crypt" \
+		small_reads_from_interrupts
+fi
 tap_done
