@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -473,6 +474,86 @@ static int capture_fail(struct ctl *c, const char *vol, int rc)
 	return ctl_err(c, rc, "cannot capture %s through dm-snapshot: %s", vol, strerror(-rc));
 }
 
+/*
+ * dm-snapshot is not safe on PREEMPT_RT kernels: snapshot_map() takes
+ * tracked_chunk_lock, a sleeping lock there, inside the exception table's
+ * bit spinlock, which disables preemption. Reading a capture while the
+ * volume is written then ends in "BUG: scheduling while atomic", with the
+ * preempt counts of two CPUs left wrong (Debian 12's rt kernel, 6.1.192).
+ */
+static int kernel_is_preempt_rt(void)
+{
+	struct utsname u;
+	char v = 0;
+	int fd = open("/sys/kernel/realtime", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &v, 1) != 1)
+			v = 0;
+		close(fd);
+		if (v == '1')
+			return 1;
+	}
+	return !uname(&u) && strstr(u.version, "PREEMPT_RT");
+}
+
+/*
+ * Attached, on PREEMPT_RT: the volume stays suspended, its filesystem
+ * frozen, for the whole copy of its base. The same instant as a capture, at
+ * the cost of a pause as long as the copy; a kill leaves the volume
+ * suspended, which the next snapshot or detach repairs.
+ */
+static int capture_suspended(struct ctl *c, const char *vol, int out, uint64_t total, const char *snap,
+			     struct capture_res *res)
+{
+	struct capture cp;
+	char base[64], path[96];
+	sigset_t all, old;
+	double t0;
+	int in, rc;
+
+	res->how = "suspended copy";
+	set_uuids(&cp, vol);
+	rc = base_origin(&cp);
+	if (!rc)
+		rc = dm_find_uuid(cp.base_uuid, base, sizeof(base));
+	if (rc)
+		return capture_fail(c, vol, rc);
+	snprintf(path, sizeof(path), "/dev/mapper/%s", base);
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		rc = -errno;
+		return ctl_err(c, rc, "cannot open %s: %s", path, strerror(-rc));
+	}
+	ctl_warn(c, "%s stays suspended for the whole copy: this kernel is PREEMPT_RT, where "
+		 "dm-snapshot is not safe to use", vol);
+	sync();
+	/* As in the capture switch: nothing may stop this process while the volume is suspended. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	t0 = mono_s();
+	rc = dm_suspend_uuid(cp.top_uuid);
+	if (rc) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(in);
+		return ctl_err(c, rc, "cannot suspend %s for the copy: %s", vol, strerror(-rc));
+	}
+	rc = copy_whole(c, in, out, total, snap, res);
+	if (dm_resume_uuid(cp.top_uuid)) {
+		ctl_warn(c, "could not resume %s after the copy: run `dmsetup resume --uuid %s` now", vol,
+			 cp.top_uuid);
+		rc = rc ?: -EIO;
+	}
+	res->pause_in = mono_s() - t0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(in);
+	if (rc == -ECANCELED)
+		return ctl_err(c, rc, "snapshot of %s interrupted; the volume is running again", vol);
+	if (rc)
+		return ctl_err(c, rc, "snapshot copy failed: %s", strerror(-rc));
+	return 0;
+}
+
 /* Attached: a dm-snapshot capture, copied while the volume keeps running. */
 static int capture_cow(struct ctl *c, const char *vol, int out, uint64_t total, const char *cow_path,
 		       uint64_t cow_bytes, const char *snap, struct capture_res *res)
@@ -521,5 +602,7 @@ int capture_image(struct ctl *c, const char *src, const char *vol, int out, uint
 		return ctl_err(c, -ENODEV, "%s is attached without its base mapping %s%s, so it cannot be "
 			       "captured: detach it and attach it again with ebscryptctl", vol, DM_UUID_BASE,
 			       vol);
+	if (kernel_is_preempt_rt())
+		return capture_suspended(c, vol, out, total, label, res);
 	return capture_cow(c, vol, out, total, cow_path, cow_bytes, label, res);
 }

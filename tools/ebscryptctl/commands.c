@@ -84,6 +84,8 @@ const struct ctl_cmd ctl_commands[] = {
 	  "then copied while the volume runs; describe shows the pause (pause_ms).\n"
 	  "--cow-size caps the copy-on-write store (a sparse file in the snapshot store,\n"
 	  "default: the volume's size) that holds what the volume overwrites meanwhile.\n"
+	  "On a PREEMPT_RT kernel, where dm-snapshot is not safe, the volume stays\n"
+	  "suspended for the whole copy instead.\n"
 	  "Not attached: a reflink or sparse copy. The snapshot holds the header and the\n"
 	  "ciphertext: no key is unwrapped.",
 	  cmd_snapshot_create },
