@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Capturing a volume's image at one instant (capture.c): through dm-snapshot
- * when attached, a reflink or sparse copy when not, and the per-volume lock
+ * when attached (on PREEMPT_RT, where dm-snapshot is not safe, the volume
+ * suspended for the copy), a reflink or sparse copy when not, and the
+ * per-volume lock
  * that keeps repairs away from a live capture. 0 or -errno; messages for the
  * user are the caller's, except warnings about mappings this module could
  * not put back.
