@@ -3,10 +3,9 @@
  * Capturing a volume's image at one instant (capture.c): through dm-snapshot
  * when attached (on PREEMPT_RT, where dm-snapshot is not safe, the volume
  * suspended for the copy), a reflink or sparse copy when not, and the
- * per-volume lock
- * that keeps repairs away from a live capture. 0 or -errno; messages for the
- * user are the caller's, except warnings about mappings this module could
- * not put back.
+ * per-volume lock that keeps repairs away from a live capture. 0 or -errno;
+ * messages for the user are the caller's, except warnings about mappings
+ * this module could not put back.
  */
 #ifndef EBSCRYPT_CAPTURE_H
 #define EBSCRYPT_CAPTURE_H
