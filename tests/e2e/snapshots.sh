@@ -5,11 +5,12 @@
 # Snapshots and copies with EBS semantics, in the test VM.
 . /tests/lib/tap.sh
 . /tests/e2e/lib.sh
+. /tests/lib/guest.sh
 
 # PREEMPT_RT kernels get no dm-snapshot capture (dm-snapshot is not safe
 # there): an attached volume stays suspended for the whole copy.
 RT=0
-{ grep -qx 1 /sys/kernel/realtime 2>/dev/null || uname -v | grep -q PREEMPT_RT; } && RT=1
+guest_is_preempt_rt && RT=1
 LIVE_COPY=dm-snapshot
 [ "$RT" = 1 ] && LIVE_COPY="suspended copy"
 # A test of the capture itself: skipped where there is none.

@@ -6,6 +6,7 @@
 # other wrote.
 # vm-args: --disk 64M
 . /tests/kernel/lib.sh
+. /tests/lib/guest.sh
 
 DEV=/dev/vda
 OFF=2048
@@ -92,13 +93,10 @@ test_that "IVs count from an odd offset exactly as dm-crypt's do" unaligned_offs
 cleanup_maps
 # PREEMPT_RT runs interrupt handlers in threads: there a read completes
 # where it may be decrypted at once, and no softirq is involved.
-RT=0
-{ grep -qx 1 /sys/kernel/realtime 2>/dev/null || uname -v | grep -q PREEMPT_RT; } && RT=1
-if [ "$RT" = 1 ]; then
-	test_that "small reads completed in a threaded interrupt handler (PREEMPT_RT) are decrypted there and match dm-crypt" \
-		small_reads_from_interrupts
+if guest_is_preempt_rt; then
+	RT=1 where="in a threaded interrupt handler (PREEMPT_RT) are decrypted there"
 else
-	test_that "small reads completed in interrupt context are decrypted in a softirq and match dm-crypt" \
-		small_reads_from_interrupts
+	RT=0 where="in interrupt context are decrypted in a softirq"
 fi
+test_that "small reads completed $where and match dm-crypt" small_reads_from_interrupts
 tap_done
