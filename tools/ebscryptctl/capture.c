@@ -508,9 +508,10 @@ static int capture_suspended(struct ctl *c, const char *vol, int out, uint64_t t
 {
 	struct capture cp;
 	char base[64], path[96];
+	_cleanup_close_ int in = -1;
 	sigset_t all, old;
 	double t0;
-	int in, rc;
+	int rc;
 
 	res->how = "suspended copy";
 	set_uuids(&cp, vol);
@@ -535,7 +536,6 @@ static int capture_suspended(struct ctl *c, const char *vol, int out, uint64_t t
 	rc = dm_suspend_uuid(cp.top_uuid);
 	if (rc) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		close(in);
 		return ctl_err(c, rc, "cannot suspend %s for the copy: %s", vol, strerror(-rc));
 	}
 	rc = copy_whole(c, in, out, total, snap, res);
@@ -546,7 +546,6 @@ static int capture_suspended(struct ctl *c, const char *vol, int out, uint64_t t
 	}
 	res->pause_in = mono_s() - t0;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(in);
 	if (rc == -ECANCELED)
 		return ctl_err(c, rc, "snapshot of %s interrupted; the volume is running again", vol);
 	if (rc)
