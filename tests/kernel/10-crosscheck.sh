@@ -68,7 +68,7 @@ small_reads_from_interrupts() {
 	got=$(dd if=/dev/mapper/eb bs=4k count=$n iflag=direct status=none | sha)
 	after=$(tasklets)
 	dmsetup remove eb
-	assert_eq "$got" "$(sha < /tmp/plain)" "4 KiB reads through the softirq"
+	assert_eq "$got" "$(sha < /tmp/plain)" "4 KiB reads completed $where"
 	echo "tasklet runs: $before -> $after for $n reads"
 	if [ "$RT" = 1 ]; then
 		[ $((after - before)) -lt $((n / 2)) ]
