@@ -63,7 +63,15 @@
 /* Most bytes the softirq drain decrypts before it yields to other work. */
 #define EBSCRYPT_SOFTIRQ_BUDGET	(256 * 1024)
 #define EBSCRYPT_MAX_OPT_PARAMS	3
-#define EBSCRYPT_MAX_WRITE_SECTORS (BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
+/*
+ * Writes are encrypted and sent down in pieces of at most this size, as
+ * dm-crypt's max_write_size cuts them on 6.12 and later: one piece's bounce
+ * bio goes to the device while the next pieces are still being encrypted,
+ * instead of a whole 1 MiB write waiting for its last sector before any of
+ * it is written. Two fragments' worth (128 KiB), so a piece spreads over
+ * two CPUs.
+ */
+#define EBSCRYPT_WRITE_PIECE_SECTORS ((2 * EBSCRYPT_FRAG_MIN_BYTES) >> SECTOR_SHIFT)
 /* Largest bounce chunk from the page allocator: 32 KiB, the costly order. */
 #define EBSCRYPT_BOUNCE_ORDER	3
 /* Bounce pages a write's own per-bio data holds a bio for (up to 16 KiB). */
@@ -805,10 +813,10 @@ static int ebscrypt_map(struct dm_target *ti, struct bio *bio)
 		     ((ec->sector_size >> SECTOR_SHIFT) - 1)))
 		return DM_MAPIO_KILL;
 
-	/* A write's bounce bio must fit in one bio of BIO_MAX_VECS pages. */
+	/* device-mapper resubmits the rest of a write as its next piece. */
 	if (bio_data_dir(bio) == WRITE &&
-	    bio_sectors(bio) > EBSCRYPT_MAX_WRITE_SECTORS)
-		dm_accept_partial_bio(bio, EBSCRYPT_MAX_WRITE_SECTORS);
+	    bio_sectors(bio) > EBSCRYPT_WRITE_PIECE_SECTORS)
+		dm_accept_partial_bio(bio, EBSCRYPT_WRITE_PIECE_SECTORS);
 
 	sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	io = dm_per_bio_data(bio, ti->per_io_data_size);
@@ -1255,8 +1263,7 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	/*
 	 * No max_io_len: device-mapper would then also cut every bio to the
 	 * backing queue's max_sectors, often far below what is worth spreading
-	 * over CPUs. Only writes are bounded, in ->map, to what one bounce bio
-	 * holds.
+	 * over CPUs. Only writes are cut, in ->map, into pieces.
 	 */
 	ti->num_flush_bios = 1;
 	if (test_bit(EBSCRYPT_ALLOW_DISCARDS, &ec->flags))
