@@ -79,7 +79,11 @@ t_kms_silent() {
 	t1=$(date +%s)
 	kill $ncpid 2>/dev/null || :
 	agent_as_host
-	[ $((t1 - t0)) -le 10 ] || { echo "took $((t1 - t0)) s"; return 1; }
+	# Without the deadline the attach would wait for as long as the silent
+	# peer holds the connection (until the harness kills the test); the
+	# bound is far above the 2 s deadline because the attach's own work
+	# took 11 s once on a host loaded five times over.
+	[ $((t1 - t0)) -le 30 ] || { echo "took $((t1 - t0)) s"; return 1; }
 }
 
 t_kms_malformed() {
