@@ -72,6 +72,9 @@
  * two CPUs.
  */
 #define EBSCRYPT_WRITE_PIECE_SECTORS ((2 * EBSCRYPT_FRAG_MIN_BYTES) >> SECTOR_SHIFT)
+/* The most bounce pages one write needs, which the page mempool reserves. */
+#define EBSCRYPT_WRITE_PIECE_PAGES \
+	(EBSCRYPT_WRITE_PIECE_SECTORS >> (PAGE_SHIFT - SECTOR_SHIFT))
 /* Largest bounce chunk from the page allocator: 32 KiB, the costly order. */
 #define EBSCRYPT_BOUNCE_ORDER	3
 /* Bounce pages a write's own per-bio data holds a bio for (up to 16 KiB). */
@@ -79,10 +82,17 @@
 /*
  * Bounce pages in flight, all ebscrypt devices together, are capped at this
  * share of RAM (as dm-crypt caps its own), split evenly between the devices
- * but never below what one maximal write needs.
+ * but never below eight write pieces, so that a host with many devices still
+ * keeps each one's queue busy.
  */
 #define EBSCRYPT_MEMORY_PERCENT	2
-#define EBSCRYPT_MIN_PAGES_PER_CLIENT	BIO_MAX_VECS
+#define EBSCRYPT_MIN_PAGES_PER_CLIENT	(8 * EBSCRYPT_WRITE_PIECE_PAGES)
+/*
+ * Bounce bios the bioset keeps back. Every write takes one, but each goes
+ * back as its write completes, so this only sets how many writes in flight
+ * can still start when the slab is empty; dm-crypt keeps as many.
+ */
+#define EBSCRYPT_MIN_BIOS	64
 
 enum ebscrypt_flags {
 	EBSCRYPT_KEY_LOADED,
@@ -365,7 +375,7 @@ static struct bio *ebscrypt_bounce_bio(struct ebscrypt_io *io,
  * the pages and allocates without blocking. When the cap is reached or the
  * pool runs short, the writer takes the blocking path: under bio_alloc_lock,
  * so only one writer at a time waits on the cap or the pool, whose reserve
- * of BIO_MAX_VECS pages always lets that writer finish; writes in flight
+ * of one write piece's pages always lets that writer finish; writes in flight
  * release their claims as they complete, which needs no allocation. While
  * anyone waits, newcomers queue behind it instead of taking the pages it
  * waits for.
@@ -1226,12 +1236,12 @@ static int ebscrypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r)
 		goto bad;
 
-	r = mempool_init_page_pool(&ec->page_pool, BIO_MAX_VECS, 0);
+	r = mempool_init_page_pool(&ec->page_pool, EBSCRYPT_WRITE_PIECE_PAGES, 0);
 	if (r) {
 		ti->error = "Cannot allocate page mempool";
 		goto bad;
 	}
-	r = bioset_init(&ec->bs, BIO_MAX_VECS, 0, BIOSET_NEED_BVECS);
+	r = bioset_init(&ec->bs, EBSCRYPT_MIN_BIOS, 0, BIOSET_NEED_BVECS);
 	if (r) {
 		ti->error = "Cannot allocate bio set";
 		goto bad;

@@ -20,7 +20,7 @@ status_shows_the_cap() {
 	echo "bounce_pages=$now bounce_peak=$peak bounce_cap=$cap"
 	assert_eq "$now" 0 "nothing in flight on an idle device"
 	ram_pages=$(( $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 4 ))
-	# 2% of RAM, but at least one maximal write (256 pages).
+	# 2% of RAM, but at least eight 128 KiB write pieces (256 pages).
 	want=$(( ram_pages * 2 / 100 )); [ "$want" -ge 256 ] || want=256
 	[ "$cap" -ge $((want * 9 / 10)) ] && [ "$cap" -le $((want * 11 / 10)) ] ||
 		{ echo "cap $cap, expected about $want"; return 1; }
