@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -66,27 +67,95 @@ int ebs_detach(struct ebs_detach *d)
 	return 0;
 }
 
-static int write_pidfile(const char *path)
+/*
+ * Opens and locks the pid file for as long as this process runs. A second
+ * daemon given the same file finds the lock taken and refuses to start,
+ * instead of overwriting the first one's pid (whose exit would then remove
+ * the second's file). A file left by a daemon that was killed holds no lock
+ * and is simply taken over. Returns the locked descriptor, -EBUSY with the
+ * holder's pid in *holder, or -errno.
+ */
+static int lock_pidfile(const char *path, long *holder)
 {
-	char tmp[4096], line[32];
-	int fd, n, rc = 0;
+	int tries;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
+	for (tries = 0; tries < 8; tries++) {
+		struct stat locked, named;
+		char line[32];
+		ssize_t n;
+		int fd;
+
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/* The holder may have exited and unlinked it as we opened it. */
+			if (fstat(fd, &locked) == 0 && stat(path, &named) == 0 &&
+			    locked.st_dev == named.st_dev && locked.st_ino == named.st_ino)
+				return fd;
+			close(fd);
+			continue;
+		}
+		if (errno != EWOULDBLOCK) {
+			int rc = -errno;
+
+			close(fd);
+			return rc;
+		}
+		n = pread(fd, line, sizeof(line) - 1, 0);
+		line[n > 0 ? n : 0] = '\0';
+		*holder = strtol(line, NULL, 10);
+		close(fd);
+		return -EBUSY;
+	}
+	return -EAGAIN;
+}
+
+static int write_pidfile(int fd)
+{
+	char line[32];
+	int n;
+
 	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
-	if (write(fd, line, n) != n)
-		rc = errno ? -errno : -EIO;
-	if (close(fd) && !rc)
-		rc = -errno;
-	/* rename: a reader sees the old file or the whole new one. */
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
-	return rc;
+	if (ftruncate(fd, 0) || pwrite(fd, line, n, 0) != n)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+static int take_pidfile(struct ebs_detach *d)
+{
+	char cwd[2048];
+	long holder = 0;
+	int rc, fd;
+
+	if (d->pidfile[0] == '/')
+		rc = snprintf(d->pidpath, sizeof(d->pidpath), "%s", d->pidfile);
+	else if (getcwd(cwd, sizeof(cwd)))
+		rc = snprintf(d->pidpath, sizeof(d->pidpath), "%s/%s", cwd, d->pidfile);
+	else
+		rc = -1;
+	if (rc < 0 || rc >= (int)sizeof(d->pidpath)) {
+		ebs_err("cannot write the pid file %s: %s", d->pidfile, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	fd = lock_pidfile(d->pidpath, &holder);
+	if (fd == -EBUSY) {
+		ebs_err("the pid file %s is held by a running daemon (pid %ld): not starting a second one",
+			d->pidfile, holder);
+		return fd;
+	}
+	rc = fd < 0 ? fd : write_pidfile(fd);
+	if (rc) {
+		if (fd >= 0) {
+			unlink(d->pidpath);
+			close(fd);
+		}
+		ebs_err("cannot write the pid file %s: %s", d->pidfile, strerror(-rc));
+		return rc;
+	}
+	d->pidfd = fd;
+	d->pidfile_written = 1;
+	return 0;
 }
 
 /*
@@ -128,20 +197,9 @@ int ebs_detach_ready(struct ebs_detach *d)
 	int rc;
 
 	if (d->pidfile) {
-		char cwd[2048];
-
-		if (d->pidfile[0] == '/')
-			rc = snprintf(d->pidpath, sizeof(d->pidpath), "%s", d->pidfile);
-		else if (getcwd(cwd, sizeof(cwd)))
-			rc = snprintf(d->pidpath, sizeof(d->pidpath), "%s/%s", cwd, d->pidfile);
-		else
-			rc = -1;
-		rc = rc < 0 || rc >= (int)sizeof(d->pidpath) ? -ENAMETOOLONG : write_pidfile(d->pidpath);
-		if (rc) {
-			ebs_err("cannot write the pid file %s: %s", d->pidfile, strerror(-rc));
+		rc = take_pidfile(d);
+		if (rc)
 			return rc;
-		}
-		d->pidfile_written = 1;
 	}
 	rc = notify_service_manager("READY=1");
 	if (rc)
@@ -164,7 +222,9 @@ void ebs_detach_done(struct ebs_detach *d)
 		d->ready_fd = -1;
 	}
 	if (d->pidfile && d->pidfile_written) {
+		/* Unlinked while still locked: a newcomer cannot take it meanwhile. */
 		unlink(d->pidpath);
+		close(d->pidfd);
 		d->pidfile_written = 0;
 	}
 }

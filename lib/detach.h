@@ -17,6 +17,7 @@ struct ebs_detach {
 	int ready_fd;            /* to the waiting parent; -1 in the foreground */
 	const char *pidfile;     /* written once ready; NULL for none */
 	int pidfile_written;
+	int pidfd;               /* the pid file, locked while this process runs */
 	char pidpath[4096];      /* the pid file, absolute: it is removed after chdir("/") */
 };
 
@@ -28,11 +29,12 @@ struct ebs_detach {
  */
 int ebs_detach(struct ebs_detach *d);
 /*
- * Serving: writes the pid file (if any), tells a Type=notify unit's
- * service manager READY=1 ($NOTIFY_SOCKET), releases the parent and leaves
- * the starting directory (so relative paths given on the command line work
- * up to here). In the foreground it only writes the pid file and notifies.
- * Returns 0 or -errno (the pid file could not be written).
+ * Serving: locks and writes the pid file (if any), tells a Type=notify
+ * unit's service manager READY=1 ($NOTIFY_SOCKET), releases the parent and
+ * leaves the starting directory (so relative paths given on the command
+ * line work up to here). In the foreground it only writes the pid file and
+ * notifies. Returns 0 or -errno: -EBUSY when a running daemon holds the pid
+ * file, another error when it could not be written (logged either way).
  */
 int ebs_detach_ready(struct ebs_detach *d);
 /* At exit: removes the pid file this process wrote. */

@@ -86,13 +86,34 @@ static int listen_on(struct agent *a)
 		*slash = '\0';
 		mkdir(dir, 0755);
 	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		fd = -errno;
+		ebs_err("cannot listen on %s: %s", a->socket_path, strerror(-fd));
+		return fd;
+	}
+	/*
+	 * A socket a running agent listens on must not be replaced: that agent
+	 * would go on serving an unlinked socket no client can reach. Only one
+	 * nobody answers on (left by an agent that was killed) is removed. A
+	 * full backlog (EAGAIN) is a listener too.
+	 */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+		ebs_err("another ebscrypt-agent is listening on %s: not starting a second one",
+			a->socket_path);
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
 	unlink(a->socket_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 16)) {
-		ebs_err("cannot listen on %s: %m", a->socket_path);
+		int rc = -errno;
+
+		ebs_err("cannot listen on %s: %s", a->socket_path, strerror(-rc));
 		if (fd >= 0)
 			close(fd);
-		return -errno;
+		return rc;
 	}
 	/* Group members may connect; the credential check is the real gate. */
 	chmod(a->socket_path, a->group == (gid_t)-1 ? 0600 : 0660);
@@ -119,6 +140,11 @@ static void handle(struct agent *a, int cfd)
 		goto send;
 	}
 	rc = ebs_proto_recv(cfd, AGENT_RECV_MS, &req);
+	/* Closed unasked, as a starting agent's probe for a running one does. */
+	if (rc == -ECONNRESET) {
+		ebs_debug("pid %d closed its connection without a request", cred.pid);
+		goto out;
+	}
 	if (rc) {
 		reply_fail(rep, "InvalidRequest", "unreadable request from pid %d: %s", cred.pid, strerror(-rc));
 		goto send;

@@ -42,10 +42,20 @@ stop_daemon() {
 	pid=$(pid_of "$1")
 	[ -n "$pid" ] || return 0
 	kill "$pid" 2>/dev/null
-	for i in $(seq 1 100); do
+	for i in $(seq 1 400); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
+	# Gone before the next one starts: an agent refuses to take over a
+	# socket a running one still listens on.
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "# $1 (pid $pid) ignored SIGTERM for 20 s: killed"
+		kill -KILL "$pid" 2>/dev/null
+		for i in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+	fi
 	rm -f "$E2E/$1.pid"
 }
 

@@ -172,6 +172,35 @@ t_kmsd_failed_start_reports() {
 	[ ! -e "$TAP_TMP/kmsd.pid" ]
 }
 
+# A second daemon given the same pid file must not take it from the first:
+# it would lose track of the first one, whose exit would then remove the
+# second's file.
+t_kmsd_second_refused() {
+	local first url
+	kmsd_detached
+	first=$(cat "$TAP_TMP/kmsd.pid") url=$(cat "$TAP_TMP/kmsd.url")
+	: >"$KMSD_LOG"
+	refute kmsd_detached
+	cat "$KMSD_LOG"
+	grep -q "held by a running daemon (pid $first)" "$KMSD_LOG"
+	assert_eq "$(cat "$TAP_TMP/kmsd.pid")" "$first" "the first daemon keeps its pid file"
+	echo "$url" >"$TAP_TMP/kmsd.url"
+	signed_round_trip
+}
+
+# A daemon killed with SIGKILL leaves its file behind, unlocked.
+t_kmsd_stale_pidfile_taken_over() {
+	local old
+	old=$(cat "$TAP_TMP/kmsd.pid")
+	kill -KILL "$old"
+	for _ in $(seq 1 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
+	[ -s "$TAP_TMP/kmsd.pid" ]
+	kmsd_detached
+	[ "$(cat "$TAP_TMP/kmsd.pid")" != "$old" ]
+	signed_round_trip
+	stop "$TAP_TMP/kmsd.pid"
+}
+
 t_kmsd_in_unit_sandbox() {
 	kmsd_detached unit_sandbox kmsd "$TAP_TMP"
 	is_detached "$TAP_TMP/kmsd.pid"
@@ -203,7 +232,28 @@ t_agent_detached_unwraps() {
 	[ -S "$TAP_TMP/agent.sock" ]
 	is_detached "$TAP_TMP/agent.pid"
 	agent_unwraps
+}
+
+# A second agent on the same socket would unlink the first one's: the first
+# would go on listening on a socket no client can reach.
+t_agent_second_refused() {
+	refute -m "another ebscrypt-agent is listening on $TAP_TMP/agent.sock" \
+		"$AGENT" --config "$TAP_TMP/agent.conf" --pidfile "$TAP_TMP/agent2.pid"
+	[ ! -e "$TAP_TMP/agent2.pid" ]
+	agent_unwraps
 	stop "$TAP_TMP/agent.pid"
+}
+
+# Killed with SIGKILL, an agent leaves its socket behind with nobody on it.
+t_agent_stale_socket_taken_over() {
+	(cd / && "$AGENT" --config "$TAP_TMP/agent.conf" --pidfile "$TAP_TMP/agent.pid" 2>>"$TAP_TMP/agent.log")
+	kill -KILL "$(cat "$TAP_TMP/agent.pid")"
+	for _ in $(seq 1 100); do kill -0 "$(cat "$TAP_TMP/agent.pid")" 2>/dev/null || break; sleep 0.05; done
+	[ -S "$TAP_TMP/agent.sock" ]
+	(cd / && "$AGENT" --config "$TAP_TMP/agent.conf" --pidfile "$TAP_TMP/agent.pid" 2>>"$TAP_TMP/agent.log")
+	agent_unwraps
+	stop "$TAP_TMP/agent.pid"
+	stop "$TAP_TMP/kmsd.pid"
 }
 
 t_agent_in_unit_sandbox() {
@@ -225,7 +275,11 @@ else
 fi
 test_that "SIGTERM stops the detached ebscrypt-kmsd and removes its pid file" t_kmsd_sigterm_removes_pidfile
 test_that "a detached ebscrypt-kmsd that cannot listen exits non-zero with the reason and no pid file" t_kmsd_failed_start_reports
+test_that "a second ebscrypt-kmsd given a running one's pid file refuses to start and leaves the file alone" t_kmsd_second_refused
+test_that "the pid file a killed ebscrypt-kmsd left behind does not stop the next start" t_kmsd_stale_pidfile_taken_over
 test_that "ebscrypt-agent started without --foreground returns once it listens and unwraps keys through KMS" t_agent_detached_unwraps
+test_that "a second ebscrypt-agent on a running one's socket refuses to start, and the first keeps serving" t_agent_second_refused
+test_that "the socket a killed ebscrypt-agent left behind does not stop the next start" t_agent_stale_socket_taken_over
 if can_sandbox; then
 	test_that "ebscrypt-kmsd detached inside the kmsd unit's sandbox serves signed requests" t_kmsd_in_unit_sandbox
 	kmsd_detached
@@ -234,4 +288,12 @@ if can_sandbox; then
 else
 	tap_skip "the daemons inside the units' sandbox" "needs root, mount namespaces, setpriv and prlimit"
 fi
+# Detached daemons are nobody's children: one a test forgot would outlive
+# the run, holding a port and its state directory.
+t_no_daemon_outlives_the_tests() {
+	local left
+	left=$(pgrep -f "^$TAP_TMP/sbin/" || :)
+	[ -z "$left" ] || { ps -o pid,args -p "$(echo $left | tr ' ' ,)"; return 1; }
+}
+test_that "every daemon these tests started has exited by the end" t_no_daemon_outlives_the_tests
 tap_done
