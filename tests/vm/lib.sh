@@ -46,3 +46,30 @@ elif [ "$VM_NAME" = 6.1 ]; then
 else
 	VM_BUILD=$VM_TOP/build/vm-$VM_NAME
 fi
+
+# vm_accel_args ACCEL [SELFTESTS]: the QEMU accelerator and CPU of a guest
+# on ACCEL (kvm or tcg), in VM_ACCEL_ARGS, and the kernel arguments that
+# go with them, in VM_ACCEL_APPEND. Every guest of the harness, initramfs
+# or systemd, is started with these.
+vm_accel_args() {
+	if [ "$1" = kvm ]; then
+		VM_ACCEL_ARGS=(-accel kvm -cpu host)
+		VM_ACCEL_APPEND=""
+		return
+	fi
+	# Under TCG, -cpu max offers 5-level paging, and a 5-level kernel is
+	# not safe under emulation this early: identify_boot_cpu() clears the
+	# boot CPU's feature bits and re-reads them with interrupts on, before
+	# the alternatives are patched, so an interrupt in that window sees
+	# pgtable_l5_enabled() false and computes the 4-level address layout.
+	# A KASAN kernel then reports a wild access in the interrupt handler,
+	# and any kernel may hang. 4-level paging is what the tests want anyway.
+	VM_ACCEL_ARGS=(-accel tcg -cpu max,la57=off)
+	# The kernel tests every crypto algorithm as it registers: under TCG,
+	# loading aesni_intel alone then takes about 8 s of emulated test
+	# vectors, in every guest that touches a cipher. Only the guests that
+	# check the emulated ciphers themselves (SELFTESTS=1) run them; the
+	# others rely on those and on the cross-checks against dm-crypt and
+	# cryptsetup.
+	if [ "${2:-0}" = 1 ]; then VM_ACCEL_APPEND=""; else VM_ACCEL_APPEND=cryptomgr.notests=1; fi
+}
