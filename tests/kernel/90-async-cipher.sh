@@ -6,11 +6,13 @@
 # callback (-EINPROGRESS), and with a cryptd queue of 2 the backlog path
 # (-EBUSY) is taken too. Results must be identical to dm-crypt's and fio
 # verification must hold.
-# vm-args: --disk 128M
+# vm-args: --disk 128M --append cryptd.cryptd_max_cpu_qlen=2
 . /tests/kernel/lib.sh
 
-# cryptd's queue length is a load-time parameter: this only takes effect
-# when nothing has loaded cryptd yet in this boot (nothing does before us).
+# cryptd's queue length is a load-time parameter: a built-in cryptd (the
+# debug kernel) reads it from the kernel's command line, a modular one gets
+# it here, if nothing has loaded cryptd yet in this boot (nothing does
+# before us).
 if grep -q '^cryptd ' /proc/modules; then
 	echo "# cryptd already loaded: the backlog path may not be exercised"
 else
