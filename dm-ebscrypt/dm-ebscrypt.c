@@ -196,7 +196,8 @@ struct ebscrypt_io {
 	blk_status_t status;
 	bool write;
 	struct llist_node bh_node;	/* read waiting for the softirq */
-	struct work_struct submit_work;	/* write converted in atomic context */
+	/* A write converted in atomic context, or a no-wait read to retry. */
+	struct work_struct submit_work;
 	/* Small writes bounce through this bio instead of a bio_set one. */
 	struct bio inline_clone;
 	struct bio_vec inline_vecs[EBSCRYPT_INLINE_VECS];
@@ -344,11 +345,31 @@ static bool ebscrypt_fill_bounce(struct ebscrypt_io *io, struct bio *clone,
 }
 
 /*
+ * The flags of a write's bounce bio: the original's, but never polled and
+ * never no-wait. device-mapper polls only its own clone, never this one, so
+ * a polled bounce bio on a poll queue would never complete. And a no-wait
+ * write, once accepted, goes down from the workqueue, where waiting is
+ * allowed: refused there (no tag free, or a bio the device below must
+ * split, which the block layer never does for a no-wait bio), it would
+ * fail with EAGAIN where its submitter cannot retry it, and io_uring on
+ * 6.1 hands that EAGAIN to the application.
+ */
+static blk_opf_t ebscrypt_bounce_opf(struct ebscrypt_io *io)
+{
+	return io->base->bi_opf & ~(REQ_POLLED | REQ_NOWAIT);
+}
+
+static void ebscrypt_bounce_setup(struct ebscrypt_io *io, struct bio *clone)
+{
+	/* bio_clear_polled() also drops the per-CPU cache flag. */
+	bio_clear_polled(clone);
+	clone->bi_private = io;
+	clone->bi_ioprio = io->base->bi_ioprio;
+}
+
+/*
  * The bounce bio of a write. Most small writes need no bio_set allocation:
  * the per-bio data lives until the base bio completes, after the bounce bio.
- * The bio goes to the backing device with the original's flags, but never
- * polled: device-mapper polls only its own clone, never this one, so a
- * polled bounce bio on a poll queue would never complete.
  */
 static struct bio *ebscrypt_bounce_bio(struct ebscrypt_io *io,
 				       unsigned int nr_pages)
@@ -359,14 +380,13 @@ static struct bio *ebscrypt_bounce_bio(struct ebscrypt_io *io,
 	if (nr_pages <= EBSCRYPT_INLINE_VECS) {
 		clone = &io->inline_clone;
 		bio_init(clone, ec->dev->bdev, io->inline_vecs,
-			 EBSCRYPT_INLINE_VECS, io->base->bi_opf);
+			 EBSCRYPT_INLINE_VECS, ebscrypt_bounce_opf(io));
 	} else {
 		clone = bio_alloc_bioset(ec->dev->bdev, nr_pages,
-					 io->base->bi_opf, GFP_NOIO, &ec->bs);
+					 ebscrypt_bounce_opf(io), GFP_NOIO,
+					 &ec->bs);
 	}
-	bio_clear_polled(clone);
-	clone->bi_private = io;
-	clone->bi_ioprio = io->base->bi_ioprio;
+	ebscrypt_bounce_setup(io, clone);
 	return clone;
 }
 
@@ -421,13 +441,12 @@ static struct bio *ebscrypt_alloc_bounce_nowait(struct ebscrypt_io *io)
 	if (nr_pages <= EBSCRYPT_INLINE_VECS) {
 		clone = ebscrypt_bounce_bio(io, nr_pages);
 	} else {
-		clone = bio_alloc_bioset(ec->dev->bdev, nr_pages, io->base->bi_opf,
+		clone = bio_alloc_bioset(ec->dev->bdev, nr_pages,
+					 ebscrypt_bounce_opf(io),
 					 GFP_NOWAIT | __GFP_NOWARN, &ec->bs);
 		if (!clone)
 			return NULL;
-		bio_clear_polled(clone);
-		clone->bi_private = io;
-		clone->bi_ioprio = io->base->bi_ioprio;
+		ebscrypt_bounce_setup(io, clone);
 	}
 	io->clone = clone;
 	if (!ebscrypt_bounce_reserve(ec, nr_pages)) {
@@ -761,6 +780,63 @@ static void ebscrypt_bh_run(EBSCRYPT_SOFTIRQ_ARG)
 		ebscrypt_softirq_schedule(&bh->softirq);
 }
 
+static void ebscrypt_read_retry_endio(struct bio *retry)
+{
+	struct ebscrypt_io *io = retry->bi_private;
+
+	io->base->bi_status = retry->bi_status;
+	bio_put(retry);
+	ebscrypt_read_endio(io->base);
+}
+
+/*
+ * Send a refused no-wait read down again, as a new clone of the same data
+ * (the refused bio has completed: its cgroup reference is dropped, its
+ * chain count spent), free to wait and never polled. dm_submit_bio_remap()
+ * charges it to the original bio's cgroup, not to this worker's.
+ */
+static void ebscrypt_read_retry_work(struct work_struct *work)
+{
+	struct ebscrypt_io *io = container_of(work, struct ebscrypt_io,
+					      submit_work);
+	struct ebscrypt_c *ec = io->ec;
+	struct bio *retry;
+
+	retry = bio_alloc_clone(ec->dev->bdev, io->base, GFP_NOIO, &ec->bs);
+	if (unlikely(!retry)) {
+		/* The base bio is no longer no-wait: EAGAIN goes up. */
+		ebscrypt_read_endio(io->base);
+		return;
+	}
+	bio_clear_polled(retry);
+	retry->bi_iter = io->iter;
+	retry->bi_iter.bi_sector = ec->start + io->sector;
+	retry->bi_end_io = ebscrypt_read_retry_endio;
+	retry->bi_private = io;
+	dm_submit_bio_remap(io->base, retry);
+}
+
+/*
+ * A no-wait read the device below refused (no tag free, or a bio it must
+ * split, which the block layer never does for a no-wait bio) is retried
+ * from the workqueue, once, so the submitter still never waits. Passed up,
+ * a polled one is requeued by device-mapper and sent down again from its
+ * worker, still no-wait, to be refused again; io_uring on 6.1 reissues
+ * nothing that completes outside the submitting task, so the application
+ * got EAGAIN.
+ */
+static bool ebscrypt_read_retry(struct ebscrypt_io *io)
+{
+	struct bio *base = io->base;
+
+	if (base->bi_status != BLK_STS_AGAIN || !(base->bi_opf & REQ_NOWAIT))
+		return false;
+	base->bi_opf &= ~REQ_NOWAIT;
+	INIT_WORK(&io->submit_work, ebscrypt_read_retry_work);
+	queue_work(io->ec->crypt_wq, &io->submit_work);
+	return true;
+}
+
 static void ebscrypt_read_endio(struct bio *bio)
 {
 	struct ebscrypt_io *io = bio->bi_private;
@@ -768,6 +844,8 @@ static void ebscrypt_read_endio(struct bio *bio)
 
 	/* Errors from below go up unchanged and nothing is decrypted. */
 	if (unlikely(bio->bi_status)) {
+		if (ebscrypt_read_retry(io))
+			return;
 		ebscrypt_count_error(io->ec, false);
 		ebscrypt_read_complete(io);
 		return;
