@@ -27,4 +27,5 @@ test_that "modprobe dm-ebscrypt loaded the module in the guest" module_is_loaded
 test_that "dmsetup targets lists the ebscrypt target" target_is_listed
 test_that "the project's programs are on PATH in the guest" programs_are_on_path
 test_that "every XTS-AES driver the kernel registered passed its self-tests" xts_drivers_passed_selftests
+test_that "emulated, the guest reports RCU stalls after boot but not during it" boot_stalls_suppressed_under_emulation
 tap_done

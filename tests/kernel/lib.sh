@@ -85,3 +85,16 @@ xts_drivers_passed_selftests() {
 	[ "$n" -ge 1 ]
 	refute grep -v ' passed$' /tmp/xts-selftests
 }
+
+# Under emulation, RCU stalls are not reported while the kernel boots (a
+# starved host thread, not anything of ours, which loads after boot), and
+# are reported again after it.
+boot_stalls_suppressed_under_emulation() {
+	local p=/sys/module/rcupdate/parameters
+	if ! grep -q 'QEMU TCG' /proc/cpuinfo; then
+		echo "# not emulated: boot stalls are reported"
+		return 0
+	fi
+	assert_eq "$(cat $p/rcu_cpu_stall_suppress_at_boot)" 1 "suppressed at boot"
+	assert_eq "$(cat $p/rcu_cpu_stall_suppress)" 0 "reported after boot"
+}

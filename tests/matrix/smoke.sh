@@ -47,5 +47,6 @@ test_that "the module built for this kernel loads and registers the target" modu
 test_that "every XTS-AES driver the kernel registered passed its self-tests" xts_drivers_passed_selftests
 test_that "dm-crypt reads what ebscrypt wrote, and ebscrypt what dm-crypt wrote" crosscheck
 test_that "fio crc32c verification holds over mixed random I/O" fio_verify
+test_that "emulated, the guest reports RCU stalls after boot but not during it" boot_stalls_suppressed_under_emulation
 cleanup_maps
 tap_done
