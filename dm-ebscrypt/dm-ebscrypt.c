@@ -361,8 +361,6 @@ static blk_opf_t ebscrypt_bounce_opf(struct ebscrypt_io *io)
 
 static void ebscrypt_bounce_setup(struct ebscrypt_io *io, struct bio *clone)
 {
-	/* bio_clear_polled() also drops the per-CPU cache flag. */
-	bio_clear_polled(clone);
 	clone->bi_private = io;
 	clone->bi_ioprio = io->base->bi_ioprio;
 }
