@@ -12,13 +12,8 @@
 
 CG=/sys/fs/cgroup
 
-cgroup_setup() {
-	mkdir -p "$CG"
-	grep -q " $CG cgroup2 " /proc/mounts || mount -t cgroup2 none "$CG"
-	# Writeback is charged per cgroup only with both controllers on.
-	echo "+memory +io" > "$CG/cgroup.subtree_control"
-	mkdir -p "$CG/limited"
-}
+# Writeback is charged per cgroup only with both controllers on.
+cgroup_setup() { cgroup_child limited "+memory +io"; }
 
 # rate DEV MAPPED LIMIT MIB: bytes/s of a buffered write of MIB MiB, until
 # written back, through ext4 on MAPPED, by a process in a cgroup whose

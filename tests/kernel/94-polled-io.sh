@@ -80,10 +80,7 @@ polled_writes_split_below_complete_and_verify() {
 # root cgroup of the worker that sent them.
 retried_reads_are_charged_to_the_reader() {
 	local cg=/sys/fs/cgroup majmin rios
-	mkdir -p "$cg"
-	grep -q " $cg cgroup2 " /proc/mounts || mount -t cgroup2 none "$cg"
-	echo "+io" > "$cg/cgroup.subtree_control"
-	mkdir -p "$cg/reader"
+	cgroup_child reader "+io"
 	requests_below 128
 	majmin=$(cat /sys/block/vda/dev)
 	sh -c 'echo $$ > '"$cg"'/reader/cgroup.procs; exec timeout -s KILL 120 fio \

@@ -98,3 +98,14 @@ boot_stalls_suppressed_under_emulation() {
 	assert_eq "$(cat $p/rcu_cpu_stall_suppress_at_boot)" 1 "suppressed at boot"
 	assert_eq "$(cat $p/rcu_cpu_stall_suppress)" 0 "reported after boot"
 }
+
+# cgroup_child NAME CONTROLLERS: the cgroup v2 hierarchy mounted, the
+# CONTROLLERS ("+io", "+memory +io") enabled for its children, and the
+# child NAME created.
+cgroup_child() {
+	local cg=/sys/fs/cgroup
+	mkdir -p "$cg"
+	grep -q " $cg cgroup2 " /proc/mounts || mount -t cgroup2 none "$cg"
+	echo "$2" > "$cg/cgroup.subtree_control"
+	mkdir -p "$cg/$1"
+}

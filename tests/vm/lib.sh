@@ -71,12 +71,12 @@ vm_accel_args() {
 	# check the emulated ciphers themselves (SELFTESTS=1) run them; the
 	# others rely on those and on the cross-checks against dm-crypt and
 	# cryptsetup.
-	if [ "${2:-0}" = 1 ]; then VM_ACCEL_APPEND=""; else VM_ACCEL_APPEND=cryptomgr.notests=1; fi
 	# A vCPU is a host thread: on a loaded host it can go unscheduled for
 	# longer than RCU's 21 s stall timeout while the kernel boots, and the
 	# stall report's stack dump failed the run (a 6.12 guest, 45 s into a
 	# boot beside five other guests, before /init had loaded anything of
 	# ours). RCU still reports stalls once the kernel has booted, where
 	# the module runs, and the softirq test lowers the timeout to 3 s.
-	VM_ACCEL_APPEND="${VM_ACCEL_APPEND:+$VM_ACCEL_APPEND }rcupdate.rcu_cpu_stall_suppress_at_boot=1"
+	VM_ACCEL_APPEND=rcupdate.rcu_cpu_stall_suppress_at_boot=1
+	[ "${2:-0}" = 1 ] || VM_ACCEL_APPEND="$VM_ACCEL_APPEND cryptomgr.notests=1"
 }
