@@ -64,17 +64,16 @@
 #define EBSCRYPT_SOFTIRQ_BUDGET	(256 * 1024)
 #define EBSCRYPT_MAX_OPT_PARAMS	3
 /*
- * Writes are encrypted and sent down in pieces of at most this size, as
- * dm-crypt's max_write_size cuts them on 6.12 and later: one piece's bounce
- * bio goes to the device while the next pieces are still being encrypted,
- * instead of a whole 1 MiB write waiting for its last sector before any of
- * it is written. Two fragments' worth (128 KiB), so a piece spreads over
- * two CPUs.
+ * Writes are encrypted and sent down in pieces of at most this size (128 KiB
+ * where dm-crypt cuts them too, else 1 MiB: see the compat header). A
+ * piece is the most one write ever holds, and the bounce bio's vectors
+ * bound it.
  */
-#define EBSCRYPT_WRITE_PIECE_SECTORS ((2 * EBSCRYPT_FRAG_MIN_BYTES) >> SECTOR_SHIFT)
+#define EBSCRYPT_WRITE_PIECE_SECTORS (EBSCRYPT_WRITE_PIECE_BYTES >> SECTOR_SHIFT)
 /* The most bounce pages one write needs, which the page mempool reserves. */
 #define EBSCRYPT_WRITE_PIECE_PAGES \
 	(EBSCRYPT_WRITE_PIECE_SECTORS >> (PAGE_SHIFT - SECTOR_SHIFT))
+static_assert(EBSCRYPT_WRITE_PIECE_PAGES <= BIO_MAX_VECS);
 /* Largest bounce chunk from the page allocator: 32 KiB, the costly order. */
 #define EBSCRYPT_BOUNCE_ORDER	3
 /* Bounce pages a write's own per-bio data holds a bio for (up to 16 KiB). */
@@ -82,11 +81,11 @@
 /*
  * Bounce pages in flight, all ebscrypt devices together, are capped at this
  * share of RAM (as dm-crypt caps its own), split evenly between the devices
- * but never below eight write pieces, so that a host with many devices still
- * keeps each one's queue busy.
+ * but never below eight 1 MiB writes, so that a host with many devices still
+ * keeps each one's queue busy (dm-crypt's floor is sixteen).
  */
 #define EBSCRYPT_MEMORY_PERCENT	2
-#define EBSCRYPT_MIN_PAGES_PER_CLIENT	(8 * EBSCRYPT_WRITE_PIECE_PAGES)
+#define EBSCRYPT_MIN_PAGES_PER_CLIENT	(8 * BIO_MAX_VECS)
 /*
  * Bounce bios the bioset keeps back. Every write takes one, but each goes
  * back as its write completes, so this only sets how many writes in flight
