@@ -99,10 +99,10 @@ static inline void ebscrypt_softirq_kill(struct ebscrypt_softirq *s)
  * and sends down large writes in 128 KiB pieces (its max_write_size), so the
  * first piece is on its way to the device while the next are encrypted.
  * Before it, dm-crypt takes a write of up to BIO_MAX_VECS pages (1 MiB)
- * whole, and the block layer below is tuned for that: measured on 6.1,
- * 128 KiB pieces made 1 MiB writes at queue depth 8 slower than dm-crypt's,
- * while on 6.12 whole 1 MiB writes were the slower ones at depth 1. ebscrypt
- * cuts its writes where the kernel's own dm-crypt does.
+ * whole. Measured beside dm-crypt, 128 KiB pieces made 1 MiB writes at
+ * queue depth 8 slower than dm-crypt's on 6.1, while on 6.12 whole 1 MiB
+ * writes were the slower ones at depth 1; so ebscrypt cuts its writes where
+ * the kernel's own dm-crypt does.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 #define EBSCRYPT_WRITE_PIECE_BYTES	(128 * 1024)
